@@ -1,0 +1,51 @@
+# Two commands do everything on a fresh machine:
+#   make demo   - the main job: a live run of sr_node on real frames, with a report
+#   make test   - the whole test suite
+# Both create .venv (idempotent; a no-op the second time unless requirements/setup changed).
+
+VENV    := .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+PKG     := depth_refine_ros
+SHARE   := $(VENV)/share/$(PKG)
+SCRIPTS := sr_node depth-refine
+
+.PHONY: setup demo test test-fast lint bench clean
+
+setup: $(STAMP)
+
+$(PY):
+	python3 -m venv $(VENV)
+
+# Editable install of the package, then the ament layout a real `colcon build --symlink-install`
+# would make, so `ros2 launch depth_refine_ros sr.launch.py` resolves share/ and lib/<pkg>/.
+$(STAMP): requirements.txt setup.py setup.cfg package.xml | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(SHARE)/config $(VENV)/lib/$(PKG)
+	touch $(VENV)/share/ament_index/resource_index/packages/$(PKG)
+	ln -sfn $(CURDIR)/launch $(SHARE)/launch
+	ln -sfn $(CURDIR)/rviz $(SHARE)/rviz
+	ln -sf $(CURDIR)/package.xml $(SHARE)/package.xml
+	ln -sf $(CURDIR)/config/sr.yaml $(SHARE)/config/sr.yaml
+	ln -sf $(CURDIR)/$(PKG)/resources/fastdds_profile.xml $(SHARE)/config/fastdds_profile.xml
+	for s in $(SCRIPTS); do ln -sf ../../bin/$$s $(VENV)/lib/$(PKG)/$$s; done
+	touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/depth-refine demo --out out/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "unit"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+bench: $(STAMP)
+	$(VENV)/bin/depth-refine bench
+
+clean:
+	rm -rf $(VENV) out build install log

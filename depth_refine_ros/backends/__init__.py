@@ -1,0 +1,42 @@
+"""Inference backends behind one interface (:class:`~depth_refine_ros.backends.base.Backend`).
+
+Backends are built by name with :func:`create_backend`. Each heavy library (onnxruntime, torch,
+tensorrt) is imported only inside its own module, so this package imports where they are absent.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from depth_refine_ros.backends.base import Backend, BackendError
+
+# name -> (module, class); modules are imported lazily so a missing library only matters when
+# that backend is asked for.
+_REGISTRY: dict[str, tuple[str, str]] = {
+    "classical": ("depth_refine_ros.backends.classical", "ClassicalBackend"),
+}
+
+
+def available_backends() -> list[str]:
+    """Names accepted by :func:`create_backend`."""
+    return sorted(_REGISTRY)
+
+
+def create_backend(name: str, **options: Any) -> Backend:
+    """Build a backend by name.
+
+    Args:
+        name: one of :func:`available_backends`.
+        **options: backend-specific options (see each backend's docstring).
+
+    Raises:
+        BackendError: unknown name, bad options, or the backend's library is missing (the
+            message says how to install it).
+    """
+    if name not in _REGISTRY:
+        raise BackendError(f"unknown backend '{name}' (available: {', '.join(available_backends())})")
+    module, cls = _REGISTRY[name]
+    return getattr(import_module(module), cls)(**options)
+
+
+__all__ = ["Backend", "BackendError", "available_backends", "create_backend"]

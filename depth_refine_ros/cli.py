@@ -1,0 +1,20 @@
+"""``depth-refine``: the command-line entry point (subcommands: bench, demo)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch ``depth-refine <command>``."""
+    ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    from depth_refine_ros import bench, demo
+    bench.add_parser(sub)
+    demo.add_parser(sub)
+    args = ap.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,124 @@
+"""The one place that turns (rgb, depth_lr, intrinsics) into (depth_hr, intrinsics_hr).
+
+Nodes, bag evaluation and benchmarks all call :meth:`Pipeline.process`, so they measure the same
+thing. Stages: validate -> backend -> postprocess (range clamp to NaN). Decoding messages and
+building clouds happen outside (in ``ros/``), because they are about transport, not refinement.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from depth_refine_ros.backends.base import Backend
+from depth_refine_ros.core.depth import invalid_to_nan
+from depth_refine_ros.core.intrinsics import Intrinsics
+
+
+class InputError(ValueError):
+    """The frame cannot be refined; ``reason`` is a diagnostics key, the message says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Pipeline options.
+
+    Attributes:
+        min_depth_m: refined values ``<=`` this become NaN.
+        max_depth_m: refined (and input) values ``>`` this become NaN.
+        aspect_tolerance: allowed relative difference of the RGB and depth aspect ratios.
+    """
+
+    min_depth_m: float = 0.05
+    max_depth_m: float = 20.0
+    aspect_tolerance: float = 0.02
+
+
+@dataclass
+class Result:
+    """One refined frame.
+
+    Attributes:
+        depth: ``(H, W) float32`` metres, NaN invalid, at the RGB resolution.
+        intrinsics: intrinsics of ``depth`` (None when no camera_info was available).
+        timings_ms: stage name -> milliseconds.
+    """
+
+    depth: np.ndarray
+    intrinsics: Intrinsics | None
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+class Pipeline:
+    """Validation + backend + postprocessing for one frame at a time (not thread-safe).
+
+    Args:
+        backend: the inference backend.
+        config: options.
+    """
+
+    def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
+        self.backend = backend
+        self.config = config or PipelineConfig()
+
+    def output_size(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> tuple[int, int]:
+        """Check the RGB/depth geometry and return the output size (the RGB size).
+
+        Raises:
+            InputError: different aspect ratios, or depth larger than RGB.
+        """
+        (big_h, big_w), (h, w) = rgb_hw, depth_hw
+        sx, sy = big_w / w, big_h / h
+        if abs(sx - sy) > self.config.aspect_tolerance * max(sx, sy):
+            raise InputError("aspect_mismatch",
+                             f"rgb {big_w}x{big_h} and depth {w}x{h} have different aspect ratios "
+                             f"(scale x {sx:.3f} vs y {sy:.3f}); depth must be registered to rgb")
+        if sx < 1 or sy < 1:
+            raise InputError("depth_larger_than_rgb",
+                             f"depth {w}x{h} is larger than rgb {big_w}x{big_h}; nothing to upsample")
+        return big_h, big_w
+
+    def process(self, rgb: np.ndarray | None, depth_lr: np.ndarray,
+                intrinsics: Intrinsics | None = None, out_hw: tuple[int, int] | None = None
+                ) -> Result:
+        """Refine one frame.
+
+        Args:
+            rgb: ``(H, W, 3) uint8`` RGB registered to the depth, or None for depth-only backends
+                (then ``out_hw`` is required).
+            depth_lr: ``(h, w) float32`` metres, NaN invalid.
+            intrinsics: intrinsics of either image (any size: they are scaled to the output).
+            out_hw: output size; defaults to the RGB size.
+
+        Returns:
+            :class:`Result` at the output resolution.
+
+        Raises:
+            InputError: geometry problems, all-invalid depth, or missing RGB for a guided backend.
+        """
+        t0 = time.perf_counter()
+        if rgb is None:
+            if self.backend.needs_rgb or out_hw is None:
+                raise InputError("missing_rgb", f"backend {self.backend.describe()} needs an RGB image")
+        else:
+            out_hw = self.output_size(rgb.shape[:2], depth_lr.shape)
+        cfg = self.config
+        depth_lr = invalid_to_nan(depth_lr, cfg.min_depth_m, cfg.max_depth_m)
+        if not np.isfinite(depth_lr).any():
+            raise InputError("all_invalid", "every depth pixel is invalid (0, NaN, Inf or out of "
+                                            f"[{cfg.min_depth_m}, {cfg.max_depth_m}] m)")
+        t1 = time.perf_counter()
+        out = self.backend.infer({"rgb": rgb, "depth_lr": depth_lr}, out_hw)
+        t2 = time.perf_counter()
+        depth = out["depth"]
+        with np.errstate(invalid="ignore"):
+            depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
+        intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
+        t3 = time.perf_counter()
+        return Result(depth, intr, {"preprocess": (t1 - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
+                                    "postprocess": (t3 - t2) * 1e3})

@@ -1,0 +1,107 @@
+"""Node statistics (rates, per-stage latency, drops, rejections) and their /diagnostics message.
+
+:class:`NodeStats` is thread-safe: the executor thread counts inputs and drops, the worker thread
+records latencies and rejections.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter, deque
+
+import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+
+class NodeStats:
+    """Counters and sliding windows for one node.
+
+    Args:
+        window: latency samples kept per stage.
+        rate_window_s: inputs are rated over this many seconds.
+    """
+
+    def __init__(self, window: int = 200, rate_window_s: float = 5.0) -> None:
+        self._lock = threading.Lock()
+        self._window = window
+        self._rate_window_s = rate_window_s
+        self.arrivals: dict[str, deque[float]] = {}
+        self.last_arrival: dict[str, float] = {}
+        self.latency: dict[str, deque[float]] = {}
+        self.counts: Counter[str] = Counter()
+        self.dropped: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+
+    def arrived(self, topic: str) -> None:
+        """Count one message on an input topic."""
+        now = time.monotonic()
+        with self._lock:
+            self.arrivals.setdefault(topic, deque(maxlen=1000)).append(now)
+            self.last_arrival[topic] = now
+
+    def rate_hz(self, topic: str) -> float:
+        """Arrival rate of ``topic`` over the rate window (Hz)."""
+        now = time.monotonic()
+        with self._lock:
+            ts = [t for t in self.arrivals.get(topic, ()) if now - t <= self._rate_window_s]
+        if len(ts) < 2:
+            return 0.0
+        return (len(ts) - 1) / max(ts[-1] - ts[0], 1e-9)
+
+    def record(self, timings_ms: dict[str, float]) -> None:
+        """Add one frame's per-stage latencies (ms)."""
+        with self._lock:
+            for k, v in timings_ms.items():
+                self.latency.setdefault(k, deque(maxlen=self._window)).append(v)
+
+    def count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.counts[key] += n
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        with self._lock:
+            self.dropped[reason] += n
+
+    def reject(self, reason: str) -> None:
+        with self._lock:
+            self.rejected[reason] += 1
+
+    def latency_summary(self) -> dict[str, tuple[float, float]]:
+        """Stage -> (median ms, p95 ms) over the window."""
+        with self._lock:
+            return {k: (float(np.median(v)), float(np.percentile(v, 95)))
+                    for k, v in self.latency.items() if v}
+
+    def to_status(self, name: str, hardware_id: str, backend: str,
+                  inputs: list[str], stale_inputs: list[str]) -> DiagnosticStatus:
+        """A DiagnosticStatus: OK, WARN (stale inputs or rejections) with every counter as values."""
+        values = [KeyValue(key="backend", value=backend)]
+        for t in inputs:
+            values.append(KeyValue(key=f"rate_hz {t}", value=f"{self.rate_hz(t):.2f}"))
+        for stage, (med, p95) in self.latency_summary().items():
+            values.append(KeyValue(key=f"latency_ms {stage} (median/p95)", value=f"{med:.2f} / {p95:.2f}"))
+        with self._lock:
+            counts, dropped, rejected = dict(self.counts), dict(self.dropped), dict(self.rejected)
+        for k, v in sorted(counts.items()):
+            values.append(KeyValue(key=f"frames {k}", value=str(v)))
+        values.append(KeyValue(key="frames dropped", value=str(sum(dropped.values()))))
+        for k, v in sorted(dropped.items()):
+            values.append(KeyValue(key=f"dropped {k}", value=str(v)))
+        values.append(KeyValue(key="frames rejected", value=str(sum(rejected.values()))))
+        for k, v in sorted(rejected.items()):
+            values.append(KeyValue(key=f"rejected {k}", value=str(v)))
+        level, message = DiagnosticStatus.OK, "refining"
+        if stale_inputs:
+            level, message = DiagnosticStatus.WARN, "no data on " + ", ".join(stale_inputs)
+        elif rejected:
+            level, message = DiagnosticStatus.WARN, f"{sum(rejected.values())} frames rejected"
+        return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
+                                values=values)
+
+
+def to_array(stamp, status: DiagnosticStatus) -> DiagnosticArray:
+    """Wrap one status in a DiagnosticArray with ``stamp``."""
+    arr = DiagnosticArray()
+    arr.header.stamp = stamp
+    arr.status = [status]
+    return arr
