@@ -9,6 +9,8 @@ STAMP   := $(VENV)/.installed
 PKG     := depth_refine_ros
 SHARE   := $(VENV)/share/$(PKG)
 SCRIPTS := sr_node depth-refine
+# ros2launch does not follow directory links: link file by file, as colcon --symlink-install does.
+SHARE_FILES := package.xml $(wildcard launch/*.launch.py) $(wildcard config/*.yaml) $(wildcard rviz/*.rviz)
 
 .PHONY: setup demo test test-fast lint bench clean
 
@@ -19,15 +21,13 @@ $(PY):
 
 # Editable install of the package, then the ament layout a real `colcon build --symlink-install`
 # would make, so `ros2 launch depth_refine_ros sr.launch.py` resolves share/ and lib/<pkg>/.
-$(STAMP): requirements.txt setup.py setup.cfg package.xml | $(PY)
+$(STAMP): requirements.txt setup.py setup.cfg $(SHARE_FILES) | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
-	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(SHARE)/config $(VENV)/lib/$(PKG)
+	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/$(PKG)
 	touch $(VENV)/share/ament_index/resource_index/packages/$(PKG)
-	ln -sfn $(CURDIR)/launch $(SHARE)/launch
-	ln -sfn $(CURDIR)/rviz $(SHARE)/rviz
-	ln -sf $(CURDIR)/package.xml $(SHARE)/package.xml
-	ln -sf $(CURDIR)/config/sr.yaml $(SHARE)/config/sr.yaml
+	rm -rf $(SHARE) && mkdir -p $(SHARE)/launch $(SHARE)/config $(SHARE)/rviz
+	for f in $(SHARE_FILES); do ln -sf $(CURDIR)/$$f $(SHARE)/$$f; done
 	ln -sf $(CURDIR)/$(PKG)/resources/fastdds_profile.xml $(SHARE)/config/fastdds_profile.xml
 	for s in $(SCRIPTS); do ln -sf ../../bin/$$s $(VENV)/lib/$(PKG)/$$s; done
 	touch $@

@@ -14,6 +14,7 @@ one arrives is dropped and counted (latest-frame policy: bounded memory, bounded
 """
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -295,6 +296,9 @@ def main(args: list[str] | None = None) -> int:
         print(f"sr_node: cannot start: {e}", file=sys.stderr)
         code = 1
     finally:
+        # A second Ctrl-C (ros2 launch signals the process and its group) must not interrupt
+        # the clean-up and print a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if node is not None:
             node.stop()
             node.destroy_node()

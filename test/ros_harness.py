@@ -1,0 +1,173 @@
+"""Harness for ROS tests: sr_node in its own process, fed and observed over real DDS.
+
+``NodeProcess`` starts ``.venv/bin/sr_node --ros-args --params-file config/sr.yaml [-p ...]``
+(exactly as a user would), captures its log, and stops it with SIGINT. ``Rig`` is an rclpy node
+in the test process that publishes inputs and records every output by stamp.
+"""
+from __future__ import annotations
+
+import array
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SR_NODE = pathlib.Path(sys.executable).parent / "sr_node"
+FRAME = "camera_color_optical_frame"
+REL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
+
+
+class NodeProcess:
+    """sr_node as a separate process. Use as a context manager."""
+
+    def __init__(self, *overrides: str) -> None:
+        self.log_path = pathlib.Path(tempfile.mkdtemp(prefix="sr_node_")) / "node.log"
+        cmd = [str(SR_NODE), "--ros-args", "--params-file", str(ROOT / "config" / "sr.yaml")]
+        for o in overrides:
+            cmd += ["-p", o]
+        self.cmd = cmd
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> NodeProcess:
+        env = dict(os.environ, ROS_HOME=str(self.log_path.parent), PYTHONUNBUFFERED="1",
+                   RCUTILS_LOGGING_BUFFERED_STREAM="0")
+        self._log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     cwd=ROOT, start_new_session=True)
+        return self
+
+    def log(self) -> str:
+        self._log.flush()
+        return self.log_path.read_text()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self) -> int:
+        """SIGINT, wait; returns the exit code."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self._log.close()
+        return self.proc.returncode
+
+    def __exit__(self, *exc) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.stop()
+
+
+def image_msg(arr: np.ndarray, encoding: str, stamp_s: float, frame: str = FRAME) -> Image:
+    m = Image()
+    m.header.stamp.sec = int(stamp_s)
+    m.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    m.header.frame_id = frame
+    m.height, m.width = arr.shape[:2]
+    m.encoding = encoding
+    m.step = arr.strides[0]
+    m.data = array.array("B", np.ascontiguousarray(arr).tobytes())
+    return m
+
+
+def info_msg(h: int, w: int, fx: float, fy: float, cx: float, cy: float, stamp_s: float) -> CameraInfo:
+    m = CameraInfo()
+    m.header.stamp.sec = int(stamp_s)
+    m.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    m.header.frame_id = FRAME
+    m.height, m.width = h, w
+    m.distortion_model = "plumb_bob"
+    m.d = [0.0] * 5
+    m.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
+    m.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+    m.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
+    return m
+
+
+def key(header) -> int:
+    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+
+
+class Rig:
+    """Publishes sr_node's inputs and records its outputs (keyed by stamp in ns)."""
+
+    def __init__(self, name: str = "test_rig") -> None:
+        if not rclpy.ok():
+            rclpy.init()
+        self.node = rclpy.create_node(name)
+        n = self.node
+        self.pub_rgb = n.create_publisher(Image, "rgb/image", REL)
+        self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
+        self.pub_depth = n.create_publisher(Image, "depth_lr/image", REL)
+        self.pub_depth_info = n.create_publisher(CameraInfo, "depth_lr/camera_info", REL)
+        self.images: dict[int, tuple[float, Image]] = {}
+        self.infos: dict[int, CameraInfo] = {}
+        self.clouds: dict[int, PointCloud2] = {}
+        self.diags: list[DiagnosticArray] = []
+        n.create_subscription(Image, "depth_refined/image",
+                              lambda m: self.images.setdefault(key(m.header), (time.monotonic(), m)), REL)
+        n.create_subscription(CameraInfo, "depth_refined/camera_info",
+                              lambda m: self.infos.setdefault(key(m.header), m), REL)
+        n.create_subscription(PointCloud2, "depth_refined/points",
+                              lambda m: self.clouds.setdefault(key(m.header), m), REL)
+        n.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
+
+    def spin(self, seconds: float) -> None:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            rclpy.spin_once(self.node, timeout_sec=min(0.02, max(0.0, end - time.monotonic())))
+
+    def wait_for(self, cond, timeout: float = 10.0) -> bool:
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return True
+            rclpy.spin_once(self.node, timeout_sec=0.02)
+        return cond()
+
+    def wait_matched(self, timeout: float = 20.0) -> None:
+        ok = self.wait_for(lambda: self.pub_depth.get_subscription_count() > 0
+                           and self.pub_rgb.get_subscription_count() > 0
+                           and self.node.count_publishers("depth_refined/image") > 0, timeout)
+        assert ok, "sr_node never matched the rig's publishers"
+        self.spin(0.5)
+
+    def send(self, rgb: np.ndarray | None, rgb_enc: str, depth: np.ndarray | None, depth_enc: str,
+             stamp_s: float, infos: tuple | None = None, rgb_stamp_s: float | None = None) -> int:
+        """Publish one frame; returns the depth stamp key (ns). ``infos`` = (rgb_info, depth_info)."""
+        if infos is not None:
+            ri, di = infos
+            if ri is not None:
+                self.pub_rgb_info.publish(ri)
+            if di is not None:
+                self.pub_depth_info.publish(di)
+        if rgb is not None:
+            self.pub_rgb.publish(image_msg(rgb, rgb_enc, stamp_s if rgb_stamp_s is None else rgb_stamp_s))
+        msg = image_msg(depth, depth_enc, stamp_s) if depth is not None else None
+        if msg is not None:
+            self.pub_depth.publish(msg)
+            return key(msg.header)
+        return -1
+
+    def diag_values(self) -> dict[str, str]:
+        """Key/values of the newest sr_node diagnostics status."""
+        for arr in reversed(self.diags):
+            for st in arr.status:
+                if "depth refinement" in st.name:
+                    return {kv.key: kv.value for kv in st.values}
+        return {}
+
+    def close(self) -> None:
+        self.node.destroy_node()
