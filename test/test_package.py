@@ -1,0 +1,122 @@
+"""Package shape: parameters file == code, launch file arguments/executables vs setup.py, pipeline."""
+import ast
+import pathlib
+import re
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from depth_refine_ros.backends import BackendError, create_backend
+from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.pipeline import InputError, Pipeline
+from depth_refine_ros.ros.params import SrParams, render_yaml
+
+pytestmark = pytest.mark.unit
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def console_scripts():
+    tree = ast.parse((ROOT / "setup.py").read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CONSOLE_SCRIPTS":
+            return {s.value.split("=")[0].strip() for s in node.value.elts}
+    raise AssertionError("CONSOLE_SCRIPTS not found in setup.py")
+
+
+def test_params_yaml_is_the_rendering_of_the_code():
+    assert (ROOT / "config" / "sr.yaml").read_text() == render_yaml(), \
+        "config/sr.yaml drifted from SrParams: regenerate it with render_yaml()"
+    import yaml
+    flat = {}
+
+    def walk(d, prefix=""):
+        for k, v in d.items():
+            if isinstance(v, dict):
+                walk(v, prefix + k + ".")
+            else:
+                flat[prefix + k] = v
+    walk(yaml.safe_load(render_yaml())["sr_node"]["ros__parameters"])
+    from dataclasses import fields
+    for f in fields(SrParams):
+        assert flat[f.metadata["ros"]] == f.default
+        assert len(f.metadata["doc"]) > 10
+    assert len(flat) == len(fields(SrParams))
+
+
+@pytest.mark.parametrize("launch_file", sorted((ROOT / "launch").glob("*.launch.py")))
+def test_launch_file_arguments_and_executables(launch_file):
+    src = launch_file.read_text()
+    tree = ast.parse(src)
+    declared, used, executables = set(), set(), []
+    consts, consts_str = {}, {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple)):
+            consts[getattr(node.targets[0], "id", "")] = node.value
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+            consts_str[getattr(node.targets[0], "id", "")] = node.value.value
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        name = getattr(node.func, "id", getattr(node.func, "attr", ""))
+        kw = {k.arg: k.value for k in node.keywords}
+        if name == "DeclareLaunchArgument":
+            if isinstance(node.args[0], ast.Constant):
+                declared.add(node.args[0].value)
+                assert "description" in kw, f"argument {node.args[0].value} has no description"
+        elif name == "LaunchConfiguration" and isinstance(node.args[0], ast.Constant):
+            used.add(node.args[0].value)
+        elif name == "Node":
+            pkg = kw["package"]
+            pkg = pkg.value if isinstance(pkg, ast.Constant) else consts_str[pkg.id]
+            executables.append((pkg, kw["executable"].value))
+    # arguments declared from the TOPIC_ARGS table: (name, default, description)
+    for elt in consts.get("TOPIC_ARGS", ast.List(elts=[])).elts:
+        name, _, doc = (e.value for e in elt.elts)
+        assert doc, name
+        declared.add(name)
+    assert {"use_rviz", "params_file", "backend", "rgb_topic", "depth_topic"} <= declared
+    assert used - declared - {"n"} == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
+    ours = [e for p, e in executables if p == "depth_refine_ros"]
+    assert ours and set(ours) <= console_scripts()
+    # everything the launch file finds in share/ is installed there by setup.py
+    setup_src = (ROOT / "setup.py").read_text()
+    for sub in re.findall(r'\[share, "(\w+)", "([\w.]+)"\]', src):
+        assert (f'"share/" + PACKAGE + "/{sub[0]}"' in setup_src), sub
+        assert any((ROOT / d / sub[1]).exists() for d in (sub[0], "depth_refine_ros/resources")), sub
+
+
+def test_package_xml_and_setup_cfg():
+    root = ET.parse(ROOT / "package.xml").getroot()
+    assert root.get("format") == "3" and root.findtext("name") == "depth_refine_ros"
+    deps = {e.text for e in root if e.tag.endswith("depend")}
+    assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "launch_ros", "rviz2"} <= deps
+    assert root.find("export/build_type").text == "ament_python"
+    cfg = (ROOT / "setup.cfg").read_text()
+    assert "install_scripts=$base/lib/depth_refine_ros" in cfg  # where launch_ros finds executables
+    assert (ROOT / "resource" / "depth_refine_ros").exists()
+
+
+def test_pipeline_geometry_checks_and_intrinsics():
+    pipe = Pipeline(create_backend("classical"))
+    rgb = np.zeros((96, 128, 3), np.uint8)
+    res = pipe.process(rgb, np.full((24, 32), 2.0, np.float32),
+                       Intrinsics(40.0, 40.0, 15.5, 11.5, 32, 24))
+    assert res.depth.shape == (96, 128) and res.intrinsics.width == 128
+    assert res.intrinsics.cx == pytest.approx(63.5)
+    with pytest.raises(InputError) as e:
+        pipe.process(rgb, np.full((24, 40), 2.0, np.float32))
+    assert e.value.reason == "aspect_mismatch"
+    with pytest.raises(InputError) as e:
+        pipe.process(rgb, np.full((24, 32), np.nan, np.float32))
+    assert e.value.reason == "all_invalid"
+    with pytest.raises(InputError) as e:
+        pipe.process(rgb, np.full((192, 256), 2.0, np.float32))
+    assert e.value.reason == "depth_larger_than_rgb"
+
+
+def test_backend_registry_errors():
+    with pytest.raises(BackendError, match="unknown backend 'nope'"):
+        create_backend("nope")
+    with pytest.raises(BackendError, match="unknown classical method"):
+        create_backend("classical", method="nope")
