@@ -7,7 +7,7 @@ import pytest
 
 from conftest import require_data
 from frames import load_rgbdd
-from ros_harness import NodeProcess, Rig, image_msg, info_msg, key
+from depth_refine_ros.ros.live import NodeProcess, Rig, image_msg, info_msg, key
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import require_data
 from frames import load_rgbdd
-from ros_harness import FRAME, NodeProcess, Rig, info_msg
+from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4

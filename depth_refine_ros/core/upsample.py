@@ -11,6 +11,10 @@ Shared choices, written down once:
 
 - Geometry is half-pixel aligned (the low-res pixel ``i`` covers high-res ``[i*s, (i+1)*s)``), the
   same convention as cv2.resize and :meth:`Intrinsics.scaled_to`.
+- Default parameters were chosen by a small grid search on RGB-D-D frames 100..300 (every 25th;
+  the tests use frames 0..20) with x4/x8 bicubic-downsampled input. On such clean input only the
+  guided filter edges out bicubic (2.24 vs 2.28 cm at x4); these filters were designed for noisy
+  low-res input, and the literature reports the same on clean input.
 - Invalid low-res pixels are filled from their valid neighbours before interpolating, so a hole
   never drags a 0 or NaN into valid surroundings; the output is then NaN wherever the nearest
   low-res pixel was invalid, so we never invent depth inside a hole.
@@ -153,7 +157,7 @@ def bicubic(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int
 
 
 def joint_bilateral(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int],
-                    radius: int = 2, sigma_spatial: float = 1.0, sigma_range: float = 12.0
+                    radius: int = 1, sigma_spatial: float = 0.5, sigma_range: float = 32.0
                     ) -> np.ndarray:
     """Joint bilateral upsampling (Kopf et al., SIGGRAPH 2007).
 
@@ -225,7 +229,7 @@ def box_filter(img: np.ndarray, r: int) -> np.ndarray:
 
 
 def guided_filter(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int],
-                  radius: int = 4, eps: float = 1e-3) -> np.ndarray:
+                  radius: int = 2, eps: float = 1e-3) -> np.ndarray:
     """Guided filter (He et al., TPAMI 2013) of the bicubic upsample, guided by luminance.
 
     Choices: grey guide scaled to [0, 1] (the colour version needs a 3x3 inverse per pixel for
@@ -284,8 +288,8 @@ def _wls_lines(rhs: np.ndarray, weights: np.ndarray, lam: float) -> np.ndarray:
 
 
 def fast_global_smoother(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int],
-                         lam: float = 400.0, sigma_color: float = 8.0, iterations: int = 3,
-                         prior_confidence: float = 0.05) -> np.ndarray:
+                         lam: float = 100.0, sigma_color: float = 4.0, iterations: int = 3,
+                         prior_confidence: float = 0.3) -> np.ndarray:
     """Fast global smoother (Min et al., TIP 2014) for guided upsampling.
 
     Solves the weighted-least-squares problem by alternating 1-D horizontal and vertical

@@ -1,8 +1,10 @@
-"""Harness for ROS tests: sr_node in its own process, fed and observed over real DDS.
+"""Live rig: sr_node in its own process, fed and observed over real DDS.
 
-``NodeProcess`` starts ``.venv/bin/sr_node --ros-args --params-file config/sr.yaml [-p ...]``
-(exactly as a user would), captures its log, and stops it with SIGINT. ``Rig`` is an rclpy node
-in the test process that publishes inputs and records every output by stamp.
+Used by the ROS tests, the benchmark and the demo, so all three exercise the node exactly as a
+user runs it. ``NodeProcess`` starts ``sr_node --ros-args --params-file <sr.yaml> [-p ...]`` and
+stops it with SIGINT; ``Rig`` is an rclpy node in the calling process that publishes the inputs
+and records every output by stamp (ns). The caller sets ``ROS_DOMAIN_ID`` and
+``ROS_AUTOMATIC_DISCOVERY_RANGE`` (see :func:`isolate_domain`) before the first ``Rig``.
 """
 from __future__ import annotations
 
@@ -21,18 +23,31 @@ from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 SR_NODE = pathlib.Path(sys.executable).parent / "sr_node"
+
+
+def default_params_file() -> pathlib.Path:
+    """``config/sr.yaml`` of the checkout (editable install) or of the installed share/ dir."""
+    repo = pathlib.Path(__file__).resolve().parents[2] / "config" / "sr.yaml"
+    if repo.exists():
+        return repo
+    return pathlib.Path(sys.prefix) / "share" / "depth_refine_ros" / "config" / "sr.yaml"
+
+
+def isolate_domain(base: int = 150) -> None:
+    """Give this process (and the nodes it starts) its own DDS domain, localhost only."""
+    os.environ.setdefault("ROS_DOMAIN_ID", str(base + os.getpid() % 70))
+    os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 FRAME = "camera_color_optical_frame"
 REL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
 class NodeProcess:
-    """sr_node as a separate process. Use as a context manager."""
+    """sr_node as a separate process (context manager). ``overrides`` are ``name:=value``."""
 
     def __init__(self, *overrides: str) -> None:
         self.log_path = pathlib.Path(tempfile.mkdtemp(prefix="sr_node_")) / "node.log"
-        cmd = [str(SR_NODE), "--ros-args", "--params-file", str(ROOT / "config" / "sr.yaml")]
+        cmd = [str(SR_NODE), "--ros-args", "--params-file", str(default_params_file())]
         for o in overrides:
             cmd += ["-p", o]
         self.cmd = cmd
@@ -43,7 +58,7 @@ class NodeProcess:
                    RCUTILS_LOGGING_BUFFERED_STREAM="0")
         self._log = open(self.log_path, "w")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     cwd=ROOT, start_new_session=True)
+                                     start_new_session=True)
         return self
 
     def log(self) -> str:
