@@ -108,17 +108,42 @@ def intrinsics_to_camera_info(intr: Intrinsics, header: Header,
     return msg
 
 
-def cloud_to_msg(points: np.ndarray, header: Header, kind: str) -> PointCloud2:
-    """Wrap a buffer from :class:`~depth_refine_ros.core.cloud.CloudBuilder` as a PointCloud2.
+class CloudBuffer:
+    """A reused ``array('B')`` with a float32 point view, so clouds are built in place.
+
+    Safe to reuse after ``publish()`` returns: rclpy serialises the message synchronously.
+    Saves a 5..10 MB allocation and one copy per frame.
+    """
+
+    def __init__(self) -> None:
+        self.data = array("B")
+        self._shape: tuple[int, int, int] | None = None
+        self.points: np.ndarray | None = None
+
+    def view(self, h: int, w: int, nfloat: int) -> np.ndarray:
+        """The ``(h, w, nfloat) float32`` view, (re)allocated zeroed when the size changes."""
+        if self._shape != (h, w, nfloat):
+            self.data = array("B", bytes(h * w * nfloat * 4))
+            self.points = np.frombuffer(self.data, dtype=np.float32).reshape(h, w, nfloat)
+            self._shape = (h, w, nfloat)
+        return self.points
+
+
+def cloud_to_msg(points: np.ndarray | CloudBuffer, header: Header, kind: str) -> PointCloud2:
+    """Wrap a point buffer from :class:`~depth_refine_ros.core.cloud.CloudBuilder` as a PointCloud2.
 
     Args:
-        points: ``(H, W, 4 or 8) float32`` point buffer.
+        points: ``(H, W, 4 or 8) float32`` point buffer, or a :class:`CloudBuffer` holding one.
         header: stamp and optical frame of the depth.
         kind: ``'xyz'`` or ``'xyzrgb'``.
     """
     fields, point_step = fields_for(kind)
     msg = PointCloud2()
     msg.header = header
+    if isinstance(points, CloudBuffer):
+        data, points = points.data, points.points
+    else:
+        data = _bytes_of(points)
     msg.height, msg.width = points.shape[:2]
     msg.fields = [PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
                   for f in fields]
@@ -126,5 +151,5 @@ def cloud_to_msg(points: np.ndarray, header: Header, kind: str) -> PointCloud2:
     msg.point_step = point_step
     msg.row_step = point_step * msg.width
     msg.is_dense = False
-    msg.data = _bytes_of(points)
+    msg.data = data
     return msg

@@ -119,7 +119,7 @@ def key(header) -> int:
 class Rig:
     """Publishes sr_node's inputs and records its outputs (keyed by stamp in ns)."""
 
-    def __init__(self, name: str = "test_rig") -> None:
+    def __init__(self, name: str = "test_rig", clouds: bool = True) -> None:
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
@@ -136,8 +136,9 @@ class Rig:
                               lambda m: self.images.setdefault(key(m.header), (time.monotonic(), m)), REL)
         n.create_subscription(CameraInfo, "depth_refined/camera_info",
                               lambda m: self.infos.setdefault(key(m.header), m), REL)
-        n.create_subscription(PointCloud2, "depth_refined/points",
-                              lambda m: self.clouds.setdefault(key(m.header), m), REL)
+        if clouds:
+            n.create_subscription(PointCloud2, "depth_refined/points",
+                                  lambda m: self.clouds.setdefault(key(m.header), m), REL)
         n.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
 
     def spin(self, seconds: float) -> None:
@@ -176,6 +177,15 @@ class Rig:
             self.pub_depth.publish(msg)
             return key(msg.header)
         return -1
+
+    def prime(self, rgb: np.ndarray, depth: np.ndarray, depth_enc: str, stamp_s: float,
+              infos: tuple | None = None, timeout: float = 10.0) -> None:
+        """Send one frame and wait for its output, so discovery is complete before measuring."""
+        k = self.send(rgb, "rgb8", depth, depth_enc, stamp_s, infos)
+        assert self.wait_for(lambda: k in self.images, timeout), "sr_node produced no output"
+        self.images.clear()
+        self.infos.clear()
+        self.clouds.clear()
 
     def diag_values(self) -> dict[str, str]:
         """Key/values of the newest sr_node diagnostics status."""

@@ -57,6 +57,7 @@ class SrNode(Node):
         backend.warmup()
         self.stats = NodeStats()
         self.clouds = CloudBuilder()
+        self.cloud_buf = conv.CloudBuffer()
         self._last_log: dict[str, float] = {}
         self._warned_once: set[str] = set()
 
@@ -225,11 +226,15 @@ class SrNode(Node):
                                   "rgb/camera_info: publishing depth only (no camera_info, no cloud)")
         else:
             self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
-            if self.pub_points is not None:
+            # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
+            # the rest of the frame, so it is only made when someone subscribes.
+            if self.pub_points is not None and self.pub_points.get_subscription_count() > 0:
                 t5 = time.perf_counter()
-                pts = self.clouds.build(res.depth, res.intrinsics,
-                                        rgb if self.p.cloud_type == "xyzrgb" else None)
-                cloud = conv.cloud_to_msg(pts, header, self.p.cloud_type)
+                h, w = res.depth.shape
+                colour = rgb if self.p.cloud_type == "xyzrgb" else None
+                self.clouds.build(res.depth, res.intrinsics, colour,
+                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8))
+                cloud = conv.cloud_to_msg(self.cloud_buf, header, self.p.cloud_type)
                 t6 = time.perf_counter()
                 self.pub_points.publish(cloud)
                 timings["cloud"] = (t6 - t5) * 1e3

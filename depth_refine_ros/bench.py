@@ -1,0 +1,172 @@
+"""``depth-refine bench``: per-stage latency at 640x480 and end-to-end latency over DDS.
+
+Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
+decode (Image -> numpy), refine (:class:`Pipeline.process`), encode (numpy -> 32FC1 Image), cloud
+(xyzrgb buffer + PointCloud2). The live part starts ``sr_node`` as its own process and streams
+real RealSense frames (640x480 RGB, depth downsampled x4 to 160x120) at 15 Hz over DDS.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+
+from depth_refine_ros.core.intrinsics import Intrinsics
+
+OUT_HW = (480, 640)
+SCALE = 4
+
+
+def _frames(n: int):
+    """(rgb 480x640x3 uint8, depth_lr 120x160 uint16 mm) pairs: real when data is present."""
+    from depth_refine_ros.data import DataMissing, downsample_mm, realsense_frames
+    try:
+        real = realsense_frames(n)
+        return [(rgb, downsample_mm(d.astype(np.float32) / 1000, SCALE)) for rgb, d in real], "realsense_seq"
+    except DataMissing:
+        rng = np.random.default_rng(0)
+        rgb = rng.integers(0, 255, (*OUT_HW, 3), dtype=np.uint8)
+        lr = (1000 + rng.integers(0, 2000, (OUT_HW[0] // SCALE, OUT_HW[1] // SCALE))).astype(np.uint16)
+        return [(rgb, lr)] * n, "synthetic"
+
+
+def _stats(xs: list[float]) -> tuple[float, float]:
+    return float(np.median(xs)), float(np.percentile(xs, 95))
+
+
+def bench_stages(methods: list[str], iters: int) -> list[dict]:
+    """Per-stage latency rows for each classical method (ms)."""
+    from std_msgs.msg import Header
+
+    from depth_refine_ros.backends import create_backend
+    from depth_refine_ros.core.cloud import CloudBuilder
+    from depth_refine_ros.pipeline import Pipeline
+    from depth_refine_ros.ros import conversions as conv
+    from depth_refine_ros.ros.live import image_msg
+
+    frames, source = _frames(min(iters, 60))
+    intr = Intrinsics(615.0 / SCALE, 615.0 / SCALE, 79.5, 59.5, OUT_HW[1] // SCALE, OUT_HW[0] // SCALE)
+    msgs = [(image_msg(rgb, "rgb8", 1.0), image_msg(lr, "16UC1", 1.0)) for rgb, lr in frames]
+    rows = []
+    clouds = CloudBuilder()
+    buf = conv.CloudBuffer()
+    for method in methods:
+        pipe = Pipeline(create_backend("classical", method=method))
+        pipe.backend.warmup(OUT_HW, SCALE)
+        t = {k: [] for k in ("decode", "refine", "encode", "cloud_xyzrgb", "decode+encode")}
+        n = iters if method == "bicubic" else max(5, iters // 10)
+        for i in range(n):
+            rgb_msg, d_msg = msgs[i % len(msgs)]
+            t0 = time.perf_counter()
+            depth = conv.depth_msg_to_metres(d_msg)
+            rgb = conv.rgb_msg_to_array(rgb_msg)
+            t1 = time.perf_counter()
+            res = pipe.process(rgb, depth, intr)
+            t2 = time.perf_counter()
+            conv.depth_to_msg(res.depth, Header())
+            t3 = time.perf_counter()
+            clouds.build(res.depth, res.intrinsics, rgb, out=buf.view(*res.depth.shape, 8))
+            conv.cloud_to_msg(buf, Header(), "xyzrgb")
+            t4 = time.perf_counter()
+            for k, v in (("decode", t1 - t0), ("refine", t2 - t1), ("encode", t3 - t2),
+                         ("cloud_xyzrgb", t4 - t3), ("decode+encode", (t1 - t0) + (t3 - t2))):
+                t[k].append(v * 1e3)
+        for stage, xs in t.items():
+            med, p95 = _stats(xs)
+            rows.append({"kind": "stage", "method": method, "stage": stage, "input_hw": [120, 160],
+                         "output_hw": list(OUT_HW), "n": n, "median_ms": med, "p95_ms": p95,
+                         "data": source})
+    return rows
+
+
+def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
+               clouds: bool) -> dict:
+    """End-to-end latency (publish -> refined depth received) through a live sr_node.
+
+    Args:
+        driver_profile: the publishing side (standing in for the camera driver) uses the
+            package's Fast DDS profile, as the README tells users to configure drivers; False
+            measures a driver left at Fast DDS defaults (its 1 MB RGB crosses a 512 KiB segment).
+            Must be the same for every call in one process (Fast DDS reads it once).
+        clouds: the consumer also subscribes to the xyzrgb cloud (the node builds it only then).
+    """
+    from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
+    from depth_refine_ros.ros.live import NodeProcess, Rig, info_msg, isolate_domain
+
+    isolate_domain()
+    if driver_profile:
+        use_packaged_fastdds_profile()
+    frames, source = _frames(n_frames)
+    period = 1.0 / rate_hz
+    lat, sent = [], {}
+    with NodeProcess(f"classical.method:={method}") as node:
+        rig = Rig("bench_rig", clouds=clouds)
+        try:
+            rig.wait_matched()
+            rgb0, lr0 = frames[0]
+            rig.prime(rgb0, lr0, "16UC1", 1_500_000_000.0,
+                      (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, 1_500_000_000.0), None))
+            for i in range(n_frames):
+                rgb, lr = frames[i % len(frames)]
+                stamp = 1_600_000_000 + i * period
+                hr_info = info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp)
+                t = time.monotonic()
+                k = rig.send(rgb, "rgb8", lr, "16UC1", stamp, (hr_info, None))
+                sent[k] = t
+                rig.spin(max(0.0, t + period - time.monotonic()))
+            rig.wait_for(lambda: set(sent) <= set(rig.images), 3.0)
+            rig.spin(1.2)
+            diag = rig.diag_values()
+        finally:
+            rig.close()
+        node.stop()
+    for k, t in sent.items():
+        if k in rig.images:
+            lat.append((rig.images[k][0] - t) * 1e3)
+    med, p95 = _stats(lat) if lat else (float("nan"), float("nan"))
+    return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz,
+            "stage": ("e2e_depth+cloud" if clouds else "e2e_depth_only"),
+            "driver_profile": "package" if driver_profile else "fastdds_default",
+            "input_hw": [120, 160], "output_hw": list(OUT_HW), "n": n_frames, "received": len(lat),
+            "dropped": n_frames - len(lat), "median_ms": med, "p95_ms": p95,
+            "node_total_ms": diag.get("latency_ms total (median/p95)", "?"), "data": source}
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'method':<16} {'stage':<16} {'median ms':>10} {'p95 ms':>9}  notes")
+    for r in rows:
+        note = (f"{r['received']}/{r['n']} received, {r['dropped']} dropped at {r['rate_hz']:g} Hz; "
+                f"driver DDS profile: {r['driver_profile']}; "
+                f"node-internal total {r['node_total_ms']} ms (median/p95)"
+                if r["kind"] == "end_to_end" else f"n={r['n']}")
+        print(f"{r['method']:<16} {r['stage']:<16} {r['median_ms']:>10.2f} {r['p95_ms']:>9.2f}  {note}")
+
+
+def run(args: argparse.Namespace) -> int:
+    rows = bench_stages(args.methods, args.iters)
+    if not args.no_live:
+        for clouds in (False, True):
+            rows.append(bench_live("bicubic", args.live_frames, args.rate,
+                                   args.driver_profile == "package", clouds))
+    print(f"depth-refine bench: {OUT_HW[1]}x{OUT_HW[0]} output from x{SCALE} input, data: {rows[0]['data']}")
+    print_table(rows)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("bench", help="per-stage and end-to-end latency (prints a table)")
+    p.add_argument("--methods", nargs="+", default=["bicubic", "guided_filter", "joint_bilateral", "fgs"])
+    p.add_argument("--iters", type=int, default=200, help="iterations for bicubic (others: /10)")
+    p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")
+    p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
+    p.add_argument("--no-live", action="store_true", help="skip the live DDS part")
+    p.add_argument("--driver-profile", choices=["package", "default"], default="package",
+                   help="Fast DDS profile of the publishing side standing in for the camera driver")
+    p.add_argument("--json", help="also write the rows as JSON to this file")
+    p.set_defaults(func=run)
