@@ -36,6 +36,7 @@ demo: $(STAMP)
 	$(VENV)/bin/depth-refine demo --out out/demo
 
 test: $(STAMP)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 test-fast: $(STAMP)

@@ -9,12 +9,13 @@ Every node started here uses the package's Fast DDS profile (32 MiB shared memor
 FASTDDS_DEFAULT_PROFILES_FILE is already set, so the 1 MB depth images and multi-MB clouds it
 publishes are fast for any subscriber.
 """
-from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
 from launch.conditions import IfCondition
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
+
+from launch import LaunchDescription
 
 PACKAGE = "depth_refine_ros"
 

@@ -4,9 +4,9 @@ import array
 
 import numpy as np
 import pytest
-
 from conftest import require_data
 from frames import load_rgbdd
+
 from depth_refine_ros.ros.live import NodeProcess, Rig, image_msg, info_msg, key
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]

@@ -3,9 +3,9 @@ import time
 
 import numpy as np
 import pytest
-
 from conftest import require_data
 from frames import load_rgbdd
+
 from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -52,7 +52,7 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames):
             rig.spin(1.5)  # one more diagnostics period
             assert set(rig.images) == set(sent), f"refined {len(rig.images)}/{len(sent)}\n{node.log()[-2000:]}"
             assert set(rig.infos) == set(sent) and set(rig.clouds) == set(sent)
-            rmse, rmse_bic = [], []
+            rmse = []
             for k, (i, lr, gt, _) in sent.items():
                 m = rig.images[k][1]
                 assert (m.encoding, m.height, m.width, m.step) == ("32FC1", H, W, W * 4)
@@ -76,7 +76,8 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames):
                 np.testing.assert_allclose(pts[..., 1], (v - CY) * d / FY, rtol=1e-5, atol=1e-6)
                 rgb = frames[i][0]
                 packed = pts[..., 4].view(np.uint32)
-                assert packed[100, 200] == (int(rgb[100, 200, 0]) << 16 | int(rgb[100, 200, 1]) << 8 | int(rgb[100, 200, 2]))
+                r, g, b = (int(c) for c in rgb[100, 200])
+                assert packed[100, 200] == (r << 16 | g << 8 | b)
             # classical bicubic: same accuracy as bicubic of the input (sanity of units and alignment)
             assert np.mean(rmse) < 0.05
             diag = rig.diag_values()

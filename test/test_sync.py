@@ -46,7 +46,7 @@ def test_jittered_stamps_pair_correctly_without_waiting_a_frame():
             pairs += [tuple(x for x, _ in st) for st in res.sets]
         if i >= 2:  # once the spacing is known, frame i is out before frame i + 1 arrives
             assert pairs[-1] == (a[i], b[i])
-    assert pairs[2:] == list(zip(a, b))[2:]
+    assert pairs[2:] == list(zip(a, b, strict=True))[2:]
     assert len(pairs) >= 49
 
 
@@ -68,7 +68,7 @@ def test_reordered_arrivals_still_pair_by_stamp():
     for k in range(0, len(dev) - 1, 4):
         dev[k], dev[k + 1] = dev[k + 1], dev[k]
     rgb = [e for e in ev if e[0] == 0]
-    events = [e for pair in zip(rgb, dev) for e in pair]
+    events = [e for pair in zip(rgb, dev, strict=True) for e in pair]
     pairs, dropped = feed(ApproximateTimeSync(2, 10, 20 * MS), events)
     assert all(a == b for a, b in pairs)
     assert len(pairs) >= 15

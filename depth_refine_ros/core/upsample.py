@@ -21,8 +21,8 @@ Shared choices, written down once:
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import Callable
 
 import numpy as np
 
@@ -206,8 +206,18 @@ def joint_bilateral(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, in
     return _finish(out, valid, out_hw)
 
 
+def _window_sum_1d(img: np.ndarray, r: int, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums over ``[i - r, i + r]`` (clipped) along ``axis`` via one cumulative sum, and counts."""
+    n = img.shape[axis]
+    c = np.cumsum(img, axis=axis, dtype=np.float64)
+    c = np.concatenate([np.zeros_like(np.take(c, [0], axis=axis)), c], axis=axis)
+    hi = np.minimum(np.arange(n) + r + 1, n)
+    lo = np.maximum(np.arange(n) - r, 0)
+    return np.take(c, hi, axis=axis) - np.take(c, lo, axis=axis), (hi - lo).astype(np.float64)
+
+
 def box_filter(img: np.ndarray, r: int) -> np.ndarray:
-    """Mean over a ``(2r+1)^2`` window (clipped at borders), O(1) per pixel via integral images.
+    """Mean over a ``(2r+1)^2`` window (clipped at borders), O(1) per pixel, separable.
 
     Args:
         img: ``(H, W)`` float array.
@@ -216,16 +226,9 @@ def box_filter(img: np.ndarray, r: int) -> np.ndarray:
     Returns:
         ``(H, W) float32`` local means.
     """
-    h, w = img.shape
-    ii = np.zeros((h + 1, w + 1), np.float64)
-    ii[1:, 1:] = np.cumsum(np.cumsum(img, axis=0, dtype=np.float64), axis=1)
-    y0 = np.clip(np.arange(h) - r, 0, h)
-    y1 = np.clip(np.arange(h) + r + 1, 0, h)
-    x0 = np.clip(np.arange(w) - r, 0, w)
-    x1 = np.clip(np.arange(w) + r + 1, 0, w)
-    s = ii[np.ix_(y1, x1)] - ii[np.ix_(y0, x1)] - ii[np.ix_(y1, x0)] + ii[np.ix_(y0, x0)]
-    n = (y1 - y0)[:, None] * (x1 - x0)[None, :]
-    return (s / n).astype(np.float32)
+    rows, n_y = _window_sum_1d(img, r, 0)
+    both, n_x = _window_sum_1d(rows, r, 1)
+    return (both / (n_y[:, None] * n_x[None, :])).astype(np.float32)
 
 
 def guided_filter(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int],

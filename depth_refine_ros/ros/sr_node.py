@@ -22,11 +22,11 @@ import traceback
 from collections import deque
 
 import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from diagnostic_msgs.msg import DiagnosticArray
 
 from depth_refine_ros.backends import BackendError, create_backend
 from depth_refine_ros.core.cloud import CloudBuilder
