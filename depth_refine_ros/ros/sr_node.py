@@ -140,9 +140,12 @@ class SrNode(Node):
         res = self.sync.add(stream, stamp, msg)
         for d in res.dropped:
             name = ("rgb/image", "depth_lr/image")[d.stream]
-            if d.reason == "late":
+            if d.reason == "late" and d.stream == DEPTH:
+                # one frame-level rejection per late frame (its rgb half is counted as a drop)
                 self._reject("out_of_order", d.stamp_ns, f"{name} stamp is older than the last "
                              "synchronised frame (late or out-of-order)")
+            elif d.reason == "late":
+                self.stats.drop("sync_late_rgb")
             else:
                 self.stats.drop("sync_" + d.reason)
                 if d.reason == "unmatched":
