@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from conftest import require_data
 from frames import load_rgbdd
+from rclpy._rclpy_pybind11 import RCLError
 
 from depth_refine_ros.ros.live import NodeProcess, Rig, image_msg, info_msg, key
 
@@ -170,9 +171,14 @@ def test_burst_of_200_frames(setup):
     node, rig, frames = setup
     rgb, lr, _ = frames[1]
     before = int(rig.diag_values().get("frames published", 0))
+    refused = 0
     for _ in range(200):
         stamp = Clock().next(0.01)
-        rig.send(rgb, "rgb8", lr, "16UC1", stamp, infos(stamp))
+        try:
+            rig.send(rgb, "rgb8", lr, "16UC1", stamp, infos(stamp))
+        except RCLError:  # the sender's own DDS flow control may refuse a write in a burst
+            refused += 1
+    assert refused < 100, f"the burst did not happen: {refused}/200 writes refused"
     rig.spin(2.0)
     assert node.alive()
     k = good_frame_processed(rig, frames)

@@ -183,6 +183,7 @@ class Rig:
         """Send one frame and wait for its output, so discovery is complete before measuring."""
         k = self.send(rgb, "rgb8", depth, depth_enc, stamp_s, infos)
         assert self.wait_for(lambda: k in self.images, timeout), "sr_node produced no output"
+        self.spin(0.3)  # let the frame's camera_info and cloud land too, then forget it
         self.images.clear()
         self.infos.clear()
         self.clouds.clear()
