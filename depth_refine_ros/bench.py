@@ -100,31 +100,29 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
         use_packaged_fastdds_profile()
     frames, source = _frames(n_frames)
     period = 1.0 / rate_hz
-    lat, sent = [], {}
+
+    def info(stamp: float) -> tuple:
+        return (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp), None)
+
     with NodeProcess(f"classical.method:={method}") as node:
         rig = Rig("bench_rig", clouds=clouds)
         try:
             rig.wait_matched()
             rgb0, lr0 = frames[0]
-            rig.prime(rgb0, lr0, "16UC1", 1_500_000_000.0,
-                      (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, 1_500_000_000.0), None))
+            rig.prime(rgb0, lr0, "16UC1", 1_500_000_000.0, info(1_500_000_000.0))
+            stream = []
             for i in range(n_frames):
                 rgb, lr = frames[i % len(frames)]
                 stamp = 1_600_000_000 + i * period
-                hr_info = info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp)
-                t = time.monotonic()
-                k = rig.send(rgb, "rgb8", lr, "16UC1", stamp, (hr_info, None))
-                sent[k] = t
-                rig.spin(max(0.0, t + period - time.monotonic()))
+                stream.append((rgb, "rgb8", lr, "16UC1", stamp, info(stamp)))
+            sent = rig.play(stream, rate_hz)
             rig.wait_for(lambda: set(sent) <= set(rig.images), 3.0)
             rig.spin(1.2)
+            lat = rig.latencies_ms(sent)
             diag = rig.diag_values()
         finally:
             rig.close()
         node.stop()
-    for k, t in sent.items():
-        if k in rig.images:
-            lat.append((rig.images[k][0] - t) * 1e3)
     med, p95 = _stats(lat) if lat else (float("nan"), float("nan"))
     return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz,
             "stage": ("e2e_depth+cloud" if clouds else "e2e_depth_only"),

@@ -88,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"[demo] starting sr_node (classical/{args.method}) and streaming {len(inputs)} RGB-D-D "
           f"frames at {args.rate:g} Hz, depth x{s} ({w // s}x{h // s} -> {w}x{h})", file=sys.stderr)
     period = 1.0 / args.rate
-    sent: dict[int, tuple[int, float]] = {}
     with NodeProcess(f"classical.method:={args.method}") as node:
         rig = Rig("demo_rig", clouds=True)
         try:
@@ -98,14 +97,14 @@ def run(args: argparse.Namespace) -> int:
                 return (info_msg(h, w, hr.fx, hr.fy, hr.cx, hr.cy, st),
                         info_msg(h // s, w // s, lr_intr.fx, lr_intr.fy, lr_intr.cx, lr_intr.cy, st))
             rig.prime(inputs[0][1], inputs[0][2], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
-            for i, (_, rgb, lr, _) in enumerate(inputs):
-                st = 1_700_000_000 + i * period
-                t = time.monotonic()
-                sent[rig.send(rgb, "rgb8", lr, "16UC1", st, infos(st))] = (i, t)
-                rig.spin(max(0.0, t + period - time.monotonic()))
-                lat = [(rig.images[k][0] - t0) * 1e3 for k, (_, t0) in sent.items() if k in rig.images]
+
+            def progress(i: int, sent: dict) -> None:
+                lat = rig.latencies_ms(sent)
                 _progress(f"[demo] sent {i + 1}/{len(inputs)}, refined {len(lat)}, "
                           f"latency p95 {np.percentile(lat, 95) if lat else float('nan'):.1f} ms")
+            stream = [(rgb, "rgb8", lr, "16UC1", 1_700_000_000 + i * period, infos(1_700_000_000 + i * period))
+                      for i, (_, rgb, lr, _) in enumerate(inputs)]
+            sent = rig.play(stream, args.rate, progress)
             rig.wait_for(lambda: set(sent) <= set(rig.images), 3.0)
             rig.spin(1.2)
             diag = rig.diag_values()
@@ -114,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         code = node.stop()
     sys.stderr.write("\n")
 
-    lat = np.array([(rig.images[k][0] - t0) * 1e3 for k, (_, t0) in sent.items() if k in rig.images])
+    lat = np.array(rig.latencies_ms(sent))
     live = []
     for k, (i, _) in sent.items():
         if k in rig.images:

@@ -16,6 +16,7 @@ from depth_refine_ros.core.cloud import fields_for
 from depth_refine_ros.core.encodings import (
     COLOR_ENCODINGS,
     DEPTH_ENCODINGS,
+    array_to_buffer,
     buffer_to_array,
     color_to_rgb,
     depth_to_metres,
@@ -28,9 +29,18 @@ def stamp_ns(header: Header) -> int:
     return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
 
 
+def header_at(stamp_s: float, frame_id: str) -> Header:
+    """A Header for a stamp given in seconds (nanosecond-rounded)."""
+    h = Header(frame_id=frame_id)
+    h.stamp.sec = int(stamp_s)
+    h.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
+    return h
+
+
 def _bytes_of(arr: np.ndarray) -> array:
     out = array("B")
-    out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
+    if arr.size:  # memoryview.cast refuses zero-sized shapes; an empty image has no bytes anyway
+        out.frombytes(memoryview(np.ascontiguousarray(arr)).cast("B"))
     return out
 
 
@@ -56,16 +66,29 @@ def rgb_msg_to_array(msg: Image) -> np.ndarray:
     return color_to_rgb(arr, msg.encoding)
 
 
-def depth_to_msg(depth_m: np.ndarray, header: Header) -> Image:
-    """Encode ``(H, W) float32`` metres (NaN invalid) as a ``32FC1`` Image with ``header``."""
+def array_to_image_msg(arr: np.ndarray, encoding: str, header: Header) -> Image:
+    """Encode an array as an unpadded little-endian Image with ``header``.
+
+    Args:
+        arr: ``(H, W)`` or ``(H, W, C)`` array matching ``encoding`` (dtype and channels).
+
+    Raises:
+        ImageFormatError: the array does not match the encoding.
+    """
+    _, step = array_to_buffer(arr[:0], encoding)  # validates dtype/channels without a copy
     msg = Image()
     msg.header = header
-    msg.height, msg.width = depth_m.shape
-    msg.encoding = "32FC1"
+    msg.height, msg.width = arr.shape[:2]
+    msg.encoding = encoding
     msg.is_bigendian = 0
-    msg.step = msg.width * 4
-    msg.data = _bytes_of(depth_m.astype(np.float32, copy=False))
+    msg.step = step
+    msg.data = _bytes_of(arr)
     return msg
+
+
+def depth_to_msg(depth_m: np.ndarray, header: Header) -> Image:
+    """Encode ``(H, W) float32`` metres (NaN invalid) as a ``32FC1`` Image with ``header``."""
+    return array_to_image_msg(depth_m.astype(np.float32, copy=False), "32FC1", header)
 
 
 def camera_info_to_intrinsics(msg: CameraInfo, image_hw: tuple[int, int]) -> Intrinsics | None:

@@ -8,7 +8,6 @@ and records every output by stamp (ns). The caller sets ``ROS_DOMAIN_ID`` and
 """
 from __future__ import annotations
 
-import array
 import os
 import pathlib
 import signal
@@ -22,6 +21,9 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.ros import conversions as conv
 
 SR_NODE = pathlib.Path(sys.executable).parent / "sr_node"
 
@@ -87,33 +89,16 @@ class NodeProcess:
 
 
 def image_msg(arr: np.ndarray, encoding: str, stamp_s: float, frame: str = FRAME) -> Image:
-    m = Image()
-    m.header.stamp.sec = int(stamp_s)
-    m.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
-    m.header.frame_id = frame
-    m.height, m.width = arr.shape[:2]
-    m.encoding = encoding
-    m.step = arr.strides[0]
-    m.data = array.array("B", np.ascontiguousarray(arr).tobytes())
-    return m
+    """An Image as a driver would publish it (stamp in seconds)."""
+    return conv.array_to_image_msg(arr, encoding, conv.header_at(stamp_s, frame))
 
 
 def info_msg(h: int, w: int, fx: float, fy: float, cx: float, cy: float, stamp_s: float) -> CameraInfo:
-    m = CameraInfo()
-    m.header.stamp.sec = int(stamp_s)
-    m.header.stamp.nanosec = int(round((stamp_s - int(stamp_s)) * 1e9))
-    m.header.frame_id = FRAME
-    m.height, m.width = h, w
-    m.distortion_model = "plumb_bob"
-    m.d = [0.0] * 5
-    m.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-    m.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-    m.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-    return m
+    """A plumb_bob CameraInfo with zero distortion for a ``w x h`` image."""
+    return conv.intrinsics_to_camera_info(Intrinsics(fx, fy, cx, cy, w, h), conv.header_at(stamp_s, FRAME))
 
 
-def key(header) -> int:
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+key = conv.stamp_ns  # outputs are recorded by stamp in ns
 
 
 class Rig:
@@ -177,6 +162,32 @@ class Rig:
             self.pub_depth.publish(msg)
             return key(msg.header)
         return -1
+
+    def play(self, frames, rate_hz: float, progress=None) -> dict[int, tuple[int, float]]:
+        """Publish frames at ``rate_hz`` while recording outputs (a driver's steady stream).
+
+        Args:
+            frames: iterable of ``send()`` argument tuples ``(rgb, rgb_enc, depth, depth_enc,
+                stamp_s, infos)``.
+            rate_hz: publishing rate.
+            progress: optional ``callback(i, sent)`` after each frame.
+
+        Returns:
+            depth stamp (ns) -> (frame index, monotonic send time).
+        """
+        period = 1.0 / rate_hz
+        sent: dict[int, tuple[int, float]] = {}
+        for i, args in enumerate(frames):
+            t = time.monotonic()
+            sent[self.send(*args)] = (i, t)
+            self.spin(max(0.0, t + period - time.monotonic()))
+            if progress is not None:
+                progress(i, sent)
+        return sent
+
+    def latencies_ms(self, sent: dict[int, tuple[int, float]]) -> list[float]:
+        """Send -> refined-depth-received latency (ms) of every frame of ``sent`` that came back."""
+        return [(self.images[k][0] - t) * 1e3 for k, (_, t) in sent.items() if k in self.images]
 
     def prime(self, rgb: np.ndarray, depth: np.ndarray, depth_enc: str, stamp_s: float,
               infos: tuple | None = None, timeout: float = 10.0) -> None:
