@@ -14,6 +14,9 @@ from depth_refine_ros.backends.base import Backend, BackendError
 # that backend is asked for.
 _REGISTRY: dict[str, tuple[str, str]] = {
     "classical": ("depth_refine_ros.backends.classical", "ClassicalBackend"),
+    "onnxruntime": ("depth_refine_ros.backends.onnxruntime_backend", "OnnxRuntimeBackend"),
+    "torch": ("depth_refine_ros.backends.torch_backend", "TorchBackend"),
+    "tensorrt": ("depth_refine_ros.backends.tensorrt_backend", "TensorRTBackend"),
 }
 
 

@@ -113,12 +113,12 @@ def fill_invalid(depth: np.ndarray, iterations: int = 4) -> tuple[np.ndarray, np
     return filled, valid
 
 
-def _nearest_mask(valid_lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
+def nearest_mask(valid_lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     h, w = valid_lr.shape
     return valid_lr[np.ix_(nearest_index(h, out_hw[0]), nearest_index(w, out_hw[1]))]
 
 
-def _resize(img: np.ndarray, out_hw: tuple[int, int], kind: str = "cubic") -> np.ndarray:
+def resize2d(img: np.ndarray, out_hw: tuple[int, int], kind: str = "cubic") -> np.ndarray:
     """Separable resize of a 2-D float32 array: ``My @ img @ Mx.T``."""
     my = resample_matrix(img.shape[0], out_hw[0], kind)
     mx = resample_matrix(img.shape[1], out_hw[1], kind)
@@ -128,7 +128,7 @@ def _resize(img: np.ndarray, out_hw: tuple[int, int], kind: str = "cubic") -> np
 def _finish(depth_hr: np.ndarray, valid_lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndarray:
     out = depth_hr.astype(np.float32, copy=False)
     if not valid_lr.all():
-        out[~_nearest_mask(valid_lr, out_hw)] = np.nan
+        out[~nearest_mask(valid_lr, out_hw)] = np.nan
     with np.errstate(invalid="ignore"):
         out[out <= 0] = np.nan  # cubic overshoot at a near-zero edge must not give depth <= 0
     return out
@@ -153,7 +153,7 @@ def bicubic(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int
     """Bicubic upsampling (Keys a = -0.75, as cv2.INTER_CUBIC), holes filled then re-masked."""
     _check(depth_lr, out_hw)
     filled, valid = fill_invalid(depth_lr)
-    return _finish(_resize(filled, out_hw), valid, out_hw)
+    return _finish(resize2d(filled, out_hw), valid, out_hw)
 
 
 def joint_bilateral(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int],
@@ -177,7 +177,7 @@ def joint_bilateral(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, in
     h, w = depth_lr.shape
     big_h, big_w = out_hw
     gray = _gray(rgb, out_hw)
-    gray_lr = _resize(gray, (h, w), "area")
+    gray_lr = resize2d(gray, (h, w), "area")
     valid = np.isfinite(depth_lr)
     d0 = np.where(valid, depth_lr, 0.0).astype(np.float32)
     py = (np.arange(big_h, dtype=np.float32) + 0.5) * (h / big_h) - 0.5
@@ -245,7 +245,7 @@ def guided_filter(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[int, int]
     _check(depth_lr, out_hw)
     guide = _gray(rgb, out_hw) * np.float32(1.0 / 255.0)
     filled, valid = fill_invalid(depth_lr)
-    p = _resize(filled, out_hw)
+    p = resize2d(filled, out_hw)
     mean_i = box_filter(guide, radius)
     mean_p = box_filter(p, radius)
     cov_ip = box_filter(guide * p, radius) - mean_i * mean_p
@@ -309,13 +309,13 @@ def fast_global_smoother(depth_lr: np.ndarray, rgb: np.ndarray, out_hw: tuple[in
     big_h, big_w = out_hw
     gray = _gray(rgb, out_hw).astype(np.float64)
     filled, valid = fill_invalid(depth_lr)
-    f = _resize(filled, out_hw).astype(np.float64)
+    f = resize2d(filled, out_hw).astype(np.float64)
     h, w = depth_lr.shape
     conf = np.full(out_hw, prior_confidence, np.float64)
     cy = np.clip(np.floor((np.arange(h) + 0.5) * big_h / h).astype(np.int64), 0, big_h - 1)
     cx = np.clip(np.floor((np.arange(w) + 0.5) * big_w / w).astype(np.int64), 0, big_w - 1)
     conf[np.ix_(cy, cx)] = valid.astype(np.float64)
-    conf[~_nearest_mask(valid, out_hw)] = 0.0
+    conf[~nearest_mask(valid, out_hw)] = 0.0
     wh = np.exp(-np.abs(np.diff(gray, axis=1)) / sigma_color)      # (H, W-1)
     wv = np.exp(-np.abs(np.diff(gray, axis=0)) / sigma_color).T    # (W, H-1)
     state = np.stack([f * conf, conf], axis=-1)                    # (H, W, 2)

@@ -1,0 +1,149 @@
+"""Network backends: a model directory + an engine (ONNX Runtime, torch or TensorRT).
+
+An :class:`Engine` only runs a graph (``feeds -> outputs``, ``(1, C, H, W) float32``); the
+task classes here do the same pre/post-processing for every engine (padding, normalisation,
+cropping, units; :mod:`depth_refine_ros.core.netio`), so swapping the engine never changes
+what is computed, only how fast.
+"""
+from __future__ import annotations
+
+import abc
+
+import numpy as np
+
+from depth_refine_ros.backends.base import Backend, BackendError
+from depth_refine_ros.core import netio
+from depth_refine_ros.modeldir import ModelDir
+
+
+class Engine(abc.ABC):
+    """Runs one model's graph.
+
+    Attributes:
+        name: backend registry name of the engine.
+    """
+
+    name = "abstract"
+
+    @abc.abstractmethod
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        """Run the graph.
+
+        Args:
+            feeds: input name -> ``(1, C, H, W) float32`` (names as in the model card).
+
+        Returns:
+            Outputs in the card's order, ``float32`` numpy arrays.
+        """
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """Device, provider and precision, for logs."""
+
+
+class NetBackend(Backend):
+    """Base of the network task backends.
+
+    Args:
+        model: the verified model directory.
+        engine: what runs its graph.
+    """
+
+    def __init__(self, model: ModelDir, engine: Engine) -> None:
+        self.model = model
+        self.engine = engine
+        self.name = engine.name
+
+    def describe(self) -> str:
+        return f"{self.engine.name}/{self.model.describe()} on {self.engine.describe()}"
+
+
+class SrNetBackend(NetBackend):
+    """Guided (``sr``) or depth-only (``depth_sr``) super-resolution.
+
+    Args:
+        keep_holes: NaN where the nearest low-res pixel was invalid (default, like the classical
+            upsamplers); False publishes the network's fill-in there.
+    """
+
+    def __init__(self, model: ModelDir, engine: Engine, keep_holes: bool = True) -> None:
+        super().__init__(model, engine)
+        self.needs_rgb = model.kind == "sr"
+        scales = model.card.get("scales", {})
+        self.scale_range = (float(scales.get("min", 1)), float(scales.get("max", 16)))
+        self.keep_holes = keep_holes
+
+    def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        feeds, scale, valid = netio.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
+                                              self.model.size_multiple, self.needs_rgb)
+        out = self.engine.run(feeds)[0]
+        return {"depth": netio.sr_output(out, scale, out_hw, valid, self.keep_holes)}
+
+
+class MonoBackend(NetBackend):
+    """Monocular depth: ``{"rgb": (H, W, 3) uint8}`` -> ``{"depth": (H, W) float32}`` relative.
+
+    The RGB is resized to the card's ``input_hw`` (optionally times ``upscale``: SDDR's
+    high-resolution inference) and the half-size output is resized back to ``out_hw``.
+    """
+
+    def __init__(self, model: ModelDir, engine: Engine) -> None:
+        super().__init__(model, engine)
+        self.input_hw = tuple(int(v) for v in model.card["input_hw"])
+
+    def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int], upscale: float = 1.0
+              ) -> dict[str, np.ndarray]:
+        m = self.model.size_multiple
+        hw = netio.padded_size((round(self.input_hw[0] * upscale), round(self.input_hw[1] * upscale)), m)
+        x = netio.rgb_to_nchw(netio.resize_rgb(inputs["rgb"], hw))
+        out = self.engine.run({"rgb": x})[0][0, 0]
+        return {"depth": netio.resize_depth(out, out_hw)}
+
+    def warmup(self, out_hw: tuple[int, int] = (480, 640), scale: int = 4) -> None:
+        rgb = np.random.default_rng(0).integers(0, 255, (*out_hw, 3), dtype=np.uint8)
+        self.infer({"rgb": rgb}, out_hw)
+
+
+class SddrBackend(NetBackend):
+    """SDDR refiner: ``{"low", "high"}`` (``(H, W) float32``, same units) -> ``{"depth", "edges"}``.
+
+    Both inputs are min-max normalised with ``low``'s range; outputs are mapped back to it.
+    """
+
+    def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        low, lo, hi = netio.minmax_normalise(inputs["low"])
+        span = max(hi - lo, 1e-6)
+        high = np.nan_to_num((inputs["high"] - lo) / span, nan=0.5).astype(np.float32)
+        hw = netio.padded_size(low.shape, self.model.size_multiple)
+        d0, g0 = self.engine.run({"low": netio.pad_to(low, hw)[None, None],
+                                  "high": netio.pad_to(high, hw)[None, None]})
+        h, w = low.shape
+        return {"depth": d0[0, 0, :h, :w] * np.float32(span) + np.float32(lo),
+                "edges": g0[0, 0, :h, :w] * np.float32(span)}
+
+    def warmup(self, out_hw: tuple[int, int] = (480, 640), scale: int = 4) -> None:
+        d = 1.0 + np.random.default_rng(0).random(out_hw).astype(np.float32)
+        self.infer({"low": d, "high": d}, out_hw)
+
+
+_TASKS = {"sr": SrNetBackend, "depth_sr": SrNetBackend, "mono": MonoBackend, "sddr": SddrBackend}
+
+
+def task_backend(model: ModelDir, engine: Engine, **options) -> NetBackend:
+    """The task backend for ``model.kind`` around ``engine``."""
+    if model.kind not in _TASKS:
+        raise BackendError(f"{model.path}: no backend for model kind '{model.kind}'")
+    return _TASKS[model.kind](model, engine, **options)
+
+
+def load_for_engine(model: str, need: tuple[str, ...]) -> ModelDir:
+    """Load and verify a model directory, turning model errors into :class:`BackendError`."""
+    from depth_refine_ros.modeldir import ModelError, load_model_dir
+
+    if not model:
+        raise BackendError("this backend needs a model: set the 'model' parameter to an installed "
+                           "model name or a model directory (list them with `depth-refine models`)")
+    try:
+        return load_model_dir(model, need)
+    except ModelError as e:
+        raise BackendError(f"model refused: {e}") from e

@@ -1,0 +1,132 @@
+"""Network input/output preparation shared by every network backend (numpy only).
+
+The pipeline, not the caller, handles sizes: inputs are padded (edge replicate) to the model's
+size multiple and outputs cropped back, so any output size and any scale factor work.
+All arrays follow the graph layout ``(1, C, H, W) float32``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from depth_refine_ros.core.upsample import fill_invalid, nearest_mask, resize2d
+
+
+def padded_size(hw: tuple[int, int], multiple: int) -> tuple[int, int]:
+    """Smallest (H', W') >= hw with both multiples of ``multiple``."""
+    return tuple(-(-int(n) // multiple) * multiple for n in hw)  # type: ignore[return-value]
+
+
+def pad_to(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Edge-pad the last two axes of ``x`` (bottom/right) to ``hw``; no copy when already there."""
+    dh, dw = hw[0] - x.shape[-2], hw[1] - x.shape[-1]
+    if dh == 0 and dw == 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 2) + [(0, dh), (0, dw)]
+    return np.pad(x, pad, mode="edge")
+
+
+def rgb_to_nchw(rgb: np.ndarray, hw: tuple[int, int] | None = None) -> np.ndarray:
+    """``(H, W, 3) uint8`` -> ``(1, 3, H', W') float32`` in [0, 1], edge-padded to ``hw``."""
+    x = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+    return pad_to(x, hw or rgb.shape[:2])[None]
+
+
+def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int], multiple: int,
+              guided: bool) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+    """Graph inputs of an SR model.
+
+    Args:
+        depth_lr: ``(h, w) float32`` metres, NaN invalid (at least one valid pixel).
+        rgb: ``(H, W, 3) uint8`` at ``out_hw`` (guided models only).
+        out_hw: output size.
+        multiple: the model's size multiple.
+        guided: whether the graph takes ``rgb``.
+
+    Returns:
+        ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W')``, the per-frame
+        depth scale in metres (max valid low-res depth) and the ``(h, w) bool`` input validity.
+    """
+    filled, valid = fill_invalid(depth_lr)
+    scale = float(np.max(filled[valid]))
+    hw = padded_size(out_hw, multiple)
+    up = resize2d(filled, out_hw) * np.float32(1.0 / scale)
+    feeds = {"depth": pad_to(up.astype(np.float32, copy=False), hw)[None, None]}
+    if guided:
+        feeds["rgb"] = rgb_to_nchw(rgb, hw)
+    return feeds, scale, valid
+
+
+def sr_output(out: np.ndarray, scale: float, out_hw: tuple[int, int], valid_lr: np.ndarray,
+              keep_holes: bool = True) -> np.ndarray:
+    """Graph output ``(1, 1, H', W')`` -> ``(H, W) float32`` metres.
+
+    Args:
+        keep_holes: set NaN where the nearest low-res input pixel was invalid (as the classical
+            upsamplers do: no invented depth where the sensor saw nothing).
+    """
+    depth = np.ascontiguousarray(out[0, 0, :out_hw[0], :out_hw[1]], dtype=np.float32) * np.float32(scale)
+    if keep_holes and not valid_lr.all():
+        depth[~nearest_mask(valid_lr, out_hw)] = np.nan
+    return depth
+
+
+def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Area/linear resize of ``(H, W, 3) uint8`` to ``hw`` (cv2, imported here only)."""
+    import cv2
+
+    if rgb.shape[:2] == tuple(hw):
+        return rgb
+    interp = cv2.INTER_AREA if hw[0] < rgb.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(rgb, (hw[1], hw[0]), interpolation=interp)
+
+
+def resize_depth(depth: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Bilinear resize of a dense ``(h, w) float32`` map to ``hw``."""
+    import cv2
+
+    if depth.shape == tuple(hw):
+        return depth.astype(np.float32, copy=False)
+    return cv2.resize(depth.astype(np.float32, copy=False), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def minmax_normalise(d: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """``(d - lo) / (hi - lo)`` over finite pixels; returns (normalised, lo, hi). NaN -> 0.5."""
+    fin = np.isfinite(d)
+    lo, hi = float(np.min(d[fin])), float(np.max(d[fin]))
+    span = max(hi - lo, 1e-6)
+    n = np.where(fin, (d - lo) / span, 0.5).astype(np.float32)
+    return n, lo, hi
+
+
+def fit_scale_shift(pred: np.ndarray, target: np.ndarray, iters: int = 5,
+                    min_points: int = 10) -> tuple[float, float, float, int]:
+    """Robust least-squares ``s * pred + t ~= target`` over pixels finite in both.
+
+    Iteratively reweighted (Huber, threshold 1.345 x the MAD of the residuals) so that a few
+    flying pixels or wrong matches do not tilt the fit.
+
+    Args:
+        pred, target: same shape, float; NaN marks missing target pixels.
+
+    Returns:
+        ``(s, t, residual_rmse, n)``: residual RMSE in target units over inliers (residual <= 3
+        robust sigmas) and the number of pixels used. ``n < min_points`` gives (nan, nan, nan, n).
+    """
+    m = np.isfinite(pred) & np.isfinite(target)
+    n = int(m.sum())
+    if n < min_points:
+        return float("nan"), float("nan"), float("nan"), n
+    x = pred[m].astype(np.float64)
+    y = target[m].astype(np.float64)
+    w = np.ones_like(x)
+    s, t = 1.0, 0.0
+    for _ in range(iters):
+        a = np.stack([x * w, w], 1)
+        s, t = np.linalg.lstsq(a, y * w, rcond=None)[0]
+        r = y - (s * x + t)
+        sigma = 1.4826 * np.median(np.abs(r - np.median(r))) + 1e-9
+        k = 1.345 * sigma
+        w = np.sqrt(np.where(np.abs(r) <= k, 1.0, k / np.maximum(np.abs(r), 1e-12)))
+    r = y - (s * x + t)
+    inl = np.abs(r) <= 3 * 1.4826 * np.median(np.abs(r)) + 1e-9
+    return float(s), float(t), float(np.sqrt(np.mean(r[inl] ** 2))), n
