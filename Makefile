@@ -8,7 +8,7 @@ PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 PKG     := depth_refine_ros
 SHARE   := $(VENV)/share/$(PKG)
-SCRIPTS := sr_node depth-refine
+SCRIPTS := sr_node mono_node depth-refine
 # ros2launch does not follow directory links: link file by file, as colcon --symlink-install does.
 SHARE_FILES := package.xml $(wildcard launch/*.launch.py) $(wildcard config/*.yaml) $(wildcard rviz/*.rviz)
 

@@ -9,6 +9,7 @@ PACKAGE = "depth_refine_ros"
 # file names against this list.
 CONSOLE_SCRIPTS = [
     "sr_node = depth_refine_ros.ros.sr_node:main",
+    "mono_node = depth_refine_ros.ros.mono_node:main",
     "depth-refine = depth_refine_ros.cli:main",
 ]
 
@@ -16,7 +17,8 @@ setup(
     name=PACKAGE,
     version="0.1.0",
     packages=find_packages(include=[PACKAGE, PACKAGE + ".*"]),
-    package_data={PACKAGE: ["resources/*.xml"]},
+    package_data={PACKAGE: ["resources/*.xml", "model_zoo/*/*.yaml", "model_zoo/*/*.onnx",
+                            "model_zoo/*/*.safetensors"]},
     data_files=[
         ("share/ament_index/resource_index/packages", ["resource/" + PACKAGE]),
         ("share/" + PACKAGE, ["package.xml"]),
@@ -25,7 +27,7 @@ setup(
         ("share/" + PACKAGE + "/rviz", glob("rviz/*.rviz")),
     ],
     install_requires=["setuptools", "numpy", "pyyaml"],
-    zip_safe=True,
+    zip_safe=False,  # model files are read from the package directory
     maintainer="depth_refine_ros maintainers",
     maintainer_email="maintainers@depth-refine-ros.invalid",
     description="Guided depth super-resolution for ROS 2",

@@ -1,4 +1,4 @@
-"""``depth-refine``: the command-line entry point (subcommands: bench, demo)."""
+"""``depth-refine``: the command-line entry point (bench, demo, models, model-init, build-engine)."""
 from __future__ import annotations
 
 import argparse
@@ -9,9 +9,10 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``depth-refine <command>``."""
     ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from depth_refine_ros import bench, demo
+    from depth_refine_ros import bench, demo, models_cli
     bench.add_parser(sub)
     demo.add_parser(sub)
+    models_cli.add_parser(sub)
     args = ap.parse_args(argv)
     return int(args.func(args) or 0)
 

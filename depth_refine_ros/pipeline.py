@@ -60,11 +60,13 @@ class Pipeline:
     Args:
         backend: the inference backend.
         config: options.
+        refiner: optional refinement stage applied after the backend (needs RGB).
     """
 
-    def __init__(self, backend: Backend, config: PipelineConfig | None = None) -> None:
+    def __init__(self, backend: Backend, config: PipelineConfig | None = None, refiner=None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
+        self.refiner = refiner  # optional SDDR stage (depth_refine_ros.refine.SddrRefinement)
 
     def output_size(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> tuple[int, int]:
         """Check the RGB/depth geometry and return the output size (the RGB size).
@@ -81,7 +83,20 @@ class Pipeline:
         if sx < 1 or sy < 1:
             raise InputError("depth_larger_than_rgb",
                              f"depth {w}x{h} is larger than rgb {big_w}x{big_h}; nothing to upsample")
+        self.check_scale(max(sx, sy))
         return big_h, big_w
+
+    def check_scale(self, scale: float) -> None:
+        """Refuse a scale factor outside the backend's ``scale_range`` (25 % tolerance).
+
+        Raises:
+            InputError: ``scale_out_of_range``.
+        """
+        rng = getattr(self.backend, "scale_range", None)
+        if rng is not None and not (rng[0] / 1.25 <= scale <= rng[1] * 1.25):
+            raise InputError("scale_out_of_range",
+                             f"upsampling factor {scale:.2f} is outside {rng[0]:g}..{rng[1]:g}, the range "
+                             f"{self.backend.describe()} was made for")
 
     def process(self, rgb: np.ndarray | None, depth_lr: np.ndarray,
                 intrinsics: Intrinsics | None = None, out_hw: tuple[int, int] | None = None
@@ -105,6 +120,7 @@ class Pipeline:
         if rgb is None:
             if self.backend.needs_rgb or out_hw is None:
                 raise InputError("missing_rgb", f"backend {self.backend.describe()} needs an RGB image")
+            self.check_scale(max(out_hw[0] / depth_lr.shape[0], out_hw[1] / depth_lr.shape[1]))
         else:
             out_hw = self.output_size(rgb.shape[:2], depth_lr.shape)
         cfg = self.config
@@ -116,9 +132,16 @@ class Pipeline:
         out = self.backend.infer({"rgb": rgb, "depth_lr": depth_lr}, out_hw)
         t2 = time.perf_counter()
         depth = out["depth"]
+        t_ref = time.perf_counter()
+        if self.refiner is not None and rgb is not None:
+            depth = self.refiner.apply(depth, rgb)
+        t_ref = time.perf_counter() - t_ref
         with np.errstate(invalid="ignore"):
             depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
         intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
         t3 = time.perf_counter()
-        return Result(depth, intr, {"preprocess": (t1 - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
-                                    "postprocess": (t3 - t2) * 1e3})
+        timings = {"preprocess": (t1 - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
+                   "postprocess": (t3 - t2 - t_ref) * 1e3}
+        if self.refiner is not None:
+            timings["sddr"] = t_ref * 1e3
+        return Result(depth, intr, timings)

@@ -45,7 +45,14 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "sr.yaml"]),
                               description="sr_node parameter file (every parameter, documented)."),
         DeclareLaunchArgument("backend", default_value="classical",
-                              description="Inference backend (classical)."),
+                              description="Inference backend: classical, onnxruntime, torch or tensorrt."),
+        DeclareLaunchArgument("model", default_value="",
+                              description="SR model (installed name from `depth-refine models`, or a "
+                                          "model directory) for the network backends."),
+        DeclareLaunchArgument("depth_only_model", default_value="",
+                              description="Depth-only SR model used while RGB is missing (empty: bicubic)."),
+        DeclareLaunchArgument("device", default_value="cpu", description="Network device: cpu or cuda."),
+        DeclareLaunchArgument("precision", default_value="fp32", description="Network precision: fp32 or fp16."),
         DeclareLaunchArgument("classical_method", default_value="bicubic",
                               description="Classical upsampler: bicubic, joint_bilateral, guided_filter, fgs."),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace for sr_node."),
@@ -69,7 +76,11 @@ def generate_launch_description() -> LaunchDescription:
         emulate_tty=True,
         parameters=[LaunchConfiguration("params_file"),
                     {"backend": LaunchConfiguration("backend"),
-                     "classical.method": LaunchConfiguration("classical_method")}],
+                     "classical.method": LaunchConfiguration("classical_method"),
+                     "model": LaunchConfiguration("model"),
+                     "depth_only.model": LaunchConfiguration("depth_only_model"),
+                     "device": LaunchConfiguration("device"),
+                     "precision": LaunchConfiguration("precision")}],
         remappings=[(REMAP_OF[n], LaunchConfiguration(n)) for n, _, _ in TOPIC_ARGS],
     )
     rviz = Node(

@@ -42,4 +42,22 @@ def create_backend(name: str, **options: Any) -> Backend:
     return getattr(import_module(module), cls)(**options)
 
 
-__all__ = ["Backend", "BackendError", "available_backends", "create_backend"]
+def create_model_backend(backend: str, model: str, device: str = "cpu", precision: str = "fp32",
+                         kinds: tuple[str, ...] = (), **options: Any) -> Backend:
+    """A network backend for ``model``; ``backend='classical'`` means the CPU default (onnxruntime).
+
+    Args:
+        kinds: accepted model kinds (e.g. ``('sr',)``); another kind is refused by name.
+
+    Raises:
+        BackendError: as :func:`create_backend`, or a model of the wrong kind.
+    """
+    name = "onnxruntime" if backend == "classical" else backend
+    be = create_backend(name, model=model, device=device, precision=precision, **options)
+    kind = getattr(getattr(be, "model", None), "kind", None)
+    if kinds and kind not in kinds:
+        raise BackendError(f"model '{model}' is a {kind} model; this needs {' or '.join(kinds)}")
+    return be
+
+
+__all__ = ["Backend", "BackendError", "available_backends", "create_backend", "create_model_backend"]

@@ -73,9 +73,15 @@ class NodeStats:
                     for k, v in self.latency.items() if v}
 
     def to_status(self, name: str, hardware_id: str, backend: str,
-                  inputs: list[str], stale_inputs: list[str]) -> DiagnosticStatus:
-        """A DiagnosticStatus: OK, WARN (stale inputs or rejections) with every counter as values."""
+                  inputs: list[str], stale_inputs: list[str],
+                  extra: dict[str, str] | None = None) -> DiagnosticStatus:
+        """A DiagnosticStatus: OK, WARN (stale inputs or rejections) with every counter as values.
+
+        Args:
+            extra: more key/values shown after the backend (e.g. the node's mode).
+        """
         values = [KeyValue(key="backend", value=backend)]
+        values += [KeyValue(key=k, value=str(v)) for k, v in (extra or {}).items()]
         for t in inputs:
             values.append(KeyValue(key=f"rate_hz {t}", value=f"{self.rate_hz(t):.2f}"))
         for stage, (med, p95) in self.latency_summary().items():

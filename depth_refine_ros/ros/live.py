@@ -25,15 +25,15 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.ros import conversions as conv
 
-SR_NODE = pathlib.Path(sys.executable).parent / "sr_node"
+BIN = pathlib.Path(sys.executable).parent
 
 
-def default_params_file() -> pathlib.Path:
-    """``config/sr.yaml`` of the checkout (editable install) or of the installed share/ dir."""
-    repo = pathlib.Path(__file__).resolve().parents[2] / "config" / "sr.yaml"
+def default_params_file(config: str = "sr.yaml") -> pathlib.Path:
+    """``config/<config>`` of the checkout (editable install) or of the installed share/ dir."""
+    repo = pathlib.Path(__file__).resolve().parents[2] / "config" / config
     if repo.exists():
         return repo
-    return pathlib.Path(sys.prefix) / "share" / "depth_refine_ros" / "config" / "sr.yaml"
+    return pathlib.Path(sys.prefix) / "share" / "depth_refine_ros" / "config" / config
 
 
 def isolate_domain(base: int = 150) -> None:
@@ -45,11 +45,17 @@ REL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=Histo
 
 
 class NodeProcess:
-    """sr_node as a separate process (context manager). ``overrides`` are ``name:=value``."""
+    """A node (``sr_node`` by default) as a separate process (context manager).
 
-    def __init__(self, *overrides: str) -> None:
-        self.log_path = pathlib.Path(tempfile.mkdtemp(prefix="sr_node_")) / "node.log"
-        cmd = [str(SR_NODE), "--ros-args", "--params-file", str(default_params_file())]
+    Args:
+        *overrides: parameter overrides ``name:=value``.
+        executable: console script to run (``sr_node`` or ``mono_node``).
+    """
+
+    def __init__(self, *overrides: str, executable: str = "sr_node") -> None:
+        self.log_path = pathlib.Path(tempfile.mkdtemp(prefix=executable + "_")) / "node.log"
+        config = executable.replace("_node", "") + ".yaml"
+        cmd = [str(BIN / executable), "--ros-args", "--params-file", str(default_params_file(config))]
         for o in overrides:
             cmd += ["-p", o]
         self.cmd = cmd
@@ -102,9 +108,16 @@ key = conv.stamp_ns  # outputs are recorded by stamp in ns
 
 
 class Rig:
-    """Publishes sr_node's inputs and records its outputs (keyed by stamp in ns)."""
+    """Publishes a node's inputs and records its outputs (keyed by stamp in ns).
 
-    def __init__(self, name: str = "test_rig", clouds: bool = True) -> None:
+    Args:
+        name: rig node name.
+        clouds: also subscribe to the cloud (the nodes build it only when someone does).
+        prefix: the node's output namespace (``depth_refined`` for sr_node, ``depth_mono``).
+    """
+
+    def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined") -> None:
+        self.prefix = prefix
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
@@ -117,12 +130,12 @@ class Rig:
         self.infos: dict[int, CameraInfo] = {}
         self.clouds: dict[int, PointCloud2] = {}
         self.diags: list[DiagnosticArray] = []
-        n.create_subscription(Image, "depth_refined/image",
+        n.create_subscription(Image, f"{prefix}/image",
                               lambda m: self.images.setdefault(key(m.header), (time.monotonic(), m)), REL)
-        n.create_subscription(CameraInfo, "depth_refined/camera_info",
+        n.create_subscription(CameraInfo, f"{prefix}/camera_info",
                               lambda m: self.infos.setdefault(key(m.header), m), REL)
         if clouds:
-            n.create_subscription(PointCloud2, "depth_refined/points",
+            n.create_subscription(PointCloud2, f"{prefix}/points",
                                   lambda m: self.clouds.setdefault(key(m.header), m), REL)
         n.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
 
@@ -142,8 +155,8 @@ class Rig:
     def wait_matched(self, timeout: float = 20.0) -> None:
         ok = self.wait_for(lambda: self.pub_depth.get_subscription_count() > 0
                            and self.pub_rgb.get_subscription_count() > 0
-                           and self.node.count_publishers("depth_refined/image") > 0, timeout)
-        assert ok, "sr_node never matched the rig's publishers"
+                           and self.node.count_publishers(f"{self.prefix}/image") > 0, timeout)
+        assert ok, "the node never matched the rig's publishers"
         self.spin(0.5)
 
     def send(self, rgb: np.ndarray | None, rgb_enc: str, depth: np.ndarray | None, depth_enc: str,
@@ -199,11 +212,11 @@ class Rig:
         self.infos.clear()
         self.clouds.clear()
 
-    def diag_values(self) -> dict[str, str]:
-        """Key/values of the newest sr_node diagnostics status."""
+    def diag_values(self, name: str = "depth refinement") -> dict[str, str]:
+        """Key/values of the newest diagnostics status whose name contains ``name``."""
         for arr in reversed(self.diags):
             for st in arr.status:
-                if "depth refinement" in st.name:
+                if name in st.name:
                     return {kv.key: kv.value for kv in st.values}
         return {}
 

@@ -7,11 +7,9 @@ checks the shipped file is exactly that rendering, so the YAML can never drift f
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from rcl_interfaces.msg import ParameterDescriptor
-
-NODE_NAME = "sr_node"
 
 
 def _p(default: Any, name: str, doc: str, choices: tuple[str, ...] = ()) -> Any:
@@ -19,39 +17,30 @@ def _p(default: Any, name: str, doc: str, choices: tuple[str, ...] = ()) -> Any:
 
 
 @dataclass(frozen=True)
-class SrParams:
-    """All sr_node parameters (ROS names in the ``ros`` metadata)."""
+class CommonParams:
+    """Parameters both nodes declare (ROS names in the ``ros`` metadata)."""
 
-    backend: str = _p("classical", "backend", "Inference backend.", ("classical",))
-    classical_method: str = _p(
-        "bicubic", "classical.method",
-        "Upsampler of the classical backend: bicubic (no guidance), joint_bilateral, "
-        "guided_filter, fgs (fast global smoother).",
-        ("bicubic", "joint_bilateral", "guided_filter", "fgs"))
+    node_name: ClassVar[str] = ""
+
+    backend: str = _p("classical", "backend",
+                      "Inference backend: classical (no network), onnxruntime (CPU default for models), "
+                      "torch, or tensorrt (GPU, engine cached next to the model).",
+                      ("classical", "onnxruntime", "torch", "tensorrt"))
+    model: str = _p("", "model",
+                    "SR model for the network backends: an installed name (depth-refine models) or a "
+                    "model directory.")
+    device: str = _p("cpu", "device", "Device of the network backends: cpu or cuda.")
+    precision: str = _p("fp32", "precision", "Network precision: fp32, or fp16 (torch on cuda, tensorrt).",
+                        ("fp32", "fp16"))
     cloud_type: str = _p("xyzrgb", "output.cloud_type",
-                         "Point cloud on depth_refined/points: xyz, xyzrgb, or none (no cloud).",
+                         "Organized point cloud on the node's .../points topic: xyz, xyzrgb, or none (no cloud).",
                          ("xyz", "xyzrgb", "none"))
-    use_rgb_camera_info: bool = _p(
-        True, "use_rgb_camera_info",
-        "Take output intrinsics from rgb/camera_info when it arrives (exact for the output size); "
-        "otherwise scale depth_lr/camera_info.")
     min_depth_m: float = _p(0.05, "depth.min_m", "Depth at or below this (metres) is invalid (NaN).")
     max_depth_m: float = _p(20.0, "depth.max_m", "Depth above this (metres) is invalid (NaN).")
-    sync_mode: str = _p("approximate", "sync.mode",
-                        "Pairing of rgb/image and depth_lr/image: approximate "
-                        "(message_filters ApproximateTime) or exact (identical stamps).",
-                        ("approximate", "exact"))
-    sync_queue_size: int = _p(10, "sync.queue_size", "Messages kept per input while pairing.")
-    sync_max_interval_s: float = _p(0.05, "sync.max_interval_s",
-                                    "Largest stamp difference (s) of a paired rgb/depth set.")
-    sync_lower_bound_s: float = _p(
-        -1.0, "sync.inter_message_lower_bound_s",
-        "Smallest stamp spacing (s) of one input, lets a pair go out without waiting for the next "
-        "frame; negative = estimate from the stream, 0 = always wait.")
-    jump_back_reset_s: float = _p(
-        1.0, "sync.jump_back_reset_s",
-        "A stamp this far (s) behind the last processed one resets synchronisation (bag loop, "
-        "sim time reset) instead of being rejected as out of order.")
+    refine_mode: str = _p("none", "refine.mode",
+                          "SDDR refinement of the output: none, one_stage, or two_stage (about 30x "
+                          "the refiner cost, sharper).", ("none", "one_stage", "two_stage"))
+    refine_model: str = _p("", "refine.model", "SDDR refiner model (refine.mode != none).")
     input_reliability: str = _p("reliable", "qos.input_reliability",
                                 "Input reliability: reliable (REP 2003 drivers) or best_effort.",
                                 ("reliable", "best_effort"))
@@ -68,18 +57,85 @@ class SrParams:
                                "Each kind of rejected-input log line repeats at most this often (s).")
 
 
+@dataclass(frozen=True)
+class SrParams(CommonParams):
+    """All sr_node parameters."""
+
+    node_name: ClassVar[str] = "sr_node"
+
+    keep_holes: bool = _p(True, "output.keep_holes",
+                          "NaN where the low-res input had no depth (as the classical upsamplers); false "
+                          "publishes the network's fill-in there.")
+    rgb_timeout_s: float = _p(
+        1.0, "depth_only.rgb_timeout_s",
+        "With no rgb/image for this long (s) the node refines depth alone (depth-only model) and "
+        "switches back when RGB returns; 0 disables.")
+    depth_only_model: str = _p(
+        "", "depth_only.model",
+        "Depth-only SR model used while RGB is missing (empty: classical bicubic).")
+    depth_only_scale: int = _p(
+        4, "depth_only.scale",
+        "Output size = depth size x this while RGB is missing, when no RGB size or rgb/camera_info is known.")
+    refine_mono_model: str = _p("", "refine.mono_model",
+                                "Monocular model giving the refiner its high-resolution inference.")
+    classical_method: str = _p(
+        "bicubic", "classical.method",
+        "Upsampler of the classical backend: bicubic (no guidance), joint_bilateral, "
+        "guided_filter, fgs (fast global smoother).",
+        ("bicubic", "joint_bilateral", "guided_filter", "fgs"))
+    use_rgb_camera_info: bool = _p(
+        True, "use_rgb_camera_info",
+        "Take output intrinsics from rgb/camera_info when it arrives (exact for the output size); "
+        "otherwise scale depth_lr/camera_info.")
+    sync_mode: str = _p("approximate", "sync.mode",
+                        "Pairing of rgb/image and depth_lr/image: approximate "
+                        "(message_filters ApproximateTime) or exact (identical stamps).",
+                        ("approximate", "exact"))
+    sync_queue_size: int = _p(10, "sync.queue_size", "Messages kept per input while pairing.")
+    sync_max_interval_s: float = _p(0.05, "sync.max_interval_s",
+                                    "Largest stamp difference (s) of a paired rgb/depth set.")
+    sync_lower_bound_s: float = _p(
+        -1.0, "sync.inter_message_lower_bound_s",
+        "Smallest stamp spacing (s) of one input, lets a pair go out without waiting for the next "
+        "frame; negative = estimate from the stream, 0 = always wait.")
+    jump_back_reset_s: float = _p(
+        1.0, "sync.jump_back_reset_s",
+        "A stamp this far (s) behind the last processed one resets synchronisation (bag loop, "
+        "sim time reset) instead of being rejected as out of order.")
+
+
+@dataclass(frozen=True)
+class MonoParams(CommonParams):
+    """All mono_node parameters."""
+
+    node_name: ClassVar[str] = "mono_node"
+
+    backend: str = _p("onnxruntime", "backend", "Inference backend: onnxruntime (CPU default), torch or tensorrt.",
+                      ("onnxruntime", "torch", "tensorrt"))
+    model: str = _p("", "model", "Monocular model: an installed name (depth-refine models) or a model directory.")
+    metric_mode: str = _p(
+        "relative", "metric.mode",
+        "relative: publish the network's relative depth (arbitrary scale); fit: robust per-frame "
+        "scale/shift fit to depth_lr/image (low-res or sparse depth, registered to rgb) -> metres.",
+        ("relative", "fit"))
+    metric_max_interval_s: float = _p(0.1, "metric.max_interval_s",
+                                      "Largest stamp difference (s) between rgb and the depth used for the fit.")
+    metric_min_points: int = _p(50, "metric.min_points", "Fewest valid depth pixels for a fit.")
+
+
 def _ros_name(f) -> str:
     return f.metadata["ros"]
 
 
-def declare_and_read(node) -> SrParams:
-    """Declare every :class:`SrParams` field on ``node`` and read the values.
+def declare_and_read(node, cls: type = None):
+    """Declare every field of ``cls`` (default :class:`SrParams`) on ``node`` and read the values.
 
     Raises:
         ValueError: a value is not one of the allowed choices (message names the parameter).
     """
+    cls = cls or SrParams
     values = {}
-    for f in fields(SrParams):
+    for f in fields(cls):
         desc = f.metadata["doc"]
         if f.metadata["choices"]:
             desc += " One of: " + ", ".join(f.metadata["choices"]) + "."
@@ -90,26 +146,31 @@ def declare_and_read(node) -> SrParams:
             raise ValueError(f"parameter {_ros_name(f)} = '{v}' is not one of "
                              f"{', '.join(f.metadata['choices'])}")
         values[f.name] = v
-    return SrParams(**values)
+    return cls(**values)
 
 
 def _yaml_value(v: Any) -> str:
     if isinstance(v, bool):
         return "true" if v else "false"
+    if v == "":
+        return '""'  # an empty value must stay a string parameter, not null
     return str(v)
 
 
-def render_yaml() -> str:
-    """The ``config/sr.yaml`` text: every parameter, its default and its description."""
+def render_yaml(cls: type = None) -> str:
+    """The ``config/<node>.yaml`` text: every parameter of ``cls``, its default and description."""
+    cls = cls or SrParams
+    node = cls.node_name
+    short = node.replace("_node", "")
     lines = [
-        "# sr_node parameters: every parameter the node declares, with its default.",
-        "# Generated from depth_refine_ros/ros/params.py (SrParams); a test keeps them identical.",
-        "# Use: sr_node --ros-args --params-file config/sr.yaml",
-        f"{NODE_NAME}:",
+        f"# {node} parameters: every parameter the node declares, with its default.",
+        f"# Generated from depth_refine_ros/ros/params.py ({cls.__name__}); a test keeps them identical.",
+        f"# Use: {node} --ros-args --params-file config/{short}.yaml",
+        f"{node}:",
         "  ros__parameters:",
     ]
     tree: dict[str, list] = {}
-    for f in fields(SrParams):
+    for f in fields(cls):
         assert f.default is not MISSING
         group, _, leaf = _ros_name(f).rpartition(".")
         tree.setdefault(group, []).append((leaf, f))

@@ -8,127 +8,131 @@ Topics (relative names; remap them to your driver):
         ``depth_refined/camera_info``, ``depth_refined/points`` (organized PointCloud2),
         ``/diagnostics``
 
-Threading: DDS callbacks only pair messages (cheap) and put the newest complete set in a
-one-frame slot; a worker thread decodes, refines and publishes. A set still waiting when a newer
-one arrives is dropped and counted (latest-frame policy: bounded memory, bounded latency).
+Any backend runs any SR model (``backend``, ``model``, ``device``, ``precision``). When
+``rgb/image`` is silent for ``depth_only.rgb_timeout_s`` the node refines depth alone with the
+depth-only model (or bicubic), says so in diagnostics (``mode``), and switches back when RGB
+returns. Threading and the latest-frame policy: :mod:`depth_refine_ros.ros.node_base`.
 """
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 import time
-import traceback
 from collections import deque
 
-import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException
-from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, Image
 
-from depth_refine_ros.backends import BackendError, create_backend
-from depth_refine_ros.core.cloud import CloudBuilder
+from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
 from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
 from depth_refine_ros.ros import conversions as conv
-from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
-from depth_refine_ros.ros.diagnostics import NodeStats, to_array
+from depth_refine_ros.ros.diagnostics import to_array
+from depth_refine_ros.ros.node_base import RefineNode, run_node
 from depth_refine_ros.ros.params import SrParams, declare_and_read
-from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, SILENT_HINT, make_qos
 from depth_refine_ros.ros.sync import ApproximateTimeSync, ExactTimeSync
 
 RGB, DEPTH = 0, 1
 INFO_CACHE = 30  # camera_info messages kept per stream for stamp matching
 
 
-class SrNode(Node):
+def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
+    """The guided pipeline and the depth-only one (used while RGB is missing), warmed up.
+
+    Raises:
+        BackendError: a backend or model cannot be loaded (the message says why).
+    """
+    cfg = PipelineConfig(min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m)
+    if p.backend == "classical":
+        if p.model:
+            raise BackendError("parameter 'model' is set but backend is classical: choose backend "
+                               "onnxruntime, torch or tensorrt to run it")
+        backend = create_backend("classical", method=p.classical_method)
+    else:
+        backend = create_model_backend(p.backend, p.model, p.device, p.precision, kinds=("sr", "depth_sr"),
+                                       keep_holes=p.keep_holes)
+    refiner = None
+    if p.refine_mode != "none":
+        from depth_refine_ros.refine import SddrRefinement
+
+        refiner = SddrRefinement(
+            create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),
+            create_model_backend(p.backend, p.refine_mono_model, p.device, p.precision, kinds=("mono",)),
+            p.refine_mode)
+    if p.depth_only_model:
+        only = create_model_backend(p.backend, p.depth_only_model, p.device, p.precision, kinds=("depth_sr",),
+                                    keep_holes=p.keep_holes)
+    elif not backend.needs_rgb:
+        only = backend
+    else:
+        only = create_backend("classical", method="bicubic")
+    backend.warmup()
+    if only is not backend:
+        only.warmup()
+    return Pipeline(backend, cfg, refiner), Pipeline(only, cfg)
+
+
+class SrNode(RefineNode):
     """The depth super-resolution node (see the module docstring for topics)."""
+
+    watched_inputs = ("rgb/image", "depth_lr/image", "depth_lr/camera_info")
 
     def __init__(self, **kwargs) -> None:
         super().__init__("sr_node", **kwargs)
-        self.p: SrParams = declare_and_read(self)
+        self.p: SrParams = declare_and_read(self, SrParams)
         p = self.p
-        options = {"method": p.classical_method} if p.backend == "classical" else {}
-        backend = create_backend(p.backend, **options)
-        self.pipeline = Pipeline(backend, PipelineConfig(min_depth_m=p.min_depth_m,
-                                                         max_depth_m=p.max_depth_m))
-        backend.warmup()
-        self.stats = NodeStats()
-        self.clouds = CloudBuilder()
-        self.cloud_buf = conv.CloudBuffer()
-        self._last_log: dict[str, float] = {}
-        self._warned_once: set[str] = set()
-
+        self.pipeline, self.depth_only = build_pipelines(p)
+        self._mode = "guided"  # or "depth_only" while rgb/image is silent (rgb_timeout_s)
+        self._rgb_hw: tuple[int, int] | None = None
         if p.sync_mode == "exact":
             self.sync = ExactTimeSync(2, p.sync_queue_size)
         else:
             lb = None if p.sync_lower_bound_s < 0 else int(p.sync_lower_bound_s * 1e9)
-            self.sync = ApproximateTimeSync(2, p.sync_queue_size, int(p.sync_max_interval_s * 1e9),
-                                            [lb, lb])
-        self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE),
-                                         "depth": deque(maxlen=INFO_CACHE)}
+            self.sync = ApproximateTimeSync(2, p.sync_queue_size, int(p.sync_max_interval_s * 1e9), [lb, lb])
+        self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE), "depth": deque(maxlen=INFO_CACHE)}
         self._last_set_ns: int | None = None
-
-        qin = make_qos(p.input_reliability, p.input_depth)
-        qout = make_qos(p.output_reliability, p.output_depth)
-        self._subs = {}
-        for key, mtype, topic, cb in (
-                ("rgb/image", Image, "rgb/image", lambda m: self._on_image(RGB, "rgb/image", m)),
-                ("depth_lr/image", Image, "depth_lr/image",
-                 lambda m: self._on_image(DEPTH, "depth_lr/image", m)),
-                ("rgb/camera_info", CameraInfo, "rgb/camera_info",
-                 lambda m: self._on_info("rgb", "rgb/camera_info", m)),
-                ("depth_lr/camera_info", CameraInfo, "depth_lr/camera_info",
-                 lambda m: self._on_info("depth", "depth_lr/camera_info", m))):
-            events = SubscriptionEventCallbacks(
-                incompatible_qos=lambda info, t=topic: self._on_incompatible(t, info))
-            self._subs[key] = self.create_subscription(mtype, topic, cb, qin,
-                                                       event_callbacks=events)
-        self.pub_depth = self.create_publisher(Image, "depth_refined/image", qout)
-        self.pub_info = self.create_publisher(CameraInfo, "depth_refined/camera_info", qout)
-        self.pub_points = (None if p.cloud_type == "none"
-                           else self.create_publisher(PointCloud2, "depth_refined/points", qout))
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
-        self.create_timer(1.0, self._watch_inputs)
-        self._t_start = time.monotonic()
-
-        self._slot = None
-        self._cond = threading.Condition()
-        self._running = True
-        self._worker = threading.Thread(target=self._work, name="sr_worker", daemon=True)
-        self._worker.start()
+        self._subscribe("rgb/image", Image, lambda m: self._on_image(RGB, "rgb/image", m))
+        self._subscribe("depth_lr/image", Image, lambda m: self._on_image(DEPTH, "depth_lr/image", m))
+        self._subscribe("rgb/camera_info", CameraInfo, lambda m: self._on_info("rgb", "rgb/camera_info", m))
+        self._subscribe("depth_lr/camera_info", CameraInfo,
+                        lambda m: self._on_info("depth", "depth_lr/camera_info", m))
+        self._setup_outputs("depth_refined")
+        self._start_worker()
         self.get_logger().info(
-            f"sr_node ready: backend {backend.describe()}, inputs {p.input_reliability}, "
-            f"sync {p.sync_mode} (max interval {p.sync_max_interval_s} s), cloud {p.cloud_type}")
-
-    # ---------------------------------------------------------------- logging helpers
-    def _warn(self, key: str, text: str) -> None:
-        """Log ``text`` at most once per ``log_throttle_s`` for each ``key``."""
-        now = time.monotonic()
-        if now - self._last_log.get(key, -1e9) >= self.p.log_throttle_s:
-            self._last_log[key] = now
-            self.get_logger().warning(text)
-
-    def _reject(self, reason: str, stamp_ns: int | None, text: str) -> None:
-        self.stats.reject(reason)
-        when = f" (stamp {stamp_ns / 1e9:.3f})" if stamp_ns is not None else ""
-        self._warn("reject:" + reason, f"rejected frame{when}: {reason}: {text}")
+            f"sr_node ready: backend {self.pipeline.backend.describe()}, inputs {p.input_reliability}, "
+            f"sync {p.sync_mode} (max interval {p.sync_max_interval_s} s), cloud {p.cloud_type}, "
+            f"without rgb: {self.depth_only.backend.describe()}")
 
     # ---------------------------------------------------------------- callbacks (executor thread)
     def _on_info(self, which: str, topic: str, msg: CameraInfo) -> None:
         self.stats.arrived(topic)
         self._infos[which].append((conv.stamp_ns(msg.header), msg))
 
-    def _on_incompatible(self, topic: str, info) -> None:
-        self.stats.count("qos_incompatible_events")
-        self._warn("qos:" + topic, INCOMPATIBLE_HINT.format(
-            topic=topic, policy=getattr(info, "last_policy_kind", "?"),
-            mine=self.p.input_reliability))
+    def _rgb_silent(self) -> bool:
+        """Whether RGB has been missing for longer than ``rgb_timeout_s`` (depth-only mode)."""
+        if self.p.rgb_timeout_s <= 0:
+            return False
+        last = self.stats.last_arrival.get("rgb/image", self._t_start)
+        return time.monotonic() - last > self.p.rgb_timeout_s
+
+    def _set_mode(self, mode: str) -> None:
+        if mode == self._mode:
+            return
+        self._mode = mode
+        self.stats.count("mode_switches")
+        if mode == "depth_only":
+            self.get_logger().warning(
+                f"no rgb/image for {self.p.rgb_timeout_s} s: depth-only mode "
+                f"({self.depth_only.backend.describe()}) until RGB returns")
+        else:
+            self.get_logger().info("rgb/image is back: guided mode")
 
     def _on_image(self, stream: int, topic: str, msg: Image) -> None:
+        if stream == DEPTH and self._rgb_silent():
+            self.stats.arrived(topic)
+            self._set_mode("depth_only")
+            self._last_set_ns = conv.stamp_ns(msg.header)
+            return self._offer(None, msg)
+        if stream == RGB:
+            self._set_mode("guided")
         self.stats.arrived(topic)
         stamp = conv.stamp_ns(msg.header)
         last = self._last_set_ns
@@ -153,29 +157,9 @@ class SrNode(Node):
                                             f"{d.detail} (sync.max_interval_s)")
         for s in res.sets:
             self._last_set_ns = s[DEPTH][0]
-            with self._cond:
-                if self._slot is not None:
-                    self.stats.drop("superseded")  # latest-frame policy
-                self._slot = (s[RGB][1], s[DEPTH][1])
-                self._cond.notify()
+            self._offer(s[RGB][1], s[DEPTH][1])
 
     # ---------------------------------------------------------------- worker thread
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while self._slot is None and self._running:
-                    self._cond.wait(0.5)
-                if not self._running:
-                    return
-                rgb_msg, depth_msg = self._slot
-                self._slot = None
-            try:
-                self._process(rgb_msg, depth_msg)
-            except Exception as e:  # never let one frame kill the node
-                self._reject("internal_error", conv.stamp_ns(depth_msg.header),
-                             f"{type(e).__name__}: {e}")
-                self.get_logger().debug(traceback.format_exc())
-
     def _intrinsics(self, stamp: int, rgb_hw, depth_hw):
         """Intrinsics (any size) and the camera_info to copy distortion from, or (None, None)."""
         order = ("rgb", "depth") if self.p.use_rgb_camera_info else ("depth",)
@@ -199,10 +183,13 @@ class SrNode(Node):
             depth = conv.depth_msg_to_metres(depth_msg)
         except ImageFormatError as e:
             return self._reject("depth_" + e.reason, stamp, f"depth_lr/image: {e}")
+        if rgb_msg is None:
+            return self._process_depth_only(depth_msg, depth, stamp, t0)
         try:
             rgb = conv.rgb_msg_to_array(rgb_msg)
         except ImageFormatError as e:
             return self._reject("rgb_" + e.reason, stamp, f"rgb/image: {e}")
+        self._rgb_hw = rgb.shape[:2]
         if rgb_msg.header.frame_id != depth_msg.header.frame_id and "frame" not in self._warned_once:
             self._warned_once.add("frame")
             self.get_logger().warning(
@@ -215,103 +202,46 @@ class SrNode(Node):
             res = self.pipeline.process(rgb, depth, intr)
         except InputError as e:
             return self._reject(e.reason, stamp, str(e))
-        t2 = time.perf_counter()
-        header = depth_msg.header
-        out = conv.depth_to_msg(res.depth, header)
-        t3 = time.perf_counter()
-        self.pub_depth.publish(out)
-        t4 = time.perf_counter()
-        timings = {"decode": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3,
-                   "encode": (t3 - t2) * 1e3, "publish_depth": (t4 - t3) * 1e3}
-        if res.intrinsics is None:
-            self.stats.count("without_camera_info")
-            self._warn("no_info", "no usable camera_info on depth_lr/camera_info or "
-                                  "rgb/camera_info: publishing depth only (no camera_info, no cloud)")
-        else:
-            self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
-            # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
-            # the rest of the frame, so it is only made when someone subscribes.
-            if self.pub_points is not None and self.pub_points.get_subscription_count() > 0:
-                t5 = time.perf_counter()
-                h, w = res.depth.shape
-                colour = rgb if self.p.cloud_type == "xyzrgb" else None
-                self.clouds.build(res.depth, res.intrinsics, colour,
-                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8))
-                cloud = conv.cloud_to_msg(self.cloud_buf, header, self.p.cloud_type)
-                t6 = time.perf_counter()
-                self.pub_points.publish(cloud)
-                timings["cloud"] = (t6 - t5) * 1e3
-                timings["publish_cloud"] = (time.perf_counter() - t6) * 1e3
-        timings["total"] = (time.perf_counter() - t0) * 1e3
-        self.stats.record(timings)
-        self.stats.count("published")
+        self._publish(res, depth_msg.header, rgb, t0, t1, info_msg)
 
-    # ---------------------------------------------------------------- timers
-    def _stale_inputs(self) -> list[str]:
-        now = time.monotonic()
-        stale = []
-        for topic in ("rgb/image", "depth_lr/image"):
-            last = self.stats.last_arrival.get(topic)
-            if last is None or now - last > self.p.silent_input_warn_s:
-                stale.append(topic)
-        return stale
+    def _depth_only_size(self, depth_hw: tuple[int, int]) -> tuple[int, int]:
+        """Output size without RGB: the last RGB size, else rgb/camera_info's, else depth x scale."""
+        if self._rgb_hw is not None:
+            return self._rgb_hw
+        if self._infos["rgb"]:
+            msg = self._infos["rgb"][-1][1]
+            if msg.height > 0 and msg.width > 0:
+                return int(msg.height), int(msg.width)
+        k = max(1, self.p.depth_only_scale)
+        return depth_hw[0] * k, depth_hw[1] * k
 
-    def _watch_inputs(self) -> None:
-        now = time.monotonic()
-        if now - self._t_start < self.p.silent_input_warn_s:
-            return
-        for topic, sub in self._subs.items():
-            if topic == "rgb/camera_info":
-                continue  # optional input
-            last = self.stats.last_arrival.get(topic)
-            silent = now - (last if last is not None else self._t_start)
-            if silent < self.p.silent_input_warn_s:
-                continue
-            if self.count_publishers(sub.topic_name) > 0:
-                self._warn("silent:" + topic, SILENT_HINT.format(topic=sub.topic_name, secs=silent))
-            else:
-                self._warn("nopub:" + topic, f"no publisher on {sub.topic_name} for {silent:.0f} s: "
-                                             "check the remappings to your driver's topics")
+    def _process_depth_only(self, depth_msg: Image, depth, stamp: int, t0: float) -> None:
+        out_hw = self._depth_only_size(depth.shape)
+        t1 = time.perf_counter()
+        intr, info_msg = self._intrinsics(stamp, out_hw, depth.shape)
+        try:
+            res = self.depth_only.process(None, depth, intr, out_hw)
+        except InputError as e:
+            return self._reject(e.reason, stamp, str(e))
+        self.stats.count("depth_only")
+        self._publish(res, depth_msg.header, None, t0, t1, info_msg)
 
+    # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         status = self.stats.to_status(
             f"{self.get_name()}: depth refinement", self.get_fully_qualified_name(),
             self.pipeline.backend.describe(),
             ["rgb/image", "depth_lr/image", "rgb/camera_info", "depth_lr/camera_info"],
-            self._stale_inputs())
+            self._stale_inputs(),
+            {"mode": self._mode, "depth_only_backend": self.depth_only.backend.describe(),
+             "refinement": self.pipeline.refiner.describe() if self.pipeline.refiner else "none"})
         self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), status))
 
-    def stop(self) -> None:
-        """Stop the worker thread (call before destroy_node)."""
-        with self._cond:
-            self._running = False
-            self._cond.notify()
-        self._worker.join(timeout=5.0)
 
 
 def main(args: list[str] | None = None) -> int:
     """Console entry point: ``sr_node --ros-args --params-file config/sr.yaml``."""
-    use_packaged_fastdds_profile()
-    rclpy.init(args=args)
-    node = None
-    code = 0
-    try:
-        node = SrNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except (BackendError, ValueError) as e:
-        print(f"sr_node: cannot start: {e}", file=sys.stderr)
-        code = 1
-    finally:
-        # A second Ctrl-C (ros2 launch signals the process and its group) must not interrupt
-        # the clean-up and print a traceback.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if node is not None:
-            node.stop()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return code
+    return run_node(SrNode, "sr_node", args)
 
 
 if __name__ == "__main__":

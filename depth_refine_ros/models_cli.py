@@ -1,0 +1,83 @@
+"""``depth-refine models`` (list installed model directories), ``model-init`` (write an untrained
+model directory: for timing, tests and as a training starting point) and ``build-engine``
+(build and cache a TensorRT engine explicitly)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from depth_refine_ros.modeldir import installed, search_paths
+
+    models = installed()
+    if args.names:
+        for m in models:
+            if not m.error:
+                print(m.name)
+        return 0
+    if not models:
+        print("no models installed; searched: " + ", ".join(map(str, search_paths())))
+        return 0
+    print(f"{'name':<28} {'kind':<9} summary / path")
+    for m in models:
+        print(f"{m.name:<28} {m.kind:<9} {m.error or m.summary}  [{m.path}]")
+    return 0
+
+
+def model_init(args: argparse.Namespace) -> int:
+    import torch
+
+    from depth_refine_ros.models import build_model, preset_config
+    from depth_refine_ros.models.export import write_model_dir
+
+    overrides = {}
+    if args.fusion:
+        overrides["fusion"] = args.fusion
+    if args.guidance:
+        overrides["guidance"] = args.guidance
+    try:
+        cfg = preset_config(args.kind, args.preset, **overrides)
+    except (KeyError, TypeError, ValueError) as e:
+        print(f"model-init: {e}", file=sys.stderr)
+        return 2
+    torch.manual_seed(args.seed)
+    model = build_model(args.kind, cfg)
+    md = write_model_dir(model, args.kind, cfg, args.out, preset=args.preset)
+    print(f"wrote {md.path}: {md.describe()}, {md.card['params']:,} parameters")
+    return 0
+
+
+def build_engine(args: argparse.Namespace) -> int:
+    from depth_refine_ros.backends import BackendError, create_backend
+
+    try:
+        be = create_backend("tensorrt", model=args.model, precision=args.precision,
+                            opt_hw=tuple(args.opt_hw), max_hw=tuple(args.max_hw), build="if_missing")
+    except BackendError as e:
+        print(f"build-engine: {e}", file=sys.stderr)
+        return 1
+    print(f"ready: {be.describe()}")
+    return 0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("models", help="list installed model directories")
+    p.add_argument("--names", action="store_true", help="only the names, one per line")
+    p.set_defaults(func=list_models)
+
+    p = sub.add_parser("model-init", help="write an untrained model directory (timing, tests)")
+    p.add_argument("kind", choices=["sr", "depth_sr", "mono", "sddr"])
+    p.add_argument("preset", help="sr/depth_sr: lite, base, full; mono: tiny, resnet18, resnet50; sddr: base, large")
+    p.add_argument("out", help="directory to write")
+    p.add_argument("--fusion", choices=["adain", "concat"])
+    p.add_argument("--guidance", choices=["rgb", "rgb+prior", "none"])
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=model_init)
+
+    p = sub.add_parser("build-engine", help="build and cache a TensorRT engine for a model")
+    p.add_argument("model")
+    p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16")
+    p.add_argument("--opt-hw", type=int, nargs=2, default=[480, 640])
+    p.add_argument("--max-hw", type=int, nargs=2, default=[1088, 1920])
+    p.set_defaults(func=build_engine)

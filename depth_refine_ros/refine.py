@@ -1,0 +1,98 @@
+"""SDDR refinement of a depth map (METHODS 3), one-stage or two-stage, as a pipeline stage.
+
+The refiner needs two inferences of the same scene: a "low-resolution" one (consistent, blurry
+edges) and a "high-resolution" one (sharp, locally inconsistent). Here:
+
+* ``low`` is the depth being refined (the SR output in ``sr_node``, the monocular prediction in
+  ``mono_node``), holes filled;
+* ``high`` is the monocular network run on the RGB at ``high_upscale`` x its normal input size,
+  affinely fitted to ``low`` (robust least squares), because the network is relative.
+
+One-stage: ``D0 = refiner(low, high)``. Two-stage (coarse-to-fine, about 30 refiner runs): for
+s = 1..3 the image is split into (s+1)^2 windows overlapping by ``overlap``; in each window the
+monocular net is re-run on the RGB crop (a higher effective resolution), the refiner runs on
+(current result, crop inference), the window's output is fitted back to the current result by
+scale/shift least squares and blended in with a feathered weight. The result keeps the metric
+scale of ``low``; pixels invalid in the input stay NaN.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from depth_refine_ros.backends.net import MonoBackend, SddrBackend
+from depth_refine_ros.core.netio import fit_scale_shift
+from depth_refine_ros.core.upsample import fill_invalid
+
+MODES = ("none", "one_stage", "two_stage")
+
+
+def _feather(h: int, w: int) -> np.ndarray:
+    """``(h, w)`` weights rising linearly from the window border (min 0.05)."""
+    y = np.minimum(np.arange(h) + 1, h - np.arange(h)) / max(h / 2, 1)
+    x = np.minimum(np.arange(w) + 1, w - np.arange(w)) / max(w / 2, 1)
+    return np.clip(np.outer(y, x), 0.05, 1.0).astype(np.float32)
+
+
+def windows(hw: tuple[int, int], n: int, overlap: float = 0.25) -> list[tuple[slice, slice]]:
+    """``n x n`` windows covering ``hw``, each overlapping its neighbours by ``overlap`` of its size."""
+    out = []
+    for axis_len in hw:
+        size = int(np.ceil(axis_len / (n - (n - 1) * overlap))) if n > 1 else axis_len
+        starts = np.linspace(0, axis_len - size, n).round().astype(int) if n > 1 else [0]
+        out.append([slice(int(s), int(s) + size) for s in starts])
+    return [(ys, xs) for ys in out[0] for xs in out[1]]
+
+
+class SddrRefinement:
+    """The refinement stage.
+
+    Args:
+        refiner: an SDDR model backend.
+        mono: a monocular model backend (the "high-resolution inference").
+        mode: ``one_stage`` or ``two_stage``.
+        high_upscale: input-size factor of the high-resolution inference.
+        overlap: window overlap of the two-stage mode.
+    """
+
+    def __init__(self, refiner: SddrBackend, mono: MonoBackend, mode: str = "one_stage",
+                 high_upscale: float = 2.0, overlap: float = 0.25) -> None:
+        if mode not in ("one_stage", "two_stage"):
+            raise ValueError(f"refinement mode must be one_stage or two_stage, not {mode!r}")
+        self.refiner, self.mono, self.mode = refiner, mono, mode
+        self.high_upscale, self.overlap = high_upscale, overlap
+
+    def describe(self) -> str:
+        return f"sddr {self.mode} ({self.refiner.model.name} + {self.mono.model.name})"
+
+    def _high(self, rgb: np.ndarray, low: np.ndarray, upscale: float) -> np.ndarray:
+        rel = self.mono.infer({"rgb": rgb}, low.shape, upscale=upscale)["depth"]
+        s, t, _, _ = fit_scale_shift(rel, low)
+        return rel * np.float32(s) + np.float32(t) if np.isfinite(s) else low
+
+    def _refine(self, low: np.ndarray, rgb: np.ndarray, upscale: float) -> np.ndarray:
+        high = self._high(rgb, low, upscale)
+        return self.refiner.infer({"low": low, "high": high}, low.shape)["depth"]
+
+    def apply(self, depth: np.ndarray, rgb: np.ndarray) -> np.ndarray:
+        """Refine ``(H, W) float32`` metres (NaN invalid) guided by ``(H, W, 3) uint8`` RGB."""
+        filled, valid = fill_invalid(depth)
+        if not valid.any():
+            return depth
+        cur = self._refine(filled, rgb, self.high_upscale)
+        if self.mode == "two_stage":
+            for s in (1, 2, 3):
+                acc = np.zeros_like(cur)
+                wsum = np.zeros_like(cur)
+                for ys, xs in windows(cur.shape, s + 1, self.overlap):
+                    win = cur[ys, xs]
+                    out = self._refine(win, rgb[ys, xs], 1.0)
+                    a, b, _, _ = fit_scale_shift(out, win)
+                    if np.isfinite(a):
+                        out = out * np.float32(a) + np.float32(b)
+                    wgt = _feather(*win.shape)
+                    acc[ys, xs] += out * wgt
+                    wsum[ys, xs] += wgt
+                cur = acc / np.maximum(wsum, 1e-6)
+        cur = cur.astype(np.float32, copy=False)
+        cur[~valid] = np.nan
+        return cur

@@ -1,0 +1,150 @@
+"""mono_node: RGB -> depth from the monocular estimator, relative or metric.
+
+Topics (relative names; remap them to your driver):
+    in  ``rgb/image``, ``rgb/camera_info`` (for the cloud and the output camera_info),
+        ``depth_lr/image`` (only with ``metric.mode: fit``: low-res or sparse depth registered
+        to rgb, 16UC1 mm or 32FC1 m; zeros/NaN are simply not used)
+    out ``depth_mono/image`` (32FC1; metres with ``fit``, relative units with ``relative``),
+        ``depth_mono/camera_info``, ``depth_mono/points``, ``/diagnostics`` (fit residual,
+        scale and shift per frame)
+
+With ``fit``, each frame's prediction is robustly fitted (Huber-reweighted least squares,
+:func:`depth_refine_ros.core.netio.fit_scale_shift`) to the depth pixels, at the depth's own
+resolution; frames without a depth message within ``metric.max_interval_s`` or with too few
+valid pixels are rejected (counted, logged), never published in the wrong units.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+
+import numpy as np
+from sensor_msgs.msg import CameraInfo, Image
+
+from depth_refine_ros.backends import create_model_backend
+from depth_refine_ros.core.encodings import ImageFormatError
+from depth_refine_ros.core.netio import fit_scale_shift
+from depth_refine_ros.pipeline import Result
+from depth_refine_ros.ros import conversions as conv
+from depth_refine_ros.ros.diagnostics import to_array
+from depth_refine_ros.ros.node_base import RefineNode, run_node
+from depth_refine_ros.ros.params import MonoParams, declare_and_read
+
+CACHE = 30  # depth / camera_info messages kept for stamp matching
+
+
+def _area_resize(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(x, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
+
+
+class MonoNode(RefineNode):
+    """The monocular depth node (see the module docstring)."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("mono_node", **kwargs)
+        self.p: MonoParams = declare_and_read(self, MonoParams)
+        p = self.p
+        self.mono = create_model_backend(p.backend, p.model, p.device, p.precision, kinds=("mono",))
+        self.mono.warmup()
+        self.refiner = None
+        if p.refine_mode != "none":
+            from depth_refine_ros.refine import SddrRefinement
+
+            self.refiner = SddrRefinement(
+                create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),
+                self.mono, p.refine_mode)
+        self.fit = p.metric_mode == "fit"
+        self.watched_inputs = ("rgb/image",) + (("depth_lr/image",) if self.fit else ())
+        self._depths: deque = deque(maxlen=CACHE)
+        self._infos: deque = deque(maxlen=CACHE)
+        self._last_fit: dict[str, float] = {}
+        self._subscribe("rgb/image", Image, self._on_rgb)
+        self._subscribe("rgb/camera_info", CameraInfo, self._on_info)
+        if self.fit:
+            self._subscribe("depth_lr/image", Image, self._on_depth)
+        self._setup_outputs("depth_mono")
+        self._start_worker()
+        self.get_logger().info(f"mono_node ready: {self.mono.describe()}, output {p.metric_mode}, "
+                               f"refinement {self.refiner.describe() if self.refiner else 'none'}")
+
+    # ---------------------------------------------------------------- callbacks
+    def _on_info(self, msg: CameraInfo) -> None:
+        self.stats.arrived("rgb/camera_info")
+        self._infos.append((conv.stamp_ns(msg.header), msg))
+
+    def _on_depth(self, msg: Image) -> None:
+        self.stats.arrived("depth_lr/image")
+        self._depths.append((conv.stamp_ns(msg.header), msg))
+
+    def _on_rgb(self, msg: Image) -> None:
+        self.stats.arrived("rgb/image")
+        self._offer(msg)
+
+    def _nearest(self, cache: deque, stamp: int, max_ns: int | None):
+        best = min(list(cache), key=lambda sm: abs(sm[0] - stamp), default=None)
+        if best is None or (max_ns is not None and abs(best[0] - stamp) > max_ns):
+            return None
+        return best[1]
+
+    # ---------------------------------------------------------------- worker
+    def _process(self, rgb_msg: Image) -> None:
+        stamp = conv.stamp_ns(rgb_msg.header)
+        t0 = time.perf_counter()
+        try:
+            rgb = conv.rgb_msg_to_array(rgb_msg)
+        except ImageFormatError as e:
+            return self._reject("rgb_" + e.reason, stamp, f"rgb/image: {e}")
+        depth_lr = None
+        if self.fit:
+            dmsg = self._nearest(self._depths, stamp, int(self.p.metric_max_interval_s * 1e9))
+            if dmsg is None:
+                return self._reject("no_depth_for_fit", stamp, "no depth_lr/image within "
+                                    f"{self.p.metric_max_interval_s} s of the rgb stamp (metric.max_interval_s)")
+            try:
+                depth_lr = conv.depth_msg_to_metres(dmsg)
+            except ImageFormatError as e:
+                return self._reject("depth_" + e.reason, stamp, f"depth_lr/image: {e}")
+        t1 = time.perf_counter()
+        hw = rgb.shape[:2]
+        rel = self.mono.infer({"rgb": rgb}, hw)["depth"]
+        if self.refiner is not None:
+            rel = self.refiner.apply(rel, rgb)
+        depth = rel
+        if depth_lr is not None:
+            with np.errstate(invalid="ignore"):
+                target = np.where((depth_lr > self.p.min_depth_m) & (depth_lr <= self.p.max_depth_m),
+                                  depth_lr, np.nan).astype(np.float32)
+            pred = _area_resize(rel, target.shape) if target.shape != hw else rel
+            s, t, resid, n = fit_scale_shift(pred, target, min_points=self.p.metric_min_points)
+            if not np.isfinite(s) or s <= 0:
+                return self._reject("fit_failed", stamp, f"scale/shift fit failed ({n} valid depth pixels, "
+                                    f"scale {s:.3g}; metric.min_points {self.p.metric_min_points})")
+            depth = rel * np.float32(s) + np.float32(t)
+            self._last_fit = {"scale": s, "shift_m": t, "residual_m": resid, "points": n}
+            self.stats.record({"fit_residual_cm": resid * 100})
+        with np.errstate(invalid="ignore"):
+            depth[(depth <= (self.p.min_depth_m if self.fit else 0)) | (depth > self.p.max_depth_m)] = np.nan
+        info = self._nearest(self._infos, stamp, None)
+        intr = conv.camera_info_to_intrinsics(info, hw) if info is not None else None
+        self._publish(Result(depth, intr), rgb_msg.header, rgb, t0, t1, info)
+
+    def _publish_diagnostics(self) -> None:
+        extra = {"output": self.p.metric_mode,
+                 "refinement": self.refiner.describe() if self.refiner else "none"}
+        extra.update({f"fit {k}": f"{v:.4g}" for k, v in self._last_fit.items()})
+        status = self.stats.to_status(
+            f"{self.get_name()}: monocular depth", self.get_fully_qualified_name(), self.mono.describe(),
+            ["rgb/image", "rgb/camera_info", "depth_lr/image"], self._stale_inputs(), extra)
+        self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), status))
+
+
+def main(args: list[str] | None = None) -> int:
+    """Console entry point: ``mono_node --ros-args --params-file config/mono.yaml -p model:=NAME``."""
+    return run_node(MonoNode, "mono_node", args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,228 @@
+"""What ``sr_node`` and ``mono_node`` share: throttled logs, rejection counting, the one-frame
+slot + worker thread (latest-frame policy), output publishing, input watchdog and clean shutdown.
+
+Threading: DDS callbacks only pair messages and :meth:`RefineNode._offer` the newest complete
+frame to a one-frame slot; the worker thread calls the subclass's ``_process``. A frame still
+waiting when a newer one arrives is dropped and counted (bounded memory, bounded latency).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+import traceback
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray
+from rclpy.event_handler import SubscriptionEventCallbacks
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from depth_refine_ros.backends import BackendError
+from depth_refine_ros.core.cloud import CloudBuilder
+from depth_refine_ros.ros import conversions as conv
+from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
+from depth_refine_ros.ros.diagnostics import NodeStats
+from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, SILENT_HINT, make_qos
+
+
+class RefineNode(Node):
+    """Base node. Subclasses set ``self.p`` (params with log_throttle_s, input_reliability, ...)
+    before calling :meth:`_setup_io`, and implement ``_process(*frame)``.
+
+    Args:
+        name: node name.
+    """
+
+    #: inputs the watchdog warns about when silent (optional ones are left out)
+    watched_inputs: tuple[str, ...] = ()
+
+    def __init__(self, name: str, **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.stats = NodeStats()
+        self.clouds = CloudBuilder()
+        self.cloud_buf = conv.CloudBuffer()
+        self._last_log: dict[str, float] = {}
+        self._warned_once: set[str] = set()
+        self._subs: dict[str, object] = {}
+        self._slot = None
+        self._cond = threading.Condition()
+        self._running = True
+        self._worker: threading.Thread | None = None
+        self._t_start = time.monotonic()
+
+    # ---------------------------------------------------------------- set-up
+    def _subscribe(self, key: str, mtype, callback) -> None:
+        """Subscribe to ``key`` (a relative topic) with the input QoS and a QoS-mismatch warning."""
+        p = self.p
+        events = SubscriptionEventCallbacks(incompatible_qos=lambda info, t=key: self._on_incompatible(t, info))
+        self._subs[key] = self.create_subscription(mtype, key, callback, make_qos(p.input_reliability, p.input_depth),
+                                                   event_callbacks=events)
+
+    def _setup_outputs(self, prefix: str) -> None:
+        """Publishers ``<prefix>/image``, ``/camera_info``, ``/points`` (unless cloud none), /diagnostics."""
+        p = self.p
+        qout = make_qos(p.output_reliability, p.output_depth)
+        self.pub_depth = self.create_publisher(Image, f"{prefix}/image", qout)
+        self.pub_info = self.create_publisher(CameraInfo, f"{prefix}/camera_info", qout)
+        self.pub_points = None if p.cloud_type == "none" else self.create_publisher(PointCloud2, f"{prefix}/points",
+                                                                                    qout)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
+        self.create_timer(1.0, self._watch_inputs)
+
+    def _start_worker(self) -> None:
+        self._t_start = time.monotonic()
+        self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker", daemon=True)
+        self._worker.start()
+
+    # ---------------------------------------------------------------- logging helpers
+    def _warn(self, key: str, text: str) -> None:
+        """Log ``text`` at most once per ``log_throttle_s`` for each ``key``."""
+        now = time.monotonic()
+        if now - self._last_log.get(key, -1e9) >= self.p.log_throttle_s:
+            self._last_log[key] = now
+            self.get_logger().warning(text)
+
+    def _reject(self, reason: str, stamp_ns: int | None, text: str) -> None:
+        self.stats.reject(reason)
+        when = f" (stamp {stamp_ns / 1e9:.3f})" if stamp_ns is not None else ""
+        self._warn("reject:" + reason, f"rejected frame{when}: {reason}: {text}")
+
+    def _on_incompatible(self, topic: str, info) -> None:
+        self.stats.count("qos_incompatible_events")
+        self._warn("qos:" + topic, INCOMPATIBLE_HINT.format(
+            topic=topic, policy=getattr(info, "last_policy_kind", "?"), mine=self.p.input_reliability))
+
+    # ---------------------------------------------------------------- worker
+    def _offer(self, *frame) -> None:
+        """Put a frame in the one-frame slot (latest-frame policy: a waiting one is dropped)."""
+        with self._cond:
+            if self._slot is not None:
+                self.stats.drop("superseded")
+            self._slot = frame
+            self._cond.notify()
+
+    def _work(self) -> None:
+        while True:
+            with self._cond:
+                while self._slot is None and self._running:
+                    self._cond.wait(0.5)
+                if not self._running:
+                    return
+                frame, self._slot = self._slot, None
+            try:
+                self._process(*frame)
+            except Exception as e:  # never let one frame kill the node
+                header = getattr(frame[-1], "header", None)
+                self._reject("internal_error", conv.stamp_ns(header) if header else None,
+                             f"{type(e).__name__}: {e}")
+                self.get_logger().debug(traceback.format_exc())
+
+    def _process(self, *frame) -> None:
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------- outputs
+    def _publish(self, res, header, rgb, t0: float, t1: float, info_msg) -> None:
+        """Publish depth, camera_info and (when subscribed) the cloud of one refined frame.
+
+        Args:
+            res: :class:`depth_refine_ros.pipeline.Result` (depth, intrinsics, timings).
+            header: the input header every output copies (stamp and frame_id).
+            rgb: ``(H, W, 3) uint8`` for xyzrgb clouds, or None (the cloud is then xyz).
+            t0, t1: perf_counter at the start and after decoding (for stage timings).
+            info_msg: camera_info to copy distortion from, or None.
+        """
+        t2 = time.perf_counter()
+        out = conv.depth_to_msg(res.depth, header)
+        t3 = time.perf_counter()
+        self.pub_depth.publish(out)
+        t4 = time.perf_counter()
+        timings = {"decode": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3,
+                   "encode": (t3 - t2) * 1e3, "publish_depth": (t4 - t3) * 1e3}
+        timings.update({k: v for k, v in res.timings_ms.items() if k == "sddr"})
+        if res.intrinsics is None:
+            self.stats.count("without_camera_info")
+            self._warn("no_info", "no usable camera_info: publishing depth only (no camera_info, no cloud)")
+        else:
+            self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
+            # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
+            # the rest of the frame, so it is only made when someone subscribes.
+            if self.pub_points is not None and self.pub_points.get_subscription_count() > 0:
+                t5 = time.perf_counter()
+                h, w = res.depth.shape
+                colour = rgb if self.p.cloud_type == "xyzrgb" else None
+                self.clouds.build(res.depth, res.intrinsics, colour,
+                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8))
+                # without RGB (depth-only mode) the cloud is xyz: no colour to give it
+                cloud = conv.cloud_to_msg(self.cloud_buf, header, "xyz" if colour is None else "xyzrgb")
+                t6 = time.perf_counter()
+                self.pub_points.publish(cloud)
+                timings["cloud"] = (t6 - t5) * 1e3
+                timings["publish_cloud"] = (time.perf_counter() - t6) * 1e3
+        timings["total"] = (time.perf_counter() - t0) * 1e3
+        self.stats.record(timings)
+        self.stats.count("published")
+
+    # ---------------------------------------------------------------- timers
+    def _stale_inputs(self) -> list[str]:
+        now = time.monotonic()
+        last = self.stats.last_arrival
+        return [t for t in self.watched_inputs
+                if last.get(t) is None or now - last[t] > self.p.silent_input_warn_s]
+
+    def _watch_inputs(self) -> None:
+        now = time.monotonic()
+        if now - self._t_start < self.p.silent_input_warn_s:
+            return
+        for topic in self.watched_inputs:
+            sub = self._subs.get(topic)
+            if sub is None:
+                continue
+            last = self.stats.last_arrival.get(topic)
+            silent = now - (last if last is not None else self._t_start)
+            if silent < self.p.silent_input_warn_s:
+                continue
+            if self.count_publishers(sub.topic_name) > 0:
+                self._warn("silent:" + topic, SILENT_HINT.format(topic=sub.topic_name, secs=silent))
+            else:
+                self._warn("nopub:" + topic, f"no publisher on {sub.topic_name} for {silent:.0f} s: "
+                                             "check the remappings to your driver's topics")
+
+    def _publish_diagnostics(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        """Stop the worker thread (call before destroy_node)."""
+        with self._cond:
+            self._running = False
+            self._cond.notify()
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
+
+
+def run_node(factory, prog: str, args: list[str] | None = None) -> int:
+    """Console entry point body: init, spin until Ctrl-C, clean shutdown; start errors -> exit 1."""
+    use_packaged_fastdds_profile()
+    rclpy.init(args=args)
+    node = None
+    code = 0
+    try:
+        node = factory()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except (BackendError, ValueError) as e:
+        print(f"{prog}: cannot start: {e}", file=sys.stderr)
+        code = 1
+    finally:
+        # A second Ctrl-C (ros2 launch signals the process and its group) must not interrupt
+        # the clean-up and print a traceback.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if node is not None:
+            node.stop()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return code
