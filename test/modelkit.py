@@ -27,3 +27,34 @@ def make_model_dir(root: pathlib.Path, kind: str, preset: str, seed: int = 0, **
             p.add_(0.02 * torch.randn_like(p))
     write_model_dir(model, kind, cfg, out, preset=preset)
     return out
+
+
+def make_overfit_mono(root: pathlib.Path, frames) -> pathlib.Path:
+    """A ``mono/tiny`` model trained for a few seconds on ``frames`` (rgb, _, gt metres).
+
+    Overfitted on purpose: node tests need a prediction that correlates with the scene's depth so
+    the metric fit has something to fit; accuracy is measured elsewhere, on held-out data.
+    """
+    import numpy as np
+    import torch.nn.functional as F
+
+    out = root / "mono_overfit"
+    if (out / "card.yaml").exists():
+        return out
+    torch.manual_seed(0)
+    cfg = preset_config("mono", "tiny")
+    model = build_model("mono", cfg)
+    h, w = cfg.input_hw
+    x = F.interpolate(torch.stack([torch.from_numpy(r).permute(2, 0, 1).float() / 255 for r, _, _ in frames]),
+                      size=(h, w), mode="area")
+    y = F.interpolate(torch.stack([torch.from_numpy(np.nan_to_num(g)).float()[None] for _, _, g in frames]),
+                      size=(h // 2, w // 2), mode="area")
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    for _ in range(60):
+        loss = (torch.log(model(x) + 1) - torch.log(y + 1)).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    write_model_dir(model, "mono", cfg, out, preset="tiny",
+                    training={"status": "test-fixture", "note": "60 steps on the test frames"})
+    return out

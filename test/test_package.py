@@ -10,7 +10,7 @@ import pytest
 from depth_refine_ros.backends import BackendError, create_backend
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.pipeline import InputError, Pipeline
-from depth_refine_ros.ros.params import SrParams, render_yaml
+from depth_refine_ros.ros.params import MonoParams, SrParams, render_yaml
 
 pytestmark = pytest.mark.unit
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -24,9 +24,11 @@ def console_scripts():
     raise AssertionError("CONSOLE_SCRIPTS not found in setup.py")
 
 
-def test_params_yaml_is_the_rendering_of_the_code():
-    assert (ROOT / "config" / "sr.yaml").read_text() == render_yaml(), \
-        "config/sr.yaml drifted from SrParams: regenerate it with render_yaml()"
+@pytest.mark.parametrize("cls", [SrParams, MonoParams])
+def test_params_yaml_is_the_rendering_of_the_code(cls):
+    short = cls.node_name.replace("_node", "")
+    assert (ROOT / "config" / f"{short}.yaml").read_text() == render_yaml(cls), \
+        f"config/{short}.yaml drifted from {cls.__name__}: regenerate it with render_yaml()"
     import yaml
     flat = {}
 
@@ -36,12 +38,12 @@ def test_params_yaml_is_the_rendering_of_the_code():
                 walk(v, prefix + k + ".")
             else:
                 flat[prefix + k] = v
-    walk(yaml.safe_load(render_yaml())["sr_node"]["ros__parameters"])
+    walk(yaml.safe_load(render_yaml(cls))[cls.node_name]["ros__parameters"])
     from dataclasses import fields
-    for f in fields(SrParams):
+    for f in fields(cls):
         assert flat[f.metadata["ros"]] == f.default
         assert len(f.metadata["doc"]) > 10
-    assert len(flat) == len(fields(SrParams))
+    assert len(flat) == len(fields(cls))
 
 
 @pytest.mark.parametrize("launch_file", sorted((ROOT / "launch").glob("*.launch.py")))
@@ -70,12 +72,19 @@ def test_launch_file_arguments_and_executables(launch_file):
             pkg = kw["package"]
             pkg = pkg.value if isinstance(pkg, ast.Constant) else consts_str[pkg.id]
             executables.append((pkg, kw["executable"].value))
+            # parameter overrides in the launch file must be parameters the node declares
+            for d in (e for e in getattr(kw.get("parameters"), "elts", []) if isinstance(e, ast.Dict)):
+                cls = {"sr_node": SrParams, "mono_node": MonoParams}[kw["executable"].value]
+                from dataclasses import fields
+                names = {f.metadata["ros"] for f in fields(cls)}
+                for k in d.keys:
+                    assert k.value in names, f"{launch_file.name}: {k.value} is not a {cls.node_name} parameter"
     # arguments declared from the TOPIC_ARGS table: (name, default, description)
     for elt in consts.get("TOPIC_ARGS", ast.List(elts=[])).elts:
         name, _, doc = (e.value for e in elt.elts)
         assert doc, name
         declared.add(name)
-    assert {"use_rviz", "params_file", "backend", "rgb_topic", "depth_topic"} <= declared
+    assert {"use_rviz", "params_file", "backend", "model", "rgb_topic", "depth_topic"} <= declared
     assert used - declared - {"n"} == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
     ours = [e for p, e in executables if p == "depth_refine_ros"]
     assert ours and set(ours) <= console_scripts()

@@ -57,10 +57,12 @@ class MonoNode(RefineNode):
                 create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),
                 self.mono, p.refine_mode)
         self.fit = p.metric_mode == "fit"
+        self._max_ns = int(p.metric_max_interval_s * 1e9)
         self.watched_inputs = ("rgb/image",) + (("depth_lr/image",) if self.fit else ())
         self._depths: deque = deque(maxlen=CACHE)
         self._infos: deque = deque(maxlen=CACHE)
         self._last_fit: dict[str, float] = {}
+        self._pending = None  # rgb waiting for its depth partner (fit mode; at most one)
         self._subscribe("rgb/image", Image, self._on_rgb)
         self._subscribe("rgb/camera_info", CameraInfo, self._on_info)
         if self.fit:
@@ -77,10 +79,22 @@ class MonoNode(RefineNode):
 
     def _on_depth(self, msg: Image) -> None:
         self.stats.arrived("depth_lr/image")
-        self._depths.append((conv.stamp_ns(msg.header), msg))
+        stamp = conv.stamp_ns(msg.header)
+        self._depths.append((stamp, msg))
+        pend = self._pending
+        if pend is not None and abs(conv.stamp_ns(pend.header) - stamp) <= self._max_ns:
+            self._pending = None
+            self._offer(pend)
 
     def _on_rgb(self, msg: Image) -> None:
         self.stats.arrived("rgb/image")
+        if self.fit and self._nearest(self._depths, conv.stamp_ns(msg.header), self._max_ns) is None:
+            # its depth may still be on the way: wait for it (one rgb at most; an older one goes to
+            # the worker, which rejects it if its depth never came)
+            if self._pending is not None:
+                self._offer(self._pending)
+            self._pending = msg
+            return
         self._offer(msg)
 
     def _nearest(self, cache: deque, stamp: int, max_ns: int | None):

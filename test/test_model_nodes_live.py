@@ -1,0 +1,139 @@
+"""The nodes with networks, over real DDS: sr_node through both CPU backends, the depth-only switch
+when RGB stops, a corrupt model refused at start-up, and mono_node's metric fit."""
+import shutil
+
+import numpy as np
+import pytest
+from conftest import require_data
+from frames import load_rgbdd
+from modelkit import make_model_dir, make_overfit_mono
+
+from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+H, W, S = 384, 512, 4
+FX = 0.9 * W
+
+
+def infos(stamp):
+    lr = info_msg(H // S, W // S, FX / S, FX / S, (W / 2) / S - 0.5, (H / 2) / S - 0.5, stamp)
+    return (info_msg(H, W, FX, FX, W / 2 - 0.5, H / 2 - 0.5, stamp), lr)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return load_rgbdd(require_data("rgbdd"), 10, S)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory, frames):
+    root = tmp_path_factory.mktemp("node_models")
+    out = {k: make_model_dir(root, k, p) for k, p in (("sr", "lite"), ("depth_sr", "lite"))}
+    out["mono"] = make_overfit_mono(root, frames)
+    return out
+
+
+def stream(rig, frames, t0, rgb=True, rate=15.0):
+    out = []
+    for i, (im, lr, _) in enumerate(frames):
+        stamp = t0 + i / rate
+        out.append((im if rgb else None, "rgb8", lr, "16UC1", stamp, infos(stamp)))
+    return rig.play(out, rate)
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend):
+    with NodeProcess(f"backend:={backend}", f"model:={models['sr']}") as node:
+        rig = Rig()
+        try:
+            rig.wait_matched(60)
+            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+            lrs = [lr.copy() for _, lr, _ in frames]
+            lrs[2][10:20, 30:50] = 0
+            sent = stream(rig, [(im, lrs[i], gt) for i, (im, _, gt) in enumerate(frames)], 1_700_000_000.0, rate=5.0)
+            rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
+            rig.spin(1.2)
+            assert set(rig.images) == set(sent), node.log()[-3000:]
+            for k, (i, _) in sent.items():
+                m = rig.images[k][1]
+                assert (m.encoding, m.height, m.width, m.header.frame_id) == ("32FC1", H, W, FRAME)
+                d = np.frombuffer(m.data, np.float32).reshape(H, W)
+                hole = np.kron(lrs[i] == 0, np.ones((S, S), bool))
+                assert np.isnan(d[hole]).all() and np.isfinite(d[~hole]).mean() > 0.99
+                c = rig.clouds[k]
+                assert (c.height, c.width, c.point_step) == (H, W, 32)
+            diag = rig.diag_values()
+            assert diag["backend"].startswith(f"{backend}/sr_lite") and diag["mode"] == "guided"
+        finally:
+            rig.close()
+        assert node.stop() == 0
+
+
+def test_sr_node_switches_to_depth_only_and_back(frames, models):
+    with NodeProcess("backend:=onnxruntime", f"model:={models['sr']}", f"depth_only.model:={models['depth_sr']}",
+                     "depth_only.rgb_timeout_s:=0.6") as node:
+        rig = Rig()
+        try:
+            rig.wait_matched(60)
+            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+            guided = stream(rig, frames[:4], 1_700_000_000.0)
+            rig.spin(1.0)  # RGB goes silent > rgb_timeout_s
+            only = stream(rig, frames[4:], 1_700_000_010.0, rgb=False)
+            rig.wait_for(lambda: set(only) <= set(rig.images), 10)
+            rig.spin(1.2)
+            d_mode = rig.diag_values()
+            back = stream(rig, frames[:3], 1_700_000_020.0)
+            rig.wait_for(lambda: set(back) <= set(rig.images), 10)
+            rig.spin(1.2)
+            g_mode = rig.diag_values()
+        finally:
+            rig.close()
+        log = node.log()
+        assert node.stop() == 0
+    assert set(guided) | set(only) | set(back) <= set(rig.images), log[-3000:]
+    for k in only:  # depth-only output keeps the last RGB size and the input header
+        m = rig.images[k][1]
+        assert (m.height, m.width, m.header.frame_id) == (H, W, FRAME)
+        assert np.isfinite(np.frombuffer(m.data, np.float32)).mean() > 0.99
+        assert rig.clouds[k].point_step == 16  # xyz: no colour without RGB
+    assert d_mode["mode"] == "depth_only" and "depth_sr_lite" in d_mode["depth_only_backend"]
+    assert int(d_mode["frames depth_only"]) == len(only)
+    assert g_mode["mode"] == "guided" and int(g_mode["frames mode_switches"]) == 2
+    assert "depth-only mode" in log and "guided mode" in log
+
+
+def test_corrupt_model_is_refused_at_start_with_the_file_named(models, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(models["sr"], bad)
+    (bad / "model.onnx").write_bytes((bad / "model.onnx").read_bytes()[:1000])
+    with NodeProcess("backend:=onnxruntime", f"model:={bad}") as node:
+        node.proc.wait(60)
+        log = node.log()
+        code = node.stop()
+    assert code == 1, log
+    assert "cannot start" in log and "model.onnx" in log and "expected" in log and "Traceback" not in log
+
+
+def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models):
+    with NodeProcess(f"model:={models['mono']}", "metric.mode:=fit", executable="mono_node") as node:
+        rig = Rig(prefix="depth_mono")
+        try:
+            rig.wait_matched(60)
+            sent = stream(rig, frames, 1_700_000_000.0, rate=5.0)
+            rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
+            rig.spin(1.2)
+            diag = rig.diag_values("monocular depth")
+        finally:
+            rig.close()
+        log = node.log()
+        assert node.stop() == 0
+    assert set(rig.images) == set(sent), log[-3000:]
+    for k, (i, _) in sent.items():
+        m = rig.images[k][1]
+        d = np.frombuffer(m.data, np.float32).reshape(H, W)
+        gt = frames[i][2]
+        # the fit puts the relative prediction at the scene's metric depth
+        assert abs(np.nanmedian(d) - np.nanmedian(gt)) < 0.1 * np.nanmedian(gt)
+        assert rig.infos[k].height == H and rig.clouds[k].point_step == 32
+    assert diag["output"] == "fit" and float(diag["fit residual_m"]) > 0 and float(diag["fit points"]) > 1000
+    assert "latency_ms fit_residual_cm (median/p95)" in diag

@@ -1,0 +1,93 @@
+"""Network I/O (padding, normalisation, scale/shift fit, SDDR windows) and the pipeline with a model
+at any scale factor and any size."""
+import numpy as np
+import pytest
+from modelkit import make_model_dir
+
+from depth_refine_ros.backends import create_backend
+from depth_refine_ros.core import netio
+from depth_refine_ros.pipeline import InputError, Pipeline
+from depth_refine_ros.refine import SddrRefinement, windows
+
+pytestmark = pytest.mark.unit
+
+
+def test_padding_and_sr_inputs_outputs_round_trip():
+    assert netio.padded_size((480, 640), 64) == (512, 640)
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    p = netio.pad_to(x, (4, 6))
+    assert p.shape == (4, 6) and (p[:3, :4] == x).all() and (p[3, :4] == x[2]).all() and (p[:3, 5] == x[:, 3]).all()
+    depth = np.full((30, 40), 2.0, np.float32)
+    depth[0, 0] = 4.0
+    depth[10:12, 10:12] = np.nan
+    rgb = np.zeros((120, 160, 3), np.uint8)
+    feeds, scale, valid = netio.sr_inputs(depth, rgb, (120, 160), 64, True)
+    assert scale == 4.0 and feeds["depth"].shape == (1, 1, 128, 192) and feeds["rgb"].shape == (1, 3, 128, 192)
+    assert feeds["depth"].max() <= 1.2 and feeds["depth"].dtype == np.float32
+    out = netio.sr_output(feeds["depth"], scale, (120, 160), valid)
+    assert out.shape == (120, 160)
+    assert np.isnan(out[40:48, 40:48]).all() and np.isfinite(out[60:, 60:]).all()
+    np.testing.assert_allclose(out[60:, 60:], 2.0, atol=1e-4)
+
+
+def test_fit_scale_shift_is_robust_to_outliers():
+    rng = np.random.default_rng(0)
+    pred = rng.random((60, 80)).astype(np.float32) + 0.5
+    target = 2.5 * pred + 0.3 + rng.normal(0, 0.005, pred.shape)
+    target[:5] = 50.0  # flying pixels
+    target[20:30, 20:30] = np.nan
+    s, t, resid, n = netio.fit_scale_shift(pred, target)
+    assert abs(s - 2.5) < 0.01 and abs(t - 0.3) < 0.01 and resid < 0.01
+    assert n == 60 * 80 - 100
+    assert np.isnan(netio.fit_scale_shift(pred, np.full_like(pred, np.nan))[0])
+
+
+def test_windows_cover_the_image_with_overlap():
+    for n in (2, 3, 4):
+        cover = np.zeros((97, 131), int)
+        ws = windows(cover.shape, n, 0.25)
+        assert len(ws) == n * n
+        for ys, xs in ws:
+            cover[ys, xs] += 1
+        assert cover.min() >= 1 and cover.max() >= 2
+
+
+@pytest.fixture(scope="module")
+def sr_model(tmp_path_factory):
+    return str(make_model_dir(tmp_path_factory.mktemp("m"), "sr", "lite"))
+
+
+@pytest.mark.parametrize("scale,out_hw", [(2, (96, 130)), (3, (120, 159)), (8, (480, 640)), (16, (384, 512))])
+def test_pipeline_runs_a_model_at_any_scale_and_size(sr_model, scale, out_hw):
+    pipe = Pipeline(create_backend("onnxruntime", model=sr_model))
+    rng = np.random.default_rng(1)
+    lr = (1 + rng.random((out_hw[0] // scale, out_hw[1] // scale))).astype(np.float32)
+    rgb = rng.integers(0, 255, (*out_hw, 3), dtype=np.uint8)
+    res = pipe.process(rgb, lr)
+    assert res.depth.shape == out_hw and res.depth.dtype == np.float32
+    valid = np.isfinite(res.depth)  # range clamp may NaN a few (weights are random noise)
+    assert valid.mean() > 0.99 and (res.depth[valid] > 0).all()
+
+
+def test_pipeline_refuses_scale_outside_the_model_range(sr_model):
+    pipe = Pipeline(create_backend("onnxruntime", model=sr_model))
+    lr = np.ones((10, 10), np.float32)
+    with pytest.raises(InputError, match="outside 2..16") as e:
+        pipe.process(np.zeros((400, 400, 3), np.uint8), lr)
+    assert e.value.reason == "scale_out_of_range"
+
+
+def test_sddr_refinement_one_and_two_stage(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sddr")
+    refiner = create_backend("onnxruntime", model=str(make_model_dir(root, "sddr", "base")))
+    mono = create_backend("onnxruntime", model=str(make_model_dir(root, "mono", "tiny")))
+    rng = np.random.default_rng(2)
+    depth = (1 + rng.random((96, 128))).astype(np.float32)
+    depth[:4, :4] = np.nan
+    rgb = rng.integers(0, 255, (96, 128, 3), dtype=np.uint8)
+    for mode in ("one_stage", "two_stage"):
+        out = SddrRefinement(refiner, mono, mode).apply(depth, rgb)
+        assert out.shape == depth.shape and np.isnan(out[:4, :4]).all()
+        assert np.isfinite(out[4:]).all()
+        # the refiner keeps the metric range of its input
+        assert 0.5 < np.nanmedian(out) < 2.5
