@@ -1,4 +1,5 @@
-"""``depth-refine bench``: per-stage latency at 640x480 and end-to-end latency over DDS.
+"""``depth-refine bench``: per-stage latency at 640x480, end-to-end latency over DDS, and every model
+preset through each backend (:mod:`depth_refine_ros.bench_models`).
 
 Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
 decode (Image -> numpy), refine (:class:`Pipeline.process`), encode (numpy -> 32FC1 Image), cloud
@@ -30,6 +31,12 @@ def _frames(n: int):
         rgb = rng.integers(0, 255, (*OUT_HW, 3), dtype=np.uint8)
         lr = (1000 + rng.integers(0, 2000, (OUT_HW[0] // SCALE, OUT_HW[1] // SCALE))).astype(np.uint16)
         return [(rgb, lr)] * n, "synthetic"
+
+
+def _classical_keys(method: str) -> dict:
+    """The model-row keys for a classical method (no network: no parameters; memory not measured)."""
+    return {"model": f"classical/{method}", "preset": "", "backend": "classical", "params": 0, "gflops": None,
+            "peak_mem_mb": None}
 
 
 def _stats(xs: list[float]) -> tuple[float, float]:
@@ -75,7 +82,8 @@ def bench_stages(methods: list[str], iters: int) -> list[dict]:
                 t[k].append(v * 1e3)
         for stage, xs in t.items():
             med, p95 = _stats(xs)
-            rows.append({"kind": "stage", "method": method, "stage": stage, "input_hw": [120, 160],
+            rows.append({"kind": "stage", "method": method, "stage": stage, **_classical_keys(method),
+                         "input_hw": [120, 160],
                          "output_hw": list(OUT_HW), "n": n, "median_ms": med, "p95_ms": p95,
                          "data": source})
     return rows
@@ -124,7 +132,7 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
             rig.close()
         node.stop()
     med, p95 = _stats(lat) if lat else (float("nan"), float("nan"))
-    return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz,
+    return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz, **_classical_keys(method),
             "stage": ("e2e_depth+cloud" if clouds else "e2e_depth_only"),
             "driver_profile": "package" if driver_profile else "fastdds_default",
             "input_hw": [120, 160], "output_hw": list(OUT_HW), "n": n_frames, "received": len(lat),
@@ -143,6 +151,12 @@ def print_table(rows: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from depth_refine_ros import bench_models
+
+    model_rows = []
+    if args.models:
+        print(f"models ({', '.join(args.backends)}), 640x480 output, each in its own process:")
+        model_rows = bench_models.bench_models(args.models, args.backends, budget_s=args.model_budget)
     rows = bench_stages(args.methods, args.iters)
     if not args.no_live:
         for clouds in (False, True):
@@ -150,6 +164,10 @@ def run(args: argparse.Namespace) -> int:
                                    args.driver_profile == "package", clouds))
     print(f"depth-refine bench: {OUT_HW[1]}x{OUT_HW[0]} output from x{SCALE} input, data: {rows[0]['data']}")
     print_table(rows)
+    if model_rows:
+        print()
+        bench_models.print_table(model_rows)
+    rows += model_rows
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
@@ -167,4 +185,10 @@ def add_parser(sub) -> None:
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",
                    help="Fast DDS profile of the publishing side standing in for the camera driver")
     p.add_argument("--json", help="also write the rows as JSON to this file")
+    from depth_refine_ros.bench_models import SPECS
+    p.add_argument("--models", nargs="*", default=SPECS,
+                   help="kind/preset of the models to time (none: skip); untrained copies are written to "
+                        "out/bench_models/ once")
+    p.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"], help="backends for the model rows")
+    p.add_argument("--model-budget", type=float, default=15.0, help="seconds of timing per model and backend")
     p.set_defaults(func=run)

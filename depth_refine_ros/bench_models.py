@@ -1,0 +1,133 @@
+"""Model rows of ``depth-refine bench``: every model kind/preset through each backend at 640x480
+output (SR kinds: from 160x120 input), with parameters, GFLOPs, median/p95 latency, peak memory.
+
+Each (model, backend) runs in its own process, so peak memory is that run's alone: the row's
+``peak_mem_mb`` is the process's peak resident set after loading the backend and running it,
+minus its peak before (interpreter and imports). Latency is :meth:`Backend.infer` (padding,
+normalisation, graph, crop: what the node's refine stage costs), after one warm-up run.
+Untrained weights (``depth-refine model-init``) are fine for timing: the cost does not depend
+on the values. GFLOPs are counted by torch's FlopCounterMode at the graph's input size
+(multiply-add = 2 FLOPs).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+OUT_HW = (480, 640)
+IN_HW = (120, 160)
+SPECS = ["sr/lite", "sr/base", "sr/full", "depth_sr/lite", "depth_sr/base", "depth_sr/full",
+         "mono/tiny", "mono/resnet18", "mono/resnet50", "sddr/base", "sddr/large"]
+CACHE = pathlib.Path("out") / "bench_models"
+
+
+def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
+    """The untrained model directory for ``kind/preset`` (written once under ``root``)."""
+    kind, preset = spec.split("/")
+    path = root / f"{kind}_{preset}"
+    if not (path / "card.yaml").exists():
+        import torch
+
+        from depth_refine_ros.models import build_model, preset_config
+        from depth_refine_ros.models.export import write_model_dir
+
+        torch.manual_seed(0)
+        cfg = preset_config(kind, preset)
+        write_model_dir(build_model(kind, cfg), kind, cfg, path, preset=preset)
+    return path
+
+
+def graph_hw(md) -> tuple[int, int]:
+    """The graph's input size for a 640x480 output (padded to the size multiple)."""
+    from depth_refine_ros.core.netio import padded_size
+
+    hw = tuple(md.card["input_hw"]) if md.kind == "mono" else OUT_HW
+    return padded_size(hw, md.size_multiple)
+
+
+def gflops(md) -> float:
+    """Forward GFLOPs at :func:`graph_hw` (torch's FlopCounterMode)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from depth_refine_ros.models import build_model
+
+    model = build_model(md.kind, md.config).eval()
+    h, w = graph_hw(md)
+    args = [torch.rand(1, 3 if n == "rgb" else 1, h, w) for n in md.inputs]
+    with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        model(*args)
+    return fc.get_total_flops() / 1e9
+
+
+def _inputs(md) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    if md.kind == "sddr":
+        d = (1 + rng.random(OUT_HW)).astype(np.float32)
+        return {"low": d, "high": d + 0.01}
+    return {"rgb": rng.integers(0, 255, (*OUT_HW, 3), dtype=np.uint8),
+            "depth_lr": (1 + rng.random(IN_HW)).astype(np.float32)}
+
+
+def run_one(path: str, backend: str, min_iters: int, budget_s: float) -> dict:
+    """Time one model through one backend in this process (see the module docstring)."""
+    from depth_refine_ros.backends import create_backend
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    be = create_backend(backend, model=path)
+    md = be.model
+    x = _inputs(md)
+    be.infer(x, OUT_HW)  # warm-up
+    times = []
+    t_end = time.monotonic() + budget_s
+    while len(times) < min_iters or (time.monotonic() < t_end and len(times) < 200):
+        t0 = time.perf_counter()
+        be.infer(x, OUT_HW)
+        times.append((time.perf_counter() - t0) * 1e3)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    in_hw = list(IN_HW) if md.kind in ("sr", "depth_sr") else list(graph_hw(md) if md.kind == "mono" else OUT_HW)
+    return {"kind": "model", "model": md.name, "model_kind": md.kind, "preset": md.card.get("preset"),
+            "backend": backend, "device": "cpu", "input_hw": in_hw, "output_hw": list(OUT_HW),
+            "graph_hw": list(graph_hw(md)), "n": len(times), "median_ms": float(np.median(times)),
+            "p95_ms": float(np.percentile(times, 95)), "params": int(md.card["params"]),
+            "gflops": round(gflops(md), 2), "peak_mem_mb": round((peak - before) / 1024, 1)}
+
+
+def bench_models(specs: list[str], backends: list[str], min_iters: int = 3, budget_s: float = 15.0,
+                 progress=print) -> list[dict]:
+    """One row per (spec, backend), each measured in a fresh process."""
+    rows = []
+    for spec in specs:
+        path = ensure_model(spec)
+        for backend in backends:
+            cmd = [sys.executable, "-m", "depth_refine_ros.bench_models", str(path), backend, str(min_iters),
+                   str(budget_s)]
+            res = subprocess.run(cmd, capture_output=True, text=True)
+            if res.returncode != 0:
+                progress(f"  {spec} / {backend}: FAILED: {res.stderr.strip().splitlines()[-1:]}")
+                continue
+            row = json.loads(res.stdout.strip().splitlines()[-1])
+            progress(f"  {spec:<16} {backend:<12} median {row['median_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms")
+            rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print(f"{'model':<16} {'backend':<12} {'input':>8} {'output':>8} {'median ms':>10} {'p95 ms':>9} "
+          f"{'params M':>9} {'GFLOPs':>8} {'peak MB':>8}")
+    for r in rows:
+        print(f"{r['model_kind'] + '/' + r['preset']:<16} {r['backend']:<12} "
+              f"{'x'.join(map(str, r['input_hw'][::-1])):>8} {'x'.join(map(str, r['output_hw'][::-1])):>8} "
+              f"{r['median_ms']:>10.1f} {r['p95_ms']:>9.1f} {r['params'] / 1e6:>9.2f} {r['gflops']:>8.1f} "
+              f"{r['peak_mem_mb']:>8.0f}")
+
+
+if __name__ == "__main__":
+    p, b, n, budget = sys.argv[1:5]
+    print(json.dumps(run_one(p, b, int(n), float(budget))))
