@@ -2,9 +2,11 @@
 output (SR kinds: from 160x120 input), with parameters, GFLOPs, median/p95 latency, peak memory.
 
 Each (model, backend) runs in its own process, so peak memory is that run's alone: the row's
-``peak_mem_mb`` is the process's peak resident set after loading the backend and running it,
-minus its peak before (interpreter and imports). Latency is :meth:`Backend.infer` (padding,
-normalisation, graph, crop: what the node's refine stage costs), after one warm-up run.
+``peak_mem_mb`` is the highest resident set sampled every 2 ms (``/proc/self/statm``) while the
+backend loads and runs, minus the resident set just before (interpreter and imports). Sampling,
+because ``ru_maxrss`` was seen not to move here for allocations made by native libraries.
+Latency is :meth:`Backend.infer` (padding, normalisation, graph, crop: what the node's refine
+stage costs), after one warm-up run.
 Untrained weights (``depth-refine model-init``) are fine for timing: the cost does not depend
 on the values. GFLOPs are counted by torch's FlopCounterMode at the graph's input size
 (multiply-add = 2 FLOPs).
@@ -75,11 +77,38 @@ def _inputs(md) -> dict[str, np.ndarray]:
             "depth_lr": (1 + rng.random(IN_HW)).astype(np.float32)}
 
 
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+class _RssSampler:
+    """Samples this process's resident set in a thread; :meth:`stop` returns peak - start (MB)."""
+
+    def __init__(self, period_s: float = 0.002) -> None:
+        import threading
+
+        self.start = self.peak = _rss_mb()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, args=(period_s,), daemon=True)
+        self._t.start()
+
+    def _run(self, period_s: float) -> None:
+        while not self._stop.wait(period_s):
+            self.peak = max(self.peak, _rss_mb())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss_mb())
+        return self.peak - self.start
+
+
 def run_one(path: str, backend: str, min_iters: int, budget_s: float) -> dict:
     """Time one model through one backend in this process (see the module docstring)."""
     from depth_refine_ros.backends import create_backend
 
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    sampler = _RssSampler()
     be = create_backend(backend, model=path)
     md = be.model
     x = _inputs(md)
@@ -90,13 +119,13 @@ def run_one(path: str, backend: str, min_iters: int, budget_s: float) -> dict:
         t0 = time.perf_counter()
         be.infer(x, OUT_HW)
         times.append((time.perf_counter() - t0) * 1e3)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = sampler.stop()
     in_hw = list(IN_HW) if md.kind in ("sr", "depth_sr") else list(graph_hw(md) if md.kind == "mono" else OUT_HW)
     return {"kind": "model", "model": md.name, "model_kind": md.kind, "preset": md.card.get("preset"),
             "backend": backend, "device": "cpu", "input_hw": in_hw, "output_hw": list(OUT_HW),
             "graph_hw": list(graph_hw(md)), "n": len(times), "median_ms": float(np.median(times)),
             "p95_ms": float(np.percentile(times, 95)), "params": int(md.card["params"]),
-            "gflops": round(gflops(md), 2), "peak_mem_mb": round((peak - before) / 1024, 1)}
+            "gflops": round(gflops(md), 2), "peak_mem_mb": round(peak_mb, 1)}
 
 
 def bench_models(specs: list[str], backends: list[str], min_iters: int = 3, budget_s: float = 15.0,

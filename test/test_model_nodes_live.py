@@ -114,8 +114,33 @@ def test_corrupt_model_is_refused_at_start_with_the_file_named(models, tmp_path)
     assert "cannot start" in log and "model.onnx" in log and "expected" in log and "Traceback" not in log
 
 
-def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models):
-    with NodeProcess(f"model:={models['mono']}", "metric.mode:=fit", executable="mono_node") as node:
+def test_sr_node_sddr_refinement_through_torch(frames, models, tmp_path_factory):
+    """One-stage SDDR on sr_node's output: refiner + monocular high-res inference, torch backend."""
+    sddr = make_model_dir(tmp_path_factory.mktemp("sddr"), "sddr", "base")
+    with NodeProcess("backend:=torch", f"model:={models['sr']}", "refine.mode:=one_stage",
+                     f"refine.model:={sddr}", f"refine.mono_model:={models['mono']}") as node:
+        rig = Rig()
+        try:
+            rig.wait_matched(90)
+            sent = stream(rig, frames[:3], 1_700_000_000.0, rate=0.7)  # the refiner takes ~1 s a frame
+            rig.wait_for(lambda: set(sent) <= set(rig.images), 15)
+            rig.spin(1.2)
+            diag = rig.diag_values()
+        finally:
+            rig.close()
+        log = node.log()
+        assert node.stop() == 0
+    assert set(rig.images) == set(sent), log[-3000:]
+    for k in sent:
+        d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+        assert np.isfinite(d).mean() > 0.99 and 0.3 < np.nanmedian(d) < 6.0
+    assert "sddr one_stage" in diag["refinement"] and "latency_ms sddr (median/p95)" in diag
+
+
+@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
+def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models, backend):
+    with NodeProcess(f"model:={models['mono']}", f"backend:={backend}", "metric.mode:=fit",
+                     executable="mono_node") as node:
         rig = Rig(prefix="depth_mono")
         try:
             rig.wait_matched(60)
