@@ -21,9 +21,10 @@ $(PY):
 
 # Editable install of the package, then the ament layout a real `colcon build --symlink-install`
 # would make, so `ros2 launch depth_refine_ros sr.launch.py` resolves share/ and lib/<pkg>/.
-$(STAMP): requirements.txt setup.py setup.cfg $(SHARE_FILES) | $(PY)
+$(STAMP): requirements.txt setup.py setup.cfg training/pyproject.toml $(SHARE_FILES) | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e training
 	mkdir -p $(VENV)/share/ament_index/resource_index/packages $(VENV)/lib/$(PKG)
 	touch $(VENV)/share/ament_index/resource_index/packages/$(PKG)
 	rm -rf $(SHARE) && mkdir -p $(SHARE)/launch $(SHARE)/config $(SHARE)/rviz

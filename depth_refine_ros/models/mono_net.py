@@ -54,6 +54,8 @@ MONO_PRESETS: dict[str, MonoConfig] = {
     # small enough to run per frame on 2 CPU cores and to sit inside the SR net as its prior
     "tiny": MonoConfig(layers=(1, 1, 1, 1), widths=(16, 24, 32, 48), stem_width=16, reduce=16,
                        input_hw=(96, 128)),
+    # shippable size (<= 20 MB) with the full DFE/DMG structure
+    "small": MonoConfig(widths=(32, 64, 96, 128), stem_width=32, reduce=48),
     "resnet18": MonoConfig(),
     "resnet50": MonoConfig(block="bottleneck", layers=(3, 4, 6, 3), reduce=128),
 }

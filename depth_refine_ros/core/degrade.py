@@ -1,0 +1,139 @@
+"""Degradation models: how low-resolution input depth is made from ground truth (numpy only).
+
+Training and evaluation use the same seeded functions, so a number measured on "x8 ais" means
+the same input everywhere. Every function takes ``(H, W) float32`` metres (NaN invalid) and an
+integer factor, and returns ``(H // factor, W // factor) float32`` metres with NaN where the
+simulated sensor has no value. ``rgb`` (``(H, W, 3) uint8``) is used by models that depend on
+the surface's appearance (dark surfaces return no ToF signal).
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+
+import numpy as np
+
+from depth_refine_ros.core.upsample import fill_invalid, resize2d
+
+
+@functools.lru_cache(maxsize=64)
+def aa_cubic_matrix(n_in: int, n_out: int, a: float = -0.5) -> np.ndarray:
+    """``(n_out, n_in)`` antialiased bicubic downsampling matrix (MATLAB ``imresize`` / PIL style).
+
+    The Keys kernel (a = -0.5, MATLAB's) is stretched by the factor ``n_in / n_out`` so every
+    input pixel in the footprint contributes; half-pixel aligned, border replicated, rows sum to 1.
+    """
+    scale = n_in / n_out
+    x = (np.arange(n_out) + 0.5) * scale - 0.5
+    m = np.zeros((n_out, n_in))
+    support = 2 * scale
+    for j in range(n_out):
+        lo, hi = int(np.floor(x[j] - support)), int(np.ceil(x[j] + support))
+        for i in range(lo, hi + 1):
+            d = abs(i - x[j]) / scale
+            if d >= 2:
+                continue
+            wgt = (a + 2) * d**3 - (a + 3) * d**2 + 1 if d <= 1 else a * d**3 - 5 * a * d**2 + 8 * a * d - 4 * a
+            m[j, min(max(i, 0), n_in - 1)] += wgt
+    out = (m / m.sum(axis=1, keepdims=True)).astype(np.float32)
+    out.flags.writeable = False  # cached: shared by every caller
+    return out
+
+
+def _crop(depth: np.ndarray, factor: int) -> np.ndarray:
+    h, w = depth.shape[:2]
+    return depth[: h - h % factor, : w - w % factor]
+
+
+def bicubic(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """The literature's protocol: bicubic downsampling of the (hole-filled) ground truth.
+
+    Antialiased (:func:`aa_cubic_matrix`, as MATLAB ``imresize`` and PIL do). Holes stay holes
+    (the centre sample of each block decides).
+    """
+    d = _crop(depth, factor)
+    filled, valid = fill_invalid(d)
+    h, w = d.shape[0] // factor, d.shape[1] // factor
+    out = (aa_cubic_matrix(d.shape[0], h) @ filled @ aa_cubic_matrix(d.shape[1], w).T).astype(np.float32)
+    out[~valid[factor // 2::factor, factor // 2::factor][:h, :w]] = np.nan
+    return out
+
+
+def block_noise(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
+                sigma_rel: float = 0.02) -> np.ndarray:
+    """Middlebury benchmark kind: block mean of ``factor x factor`` + Gaussian noise.
+
+    The benchmark adds sigma = 5 on 0..255 disparity (about 2 % of the range): here the noise
+    sigma is ``sigma_rel`` x the frame's depth range.
+    """
+    rng = np.random.default_rng(seed)
+    d = _crop(depth, factor)
+    h, w = d.shape[0] // factor, d.shape[1] // factor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN blocks stay NaN
+        blocks = np.nanmean(d.reshape(h, factor, w, factor), axis=(1, 3))
+    span = float(np.nanmax(blocks) - np.nanmin(blocks)) if np.isfinite(blocks).any() else 1.0
+    return (blocks + rng.normal(0.0, sigma_rel * span, blocks.shape)).astype(np.float32)
+
+
+def ais(depth: np.ndarray, factor: int = 8, seed: int = 0, rgb: np.ndarray | None = None,
+        drop: tuple[float, float] = (0.09, 0.50), attenuation: tuple[float, float] = (0.9, 1.0)) -> np.ndarray:
+    """AIS 2024 challenge kind (METHODS 1): bicubic x``factor``, 9..50 % of the pixels dropped
+    (NaN: the challenge's zeros), in clusters as well as single pixels, and values attenuated by a
+    random per-frame factor in ``attenuation`` plus a smooth per-pixel gain field."""
+    rng = np.random.default_rng(seed)
+    lr = bicubic(depth, factor)
+    h, w = lr.shape
+    frac = rng.uniform(*drop)
+    # half the dropped pixels are single ones, half come in blobs (thresholded smooth noise)
+    blob = resize2d(rng.random((max(h // 6, 2), max(w // 6, 2))).astype(np.float32), (h, w))
+    mask = (blob > np.quantile(blob, 1 - frac / 2)) | (rng.random((h, w)) < frac / 2)
+    gain = rng.uniform(*attenuation) * (1 + 0.03 * (resize2d(rng.random((4, 4)).astype(np.float32), (h, w)) - 0.5))
+    out = (lr * gain).astype(np.float32)
+    out[mask] = np.nan
+    return out
+
+
+def tof(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
+        noise_k: float = 0.0025, edge_hole_m: float = 0.08, dark: float = 25.0, flying: float = 0.3) -> np.ndarray:
+    """A ToF / Kinect-class sensor.
+
+    * depth-dependent noise: sigma = ``noise_k`` x z^2 (metres; Kinect-like quadratic growth);
+    * holes at depth edges (neighbour jump > ``edge_hole_m``) and on dark surfaces
+      (RGB luminance < ``dark`` when ``rgb`` is given: no returned signal);
+    * flying pixels: a fraction ``flying`` of the remaining edge pixels take a value between
+      the foreground and background depth;
+    * 1 mm quantisation. Sampling is point sampling (a ToF pixel sees its own footprint).
+    """
+    rng = np.random.default_rng(seed)
+    d = _crop(depth, factor)
+    h, w = d.shape[0] // factor, d.shape[1] // factor
+    c = factor // 2
+    z = d[c::factor, c::factor][:h, :w].astype(np.float32).copy()
+    zf, _ = fill_invalid(z)
+    jump = np.zeros_like(zf)
+    jump[:, 1:] = np.maximum(jump[:, 1:], np.abs(np.diff(zf, axis=1)))
+    jump[1:, :] = np.maximum(jump[1:, :], np.abs(np.diff(zf, axis=0)))
+    edge = jump > edge_hole_m
+    fly = edge & (rng.random((h, w)) < flying)
+    far = np.maximum(zf, np.roll(zf, 1, axis=1))
+    near = np.minimum(zf, np.roll(zf, 1, axis=1))
+    out = zf + rng.normal(0.0, 1.0, (h, w)) * noise_k * zf**2
+    out[fly] = near[fly] + rng.random(int(fly.sum())) * (far[fly] - near[fly])
+    holes = edge & ~fly
+    if rgb is not None:
+        lum = _crop(rgb, factor).mean(axis=2)[c::factor, c::factor][:h, :w]
+        holes |= lum < dark
+    out = np.round(out * 1000) / 1000
+    out[holes | ~np.isfinite(z)] = np.nan
+    return out.astype(np.float32)
+
+
+DEGRADATIONS = {"bicubic": bicubic, "block_noise": block_noise, "ais": ais, "tof": tof}
+
+
+def degrade(kind: str, depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """Apply the named degradation (see :data:`DEGRADATIONS`)."""
+    if kind not in DEGRADATIONS:
+        raise KeyError(f"unknown degradation '{kind}' (known: {', '.join(DEGRADATIONS)})")
+    return DEGRADATIONS[kind](depth, factor, seed=seed, rgb=rgb)

@@ -1,0 +1,67 @@
+"""Degradation models: shapes, determinism, and each model's defining property."""
+import numpy as np
+import pytest
+
+from depth_refine_ros.core.degrade import DEGRADATIONS, aa_cubic_matrix, degrade
+
+pytestmark = pytest.mark.unit
+
+
+def scene(h=96, w=128):
+    d = np.full((h, w), 2.0, np.float32)
+    d[:, w // 2:] = 3.0  # a depth edge
+    d[5:9, 5:9] = np.nan
+    return d
+
+
+@pytest.mark.parametrize("kind", sorted(DEGRADATIONS))
+@pytest.mark.parametrize("factor", [2, 4, 8])
+def test_shapes_seeds_and_units(kind, factor):
+    d = scene()
+    rgb = np.full((96, 128, 3), 128, np.uint8)
+    a = degrade(kind, d, factor, seed=1, rgb=rgb)
+    b = degrade(kind, d, factor, seed=1, rgb=rgb)
+    assert a.shape == (96 // factor, 128 // factor) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, b)  # same seed, same input
+    assert np.nanmin(a) > 1.0 and np.nanmax(a) < 4.0  # metres stay metres
+
+
+def test_antialiased_bicubic_keeps_constants_and_averages_fine_detail():
+    m = aa_cubic_matrix(64, 8)
+    np.testing.assert_allclose(m.sum(1), 1, atol=1e-6)
+    assert (m > 0).sum(1).min() > 8  # every input pixel of the footprint contributes (antialiasing)
+    stripes = np.tile(np.array([1.0, 3.0], np.float32), (64, 32))
+    lr = degrade("bicubic", stripes, 8)
+    np.testing.assert_allclose(lr[:, 1:-1], 2.0, atol=0.05)  # no aliasing of the 2-px stripes (border: replicate)
+    assert np.isnan(degrade("bicubic", scene(), 4)[1, 1])  # holes stay holes (block centre decides)
+
+
+def test_block_noise_is_block_mean_plus_gaussian():
+    d = np.full((64, 64), 2.0, np.float32)
+    d[:, 32:] = 4.0
+    lr = degrade("block_noise", d, 4, seed=0)
+    noise = lr - np.where(np.arange(16) < 8, 2.0, 4.0)[None, :]
+    assert abs(noise.std() - 0.02 * 2.0) < 0.01 and abs(noise.mean()) < 0.01
+
+
+def test_ais_drops_9_to_50_percent_and_attenuates():
+    d = np.full((480, 640), 3.0, np.float32)
+    for seed in range(6):
+        lr = degrade("ais", d, 8, seed=seed)
+        dropped = np.isnan(lr).mean()
+        assert 0.04 <= dropped <= 0.55, dropped
+        assert np.nanmax(lr) <= 3.0 * 1.02 and np.nanmedian(lr) >= 3.0 * 0.88
+
+
+def test_tof_noise_grows_with_depth_holes_at_edges_and_dark_mm_quantised():
+    near = degrade("tof", np.full((256, 256), 1.0, np.float32), 4, seed=0)
+    far = degrade("tof", np.full((256, 256), 4.0, np.float32), 4, seed=0)
+    assert np.nanstd(far) > 8 * np.nanstd(near)  # sigma ~ z^2
+    np.testing.assert_allclose(far * 1000, np.round(far * 1000), atol=1e-3)  # 1 mm steps
+    d = scene(128, 128)
+    rgb = np.full((128, 128, 3), 200, np.uint8)
+    rgb[64:, :32] = 5  # a dark surface
+    lr = degrade("tof", d, 4, seed=0, rgb=rgb)
+    edge_col = lr[:, 15:17]
+    assert np.isnan(lr[16:, :8]).all()  # dark -> no return
+    assert (np.isnan(edge_col) | ((edge_col > 2.0) & (edge_col < 3.0))).mean() > 0.2  # holes/flying at the edge

@@ -1,0 +1,63 @@
+"""``depth-refine-train <task> --config <yaml> [key=value ...]`` and ``depth-refine-train export``.
+
+Tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under ``torchrun``
+the same command trains with DistributedDataParallel.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def export(ckpt: str, out: str, name: str | None) -> int:
+    """Checkpoint -> model directory (safetensors + ONNX + card with training data and metrics)."""
+    import torch
+
+    from depth_refine_ros.models import build_model, config_from_dict
+    from depth_refine_ros.models.export import write_model_dir
+
+    ck = torch.load(ckpt, map_location="cpu", weights_only=False)
+    kind = ck["kind"]
+    cfg = config_from_dict(kind, ck["model_config"])
+    model = build_model(kind, cfg)
+    model.load_state_dict(ck["model"])
+    tc = ck["train_config"]
+    training = {"status": "trained", "data": tc["data"], "held_out_groups": tc["val_groups"],
+                "degradations": tc.get("degradations"), "scales": tc.get("scales"), "steps": ck["step"],
+                "batch": tc["batch"], "lr": tc["lr"], "seed": tc["seed"],
+                "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()}}
+    md = write_model_dir(model, kind, cfg, out, name=name, preset=ck["preset"], training=training)
+    print(f"wrote {md.path}: {md.describe()}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "export":
+        ap = argparse.ArgumentParser(prog="depth-refine-train export")
+        ap.add_argument("checkpoint")
+        ap.add_argument("out")
+        ap.add_argument("--name")
+        a = ap.parse_args(argv[1:])
+        return export(a.checkpoint, a.out, a.name)
+    ap = argparse.ArgumentParser(prog="depth-refine-train", description=__doc__)
+    ap.add_argument("task", choices=["sr", "depth_sr", "mono"])
+    ap.add_argument("--config", help="YAML config (training/configs/*.yaml)")
+    ap.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    a = ap.parse_intermixed_args(argv)
+    from depth_refine_training.config import load_config
+    from depth_refine_training.trainer import train
+
+    try:
+        cfg = load_config(a.config, a.overrides, a.task)
+    except (ValueError, OSError) as e:
+        print(f"depth-refine-train: {e}", file=sys.stderr)
+        return 2
+    result = train(cfg)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

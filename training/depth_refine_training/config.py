@@ -1,0 +1,85 @@
+"""Training configuration: YAML -> typed dataclass, with ``key=value`` overrides from the CLI."""
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from dataclasses import dataclass, field
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on (saved beside every checkpoint).
+
+    Attributes:
+        task: ``sr``, ``depth_sr`` or ``mono``.
+        preset: model preset (see depth_refine_ros.models); ``model_overrides`` changes fields.
+        data: dataset folder (layouts in :mod:`depth_refine_training.data`).
+        val_groups: capture days/groups held out for validation (never trained on).
+        scales, degradations: SR input sampling (one of each per sample).
+        patch: SR crop size (multiple of the model's size multiple).
+        steps, batch, lr, weight_decay: AdamW schedule (cosine decay to 1 % of lr).
+        time_limit_min: stop early after this many minutes (0 = no limit).
+        val_every: steps between validations; val_scales: SR scales validated (bicubic input).
+        workers: DataLoader workers per process. seed: everything random derives from it.
+        out: run directory (checkpoints, config, CSV and TensorBoard logs).
+    """
+
+    task: str = "sr"
+    preset: str = "lite"
+    model_overrides: dict = field(default_factory=dict)
+    data: str = "../shared/data/rgbdd"
+    val_groups: list[str] = field(default_factory=lambda: ["20200518", "20200601", "20200711", "20200715"])
+    scales: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
+    degradations: list[str] = field(default_factory=lambda: ["bicubic", "bicubic", "block_noise", "tof"])
+    patch: int = 256
+    steps: int = 2000
+    batch: int = 16
+    lr: float = 5e-4
+    weight_decay: float = 1e-4
+    time_limit_min: float = 0.0
+    val_every: int = 500
+    val_scales: list[int] = field(default_factory=lambda: [4, 8, 16])
+    val_limit: int = 0
+    workers: int = 4
+    seed: int = 0
+    out: str = "runs/sr_lite"
+
+
+def _coerce(value: str, current):
+    if isinstance(current, bool):
+        return value.lower() in ("1", "true", "yes")
+    if isinstance(current, int):
+        return int(value)
+    if isinstance(current, float):
+        return float(value)
+    if isinstance(current, list | dict):
+        return yaml.safe_load(value)
+    return value
+
+
+def load_config(path: str | None, overrides: list[str] = (), task: str | None = None) -> TrainConfig:
+    """Read a YAML config, apply ``key=value`` overrides, return the dataclass.
+
+    Raises:
+        ValueError: unknown keys (the message lists the valid ones).
+    """
+    data = yaml.safe_load(pathlib.Path(path).read_text()) if path else {}
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(names)}")
+    cfg = TrainConfig(**data)
+    for ov in overrides:
+        key, _, value = ov.partition("=")
+        if key not in names:
+            raise ValueError(f"unknown override '{key}'; valid: {sorted(names)}")
+        setattr(cfg, key, _coerce(value, getattr(cfg, key)))
+    if task:
+        cfg.task = task
+    return cfg
+
+
+def save_config(cfg: TrainConfig, path: pathlib.Path) -> None:
+    path.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
