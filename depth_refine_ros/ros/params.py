@@ -68,8 +68,8 @@ class SrParams(CommonParams):
                           "publishes the network's fill-in there.")
     rgb_timeout_s: float = _p(
         1.0, "depth_only.rgb_timeout_s",
-        "With no rgb/image for this long (s) the node refines depth alone (depth-only model) and "
-        "switches back when RGB returns; 0 disables.")
+        "When depth keeps arriving without rgb/image for this long (s) the node refines depth alone "
+        "(depth-only model) and switches back when RGB returns; 0 disables.")
     depth_only_model: str = _p(
         "", "depth_only.model",
         "Depth-only SR model used while RGB is missing (empty: classical bicubic).")

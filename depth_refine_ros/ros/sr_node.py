@@ -82,6 +82,8 @@ class SrNode(RefineNode):
         self.pipeline, self.depth_only = build_pipelines(p)
         self._mode = "guided"  # or "depth_only" while rgb/image is silent (rgb_timeout_s)
         self._rgb_hw: tuple[int, int] | None = None
+        self._depth_alone_since: float | None = None  # first depth arrival after the last rgb
+        self._last_depth_t = -1e9
         if p.sync_mode == "exact":
             self.sync = ExactTimeSync(2, p.sync_queue_size)
         else:
@@ -106,12 +108,21 @@ class SrNode(RefineNode):
         self.stats.arrived(topic)
         self._infos[which].append((conv.stamp_ns(msg.header), msg))
 
-    def _rgb_silent(self) -> bool:
-        """Whether RGB has been missing for longer than ``rgb_timeout_s`` (depth-only mode)."""
-        if self.p.rgb_timeout_s <= 0:
+    def _rgb_silent(self, now: float) -> bool:
+        """Whether depth has kept arriving without any RGB for ``rgb_timeout_s`` (depth-only mode).
+
+        Measured from the first depth frame after the last RGB frame, not from the last RGB frame:
+        after an idle gap (no input at all) the first depth frame must not switch modes when its
+        RGB partner is only milliseconds behind.
+        """
+        timeout = self.p.rgb_timeout_s
+        if timeout <= 0:
             return False
-        last = self.stats.last_arrival.get("rgb/image", self._t_start)
-        return time.monotonic() - last > self.p.rgb_timeout_s
+        idle = now - self._last_depth_t > timeout  # a gap in the depth stream starts a new count
+        self._last_depth_t = now
+        if self._depth_alone_since is None or idle:
+            self._depth_alone_since = now
+        return now - self._depth_alone_since > timeout
 
     def _set_mode(self, mode: str) -> None:
         if mode == self._mode:
@@ -126,12 +137,13 @@ class SrNode(RefineNode):
             self.get_logger().info("rgb/image is back: guided mode")
 
     def _on_image(self, stream: int, topic: str, msg: Image) -> None:
-        if stream == DEPTH and self._rgb_silent():
+        if stream == DEPTH and self._rgb_silent(time.monotonic()):
             self.stats.arrived(topic)
             self._set_mode("depth_only")
             self._last_set_ns = conv.stamp_ns(msg.header)
             return self._offer(None, msg)
         if stream == RGB:
+            self._depth_alone_since = None
             self._set_mode("guided")
         self.stats.arrived(topic)
         stamp = conv.stamp_ns(msg.header)
