@@ -93,12 +93,13 @@ def resize_rgb(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def resize_depth(depth: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    """Bilinear resize of a dense ``(h, w) float32`` map to ``hw``."""
+    """Resize a dense ``(h, w) float32`` map to ``hw``: area average when shrinking, bilinear otherwise."""
     import cv2
 
     if depth.shape == tuple(hw):
         return depth.astype(np.float32, copy=False)
-    return cv2.resize(depth.astype(np.float32, copy=False), (hw[1], hw[0]), interpolation=cv2.INTER_LINEAR)
+    interp = cv2.INTER_AREA if hw[0] < depth.shape[0] else cv2.INTER_LINEAR
+    return cv2.resize(depth.astype(np.float32, copy=False), (hw[1], hw[0]), interpolation=interp)
 
 
 def minmax_normalise(d: np.ndarray) -> tuple[np.ndarray, float, float]:

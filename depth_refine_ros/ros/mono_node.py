@@ -24,7 +24,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_refine_ros.backends import create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.core.netio import fit_scale_shift
+from depth_refine_ros.core.netio import fit_scale_shift, resize_depth
 from depth_refine_ros.pipeline import Result
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -32,12 +32,6 @@ from depth_refine_ros.ros.node_base import RefineNode, run_node
 from depth_refine_ros.ros.params import MonoParams, declare_and_read
 
 CACHE = 30  # depth / camera_info messages kept for stamp matching
-
-
-def _area_resize(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    import cv2
-
-    return cv2.resize(x, (hw[1], hw[0]), interpolation=cv2.INTER_AREA)
 
 
 class MonoNode(RefineNode):
@@ -131,7 +125,7 @@ class MonoNode(RefineNode):
             with np.errstate(invalid="ignore"):
                 target = np.where((depth_lr > self.p.min_depth_m) & (depth_lr <= self.p.max_depth_m),
                                   depth_lr, np.nan).astype(np.float32)
-            pred = _area_resize(rel, target.shape) if target.shape != hw else rel
+            pred = resize_depth(rel, target.shape)
             s, t, resid, n = fit_scale_shift(pred, target, min_points=self.p.metric_min_points)
             if not np.isfinite(s) or s <= 0:
                 return self._reject("fit_failed", stamp, f"scale/shift fit failed ({n} valid depth pixels, "
