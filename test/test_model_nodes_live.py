@@ -54,6 +54,7 @@ def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend):
             rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
             rig.spin(1.2)
             assert set(rig.images) == set(sent), node.log()[-3000:]
+            assert set(rig.clouds) == set(sent), node.log()[-3000:]
             for k, (i, _) in sent.items():
                 m = rig.images[k][1]
                 assert (m.encoding, m.height, m.width, m.header.frame_id) == ("32FC1", H, W, FRAME)

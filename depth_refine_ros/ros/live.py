@@ -118,6 +118,7 @@ class Rig:
 
     def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined") -> None:
         self.prefix = prefix
+        self.record_clouds = clouds
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
@@ -204,10 +205,25 @@ class Rig:
 
     def prime(self, rgb: np.ndarray, depth: np.ndarray, depth_enc: str, stamp_s: float,
               infos: tuple | None = None, timeout: float = 10.0) -> None:
-        """Send one frame and wait for its output, so discovery is complete before measuring."""
-        k = self.send(rgb, "rgb8", depth, depth_enc, stamp_s, infos)
-        assert self.wait_for(lambda: k in self.images, timeout), "sr_node produced no output"
-        self.spin(0.3)  # let the frame's camera_info and cloud land too, then forget it
+        """Send frames until one comes back on every output the rig records, then forget them.
+
+        Discovery is per endpoint: the node can match the rig's image subscription before its cloud
+        subscription, and a volatile reliable reader misses what was published before it matched.
+        So one frame every second (stamps ``stamp_s``, ``+1 ms``, ...) until the same stamp has
+        arrived as image, camera_info and (when recorded) cloud.
+        """
+        end = time.monotonic() + timeout
+        keys: list[int] = []
+
+        def complete() -> bool:
+            return any(k in self.images and k in self.infos and (not self.record_clouds or k in self.clouds)
+                       for k in keys)
+
+        while not complete() and time.monotonic() < end:
+            keys.append(self.send(rgb, "rgb8", depth, depth_enc, stamp_s + 1e-3 * len(keys), infos))
+            self.wait_for(complete, min(1.0, max(0.0, end - time.monotonic())))
+        assert complete(), f"the node produced no complete output in {timeout:.0f} s"
+        self.spin(0.3)  # let anything still in flight land, then forget it
         self.images.clear()
         self.infos.clear()
         self.clouds.clear()
