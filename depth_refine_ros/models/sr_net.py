@@ -166,6 +166,11 @@ class GuidedSRNet(nn.Module):
             self.head_up = nn.Sequential(nn.Conv2d(c, hw * s * s, 1), nn.PixelShuffle(s))
             self.head_guide = nn.Conv2d(3 if self.guided else 1, hw, 3, padding=1)
             self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hw, 1, 3, padding=1))
+        # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
+        # net exactly the classical upsampler, so training starts from bicubic, never below it.
+        last = self.head if isinstance(self.head, nn.Conv2d) else self.head[-1]
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     @property
     def size_multiple(self) -> int:

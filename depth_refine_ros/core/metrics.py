@@ -1,0 +1,149 @@
+"""Depth accuracy metrics: the standard set, depth-edge metrics, and temporal stability.
+
+All functions take ``(H, W) float32`` depth maps in one unit (metres for the metric sets; any
+positive unit for relative sets such as Middlebury disparity levels: the unit-free ratios are the
+same, and ``rmse``/``mae`` come out in that unit). Ground-truth pixels count when finite and > 0;
+a prediction that is NaN there is not scored but lowers ``coverage`` (a method that refuses to
+answer is not rewarded with a lower error without it showing).
+
+Choices (iBims-1, Koch et al. 2018, defines the depth boundary errors on hand-annotated edges; we
+have none, so edges are detected, the same way on prediction and ground truth):
+    * edges = Canny on log-depth scaled to 0..255 with the ground truth's 1..99 % range (the same
+      scaling for both maps, so a uniform offset does not move edges), thresholds 15 / 40 levels;
+    * DBE accuracy = mean distance (px) from each predicted edge pixel to the nearest ground-truth
+      edge, completeness = mean distance from each ground-truth edge pixel to the nearest predicted
+      one, both truncated at ``theta`` = 10 px as iBims-1 does;
+    * edge F-score = harmonic mean of precision and recall with a ``tol`` = 2 px match radius.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+STANDARD = ("absrel", "sqrel", "rmse", "rmse_log", "log10", "mae", "delta1", "delta2", "delta3")
+
+
+def valid_mask(gt: np.ndarray) -> np.ndarray:
+    """Ground-truth pixels that count: finite and > 0. ``(H, W) bool``."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(gt) & (gt > 0)
+
+
+def standard(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
+    """AbsRel, SqRel, RMSE, RMSElog, log10, MAE, delta < 1.25^k (k = 1..3) and coverage.
+
+    Args:
+        pred: ``(H, W)`` predicted depth, NaN = no answer. Non-positive values count as invalid.
+        gt: ``(H, W)`` ground truth, same unit.
+        mask: optional extra ``(H, W) bool`` region to score (e.g. without a border).
+
+    Returns:
+        The metrics (``rmse``/``mae``/``sqrel`` in the unit of the inputs; ``delta*`` and
+        ``coverage`` as fractions) plus ``n_pixels`` scored. NaN metrics when nothing is scored.
+    """
+    if pred.shape != gt.shape:
+        raise ValueError(f"prediction {pred.shape} and ground truth {gt.shape} differ in size")
+    v = valid_mask(gt) if mask is None else valid_mask(gt) & mask
+    with np.errstate(invalid="ignore"):
+        both = v & np.isfinite(pred) & (pred > 0)
+    n_valid, n = int(v.sum()), int(both.sum())
+    out: dict[str, float] = {"coverage": n / n_valid if n_valid else float("nan"), "n_pixels": float(n)}
+    if n == 0:
+        out.update({k: float("nan") for k in STANDARD})
+        return out
+    p, g = pred[both].astype(np.float64), gt[both].astype(np.float64)
+    diff = p - g
+    ratio = np.maximum(p / g, g / p)
+    out.update({
+        "absrel": float(np.mean(np.abs(diff) / g)),
+        "sqrel": float(np.mean(diff**2 / g)),
+        "rmse": float(np.sqrt(np.mean(diff**2))),
+        "rmse_log": float(np.sqrt(np.mean((np.log(p) - np.log(g)) ** 2))),
+        "log10": float(np.mean(np.abs(np.log10(p) - np.log10(g)))),
+        "mae": float(np.mean(np.abs(diff))),
+        "delta1": float(np.mean(ratio < 1.25)),
+        "delta2": float(np.mean(ratio < 1.25**2)),
+        "delta3": float(np.mean(ratio < 1.25**3)),
+    })
+    return out
+
+
+def depth_edges(depth: np.ndarray, lo: float, hi: float, t_low: float = 15, t_high: float = 40) -> np.ndarray:
+    """Canny edges of log-depth scaled from ``[log lo, log hi]`` to 0..255. ``(H, W) bool``.
+
+    Invalid pixels take the value ``lo`` (so holes make edges: to a consumer a hole is one).
+    """
+    import cv2
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ld = np.log(np.where(np.isfinite(depth) & (depth > 0), depth, lo))
+    a, b = np.log(lo), np.log(hi)
+    img = np.clip((ld - a) / max(b - a, 1e-9) * 255, 0, 255).astype(np.uint8)
+    return cv2.Canny(img, t_low, t_high, L2gradient=True) > 0
+
+
+def _distance_to(edges: np.ndarray) -> np.ndarray:
+    """Distance (px) of every pixel to the nearest ``True`` of ``edges`` (inf if there is none)."""
+    import cv2
+
+    if not edges.any():
+        return np.full(edges.shape, np.inf, np.float32)
+    return cv2.distanceTransform((~edges).astype(np.uint8), cv2.DIST_L2, 5)
+
+
+def edge_metrics(pred: np.ndarray, gt: np.ndarray, theta: float = 10.0, tol: float = 2.0) -> dict[str, float]:
+    """Depth boundary errors (iBims-1 style) and edge F-score; see the module docstring.
+
+    Returns:
+        ``dbe_acc`` and ``dbe_comp`` in pixels (lower is better), ``edge_precision``,
+        ``edge_recall``, ``edge_f`` in 0..1. NaN where there are no ground-truth edges.
+    """
+    v = valid_mask(gt)
+    if not v.any():
+        return {k: float("nan") for k in ("dbe_acc", "dbe_comp", "edge_precision", "edge_recall", "edge_f")}
+    lo, hi = np.percentile(gt[v], [1, 99])
+    e_gt, e_pr = depth_edges(gt, lo, hi) & v, depth_edges(pred, lo, hi) & v
+    if not e_gt.any():
+        return {k: float("nan") for k in ("dbe_acc", "dbe_comp", "edge_precision", "edge_recall", "edge_f")}
+    d_to_gt, d_to_pr = _distance_to(e_gt), _distance_to(e_pr)
+    acc = float(np.mean(np.minimum(d_to_gt[e_pr], theta))) if e_pr.any() else theta
+    comp = float(np.mean(np.minimum(d_to_pr[e_gt], theta)))
+    prec = float(np.mean(d_to_gt[e_pr] <= tol)) if e_pr.any() else 0.0
+    rec = float(np.mean(d_to_pr[e_gt] <= tol))
+    f = 2 * prec * rec / (prec + rec) if prec + rec > 0 else 0.0
+    return {"dbe_acc": acc, "dbe_comp": comp, "edge_precision": prec, "edge_recall": rec, "edge_f": f}
+
+
+def temporal_change(prev: np.ndarray, cur: np.ndarray, static: np.ndarray) -> float:
+    """Mean ``|cur - prev|`` over static pixels where both frames have depth (unit of the inputs).
+
+    Args:
+        prev, cur: consecutive refined depth maps ``(H, W)``, NaN invalid.
+        static: ``(H, W) bool`` pixels known not to move (see :func:`static_mask`).
+
+    Returns:
+        The mean absolute frame-to-frame change, NaN if no pixel qualifies. For a static scene
+        every change is flicker, so lower is better.
+    """
+    m = static & np.isfinite(prev) & np.isfinite(cur)
+    return float(np.mean(np.abs(cur[m] - prev[m]))) if m.any() else float("nan")
+
+
+def static_mask(prev_ref: np.ndarray, cur_ref: np.ndarray, rel_tol: float = 0.01) -> np.ndarray:
+    """Pixels whose reference depth (ground truth, or the input) changed by at most ``rel_tol``."""
+    with np.errstate(invalid="ignore"):
+        return valid_mask(prev_ref) & valid_mask(cur_ref) & (np.abs(cur_ref - prev_ref) <= rel_tol * prev_ref)
+
+
+def temporal_stability(preds: list[np.ndarray], refs: list[np.ndarray], rel_tol: float = 0.01) -> float:
+    """Mean of :func:`temporal_change` over consecutive pairs of a sequence (NaN pairs skipped).
+
+    Args:
+        preds: refined depth maps in time order.
+        refs: the reference maps that define static pixels (same length), e.g. ground truth.
+    """
+    if len(preds) != len(refs):
+        raise ValueError(f"{len(preds)} predictions but {len(refs)} reference maps")
+    vals = [temporal_change(preds[i - 1], preds[i], static_mask(refs[i - 1], refs[i], rel_tol))
+            for i in range(1, len(preds))]
+    vals = [v for v in vals if np.isfinite(v)]
+    return float(np.mean(vals)) if vals else float("nan")

@@ -1,0 +1,63 @@
+"""Method names (classical upsamplers, model names or paths) -> a :class:`Pipeline` to evaluate.
+
+Evaluation runs the same :class:`~depth_refine_ros.pipeline.Pipeline` the nodes run, so a number
+in a report is the number the node would give on that frame.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.core.upsample import UPSAMPLERS
+from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
+
+CLASSICAL = tuple(UPSAMPLERS)
+
+
+@dataclass
+class Method:
+    """A named way of refining: ``label`` (what reports print), the pipeline, and if it uses RGB."""
+
+    label: str
+    pipeline: Pipeline
+    uses_rgb: bool
+
+    def run(self, rgb: np.ndarray, depth_lr_m: np.ndarray, intrinsics: Intrinsics | None = None
+            ) -> tuple[np.ndarray, float]:
+        """Refine one frame -> (``(H, W) float32`` metres NaN invalid, milliseconds).
+
+        Raises:
+            InputError: the pipeline refused the frame (e.g. a scale outside the model's range).
+        """
+        t0 = time.perf_counter()
+        if self.uses_rgb:
+            res = self.pipeline.process(rgb, depth_lr_m, intrinsics)
+        else:
+            res = self.pipeline.process(None, depth_lr_m, intrinsics, out_hw=rgb.shape[:2])
+        return res.depth, (time.perf_counter() - t0) * 1e3
+
+
+def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0) -> Method:
+    """``bicubic`` | ``joint_bilateral`` | ``guided_filter`` | ``fgs`` | an SR model name or directory.
+
+    Args:
+        backend: inference backend for models (``onnxruntime``, ``torch``, ``tensorrt``).
+        max_depth_m: the pipeline's range clamp.
+
+    Raises:
+        depth_refine_ros.backends.BackendError / depth_refine_ros.modeldir.ModelError: unknown
+            name, a model of a kind that does not super-resolve, or a broken model directory.
+    """
+    from depth_refine_ros.backends import create_backend, create_model_backend
+
+    cfg = PipelineConfig(max_depth_m=max_depth_m)
+    if name in CLASSICAL:
+        return Method(name, Pipeline(create_backend("classical", method=name), cfg), True)
+    be = create_model_backend(backend, name, kinds=("sr", "depth_sr"))
+    return Method(name if backend == "onnxruntime" else f"{name} ({backend})", Pipeline(be, cfg), be.needs_rgb)
+
+
+__all__ = ["CLASSICAL", "InputError", "Method", "build_method"]

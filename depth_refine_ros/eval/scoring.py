@@ -1,0 +1,76 @@
+"""Per-frame scores, their aggregation into report rows, and the markdown table of rows.
+
+Aggregation is the mean of per-frame values (the literature's per-image averaging), NaN frames
+skipped. Rows carry the dataset's unit; ``rmse_cm``/``mae_cm`` are filled for metric data only
+(``None`` for disparity-level sets, whose ``rmse``/``mae`` are in levels).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from depth_refine_ros.core import metrics
+
+SCORES = metrics.STANDARD + ("coverage", "dbe_acc", "dbe_comp", "edge_f")
+
+
+def frame_scores(pred: np.ndarray, gt: np.ndarray, edges: bool = True) -> dict[str, float]:
+    """Standard metrics (+ depth-edge metrics) of one frame, both maps in the same unit."""
+    out = metrics.standard(pred, gt)
+    if edges:
+        out.update(metrics.edge_metrics(pred, gt))
+    return out
+
+
+def aggregate(per_frame: list[dict[str, float]], unit: str) -> dict:
+    """Mean of each score over frames (NaN skipped) + ``rmse_cm``/``mae_cm`` for metric units."""
+    out: dict = {"n_frames": len(per_frame), "unit": unit}
+    for k in SCORES:
+        vals = [f[k] for f in per_frame if k in f and math.isfinite(f[k])]
+        out[k] = float(np.mean(vals)) if vals else None
+    metric = unit == "m"
+    out["rmse_cm"] = out["rmse"] * 100 if metric and out["rmse"] is not None else None
+    out["mae_cm"] = out["mae"] * 100 if metric and out["mae"] is not None else None
+    return out
+
+
+def shown(row: dict) -> dict:
+    """A copy of ``row`` with ``rmse_shown``/``mae_shown``/``unit_shown``: cm for metric data, else the
+    dataset's unit (what the literature quotes)."""
+    r = dict(row)
+    metric = row.get("unit") == "m"
+    r["rmse_shown"] = row.get("rmse_cm") if metric else row.get("rmse")
+    r["mae_shown"] = row.get("mae_cm") if metric else row.get("mae")
+    r["unit_shown"] = "cm" if metric else row.get("unit")
+    return r
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
+    """``columns`` = [(key, header)]: one markdown table line per row."""
+    lines = ["| " + " | ".join(h for _, h in columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(_fmt(r.get(k)) for k, _ in columns) + " |")
+    return "\n".join(lines)
+
+
+def add_relative(rows: list[dict], key: str = "rmse") -> None:
+    """Add ``vs_bicubic`` and ``vs_best_classical`` (relative change of ``key``, e.g. -0.31) per row,
+    comparing within the same dataset, scale and degradation."""
+    from depth_refine_ros.eval.methods import CLASSICAL
+
+    for r in rows:
+        peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],
+                                                                                      r["degradation"])]
+        bic = next((p[key] for p in peers if p["method"] == "bicubic" and p.get(key)), None)
+        best = min((p[key] for p in peers if p["method"] in CLASSICAL and p.get(key)), default=None)
+        r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None
+        r["vs_best_classical"] = r[key] / best - 1 if best and r.get(key) is not None else None
