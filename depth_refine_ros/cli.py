@@ -10,9 +10,11 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
     from depth_refine_ros import bench, demo, models_cli
-    from depth_refine_ros.eval import eval_dataset
+    from depth_refine_ros.eval import eval_bag, eval_dataset, make_bag
     bench.add_parser(sub)
     eval_dataset.add_parser(sub)
+    make_bag.add_parser(sub)
+    eval_bag.add_parser(sub)
     demo.add_parser(sub)
     models_cli.add_parser(sub)
     args = ap.parse_args(argv)

@@ -1,0 +1,215 @@
+"""rosbag2 files (sqlite3 or MCAP) in and out, with the ``rosbags`` library (no rosbag2_py needed).
+
+Messages are the real ROS 2 types: we build them with rclpy's generated classes and serialise
+them with ``rclpy.serialization`` (the CDR the wire carries), and ``rosbags`` only stores bytes.
+Reading gives the same rclpy messages back, so offline evaluation decodes exactly what the live
+node would receive, and live replay publishes them unchanged.
+
+Topics (the names ``sr_node`` listens on; :class:`Topics` renames them):
+    ``rgb/image``, ``rgb/camera_info``, ``depth_lr/image``, ``depth_lr/camera_info``, ``depth_gt/image``.
+"""
+from __future__ import annotations
+
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+STORAGES = ("sqlite3", "mcap")
+IMAGE, INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
+
+
+class BagError(RuntimeError):
+    """A bag that cannot be read or written as asked; the message says what and where."""
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names inside a bag."""
+
+    rgb: str = "rgb/image"
+    rgb_info: str = "rgb/camera_info"
+    depth: str = "depth_lr/image"
+    depth_info: str = "depth_lr/camera_info"
+    gt: str = "depth_gt/image"
+
+
+def _msg_classes():
+    from sensor_msgs.msg import CameraInfo, Image
+
+    return {IMAGE: Image, INFO: CameraInfo}
+
+
+def _typestore():
+    from rosbags.typesys import Stores, get_typestore
+
+    return get_typestore(Stores.ROS2_KILTED)
+
+
+class BagWriter:
+    """Write rclpy messages into a new rosbag2 (context manager).
+
+    Args:
+        path: the bag directory to create (must not exist: rosbag2 never overwrites).
+        storage: ``sqlite3`` or ``mcap``.
+    """
+
+    def __init__(self, path: str | pathlib.Path, storage: str = "sqlite3") -> None:
+        from rosbags.rosbag2 import StoragePlugin, Writer
+
+        if storage not in STORAGES:
+            raise BagError(f"storage must be one of {STORAGES}, got '{storage}'")
+        self.path = pathlib.Path(path)
+        if self.path.exists():
+            raise BagError(f"{self.path} exists; rosbag2 writes a new directory (remove it or pick another)")
+        plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+        self._writer = Writer(self.path, version=9, storage_plugin=plugin)
+        self._conns: dict[str, object] = {}
+        self._ts = _typestore()
+
+    def __enter__(self) -> BagWriter:
+        self._writer.open()
+        return self
+
+    def write(self, topic: str, msg, t_ns: int) -> None:
+        """Store ``msg`` (an rclpy message) on ``topic`` with receive time ``t_ns``."""
+        from rclpy.serialization import serialize_message
+
+        msgtype = type(msg).__module__.split(".")[0] + "/msg/" + type(msg).__name__
+        if topic not in self._conns:
+            self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=self._ts)
+        self._writer.write(self._conns[topic], int(t_ns), serialize_message(msg))
+
+    def __exit__(self, *exc) -> None:
+        self._writer.close()
+
+
+@dataclass
+class BagFrame:
+    """One synchronised frame of a bag (rclpy messages; ``gt``/infos may be None)."""
+
+    stamp_ns: int
+    t_ns: int
+    rgb: object | None
+    depth: object
+    rgb_info: object | None = None
+    depth_info: object | None = None
+    gt: object | None = None
+
+
+@dataclass
+class BagContents:
+    """What :func:`read_bag` found: frames in time order, message counts, unpaired messages."""
+
+    frames: list[BagFrame]
+    counts: dict[str, int]
+    storage: str
+    unpaired_depth: int = 0
+    unpaired_rgb: int = 0
+    messages: list[tuple[str, int, object]] = field(default_factory=list)
+
+
+def _open_reader(path: pathlib.Path):
+    from rosbags.highlevel import AnyReader
+
+    if path.is_file():  # a .db3/.mcap file: rosbag2 is the directory holding it and metadata.yaml
+        path = path.parent
+    if not path.exists():
+        raise BagError(f"{path}: no such bag")
+    try:
+        reader = AnyReader([path], default_typestore=_typestore())
+        reader.open()
+    except Exception as e:  # rosbags raises several types for damaged files; all mean the same here
+        raise BagError(f"{path}: cannot open the bag ({type(e).__name__}: {e})") from None
+    return reader
+
+
+def read_bag(path: str | pathlib.Path, topics: Topics = Topics(), need_rgb: bool = True,
+             max_interval_ns: int = 50_000_000, keep_messages: bool = False) -> BagContents:
+    """Read a bag and pair RGB with depth as the node does (nearest stamp within ``max_interval_ns``).
+
+    camera_info and ground truth attach by exact stamp, else the latest before the image (how a
+    driver's streams relate). ``keep_messages`` also returns every message in bag order (for replay).
+
+    Raises:
+        BagError: unreadable/truncated bag, no depth topic, no RGB topic when ``need_rgb``, a topic
+            of the wrong type, no messages, or no RGB/depth pair (the message gives the stamp ranges).
+    """
+    from rclpy.serialization import deserialize_message
+
+    path = pathlib.Path(path)
+    reader = _open_reader(path)
+    classes = _msg_classes()
+    try:
+        by_topic = {c.topic: c for c in reader.connections}
+        want = {"depth": topics.depth, "rgb": topics.rgb, "rgb_info": topics.rgb_info,
+                "depth_info": topics.depth_info, "gt": topics.gt}
+        expected = {"depth": IMAGE, "rgb": IMAGE, "gt": IMAGE, "rgb_info": INFO, "depth_info": INFO}
+        if topics.depth not in by_topic:
+            raise BagError(f"{path}: no '{topics.depth}' topic (the low-res depth); topics in the bag: "
+                           f"{sorted(by_topic) or 'none'}")
+        if need_rgb and topics.rgb not in by_topic:
+            raise BagError(f"{path}: no '{topics.rgb}' topic (RGB guidance); topics in the bag: {sorted(by_topic)}")
+        for k, t in want.items():
+            if t in by_topic and by_topic[t].msgtype != expected[k]:
+                raise BagError(f"{path}: topic '{t}' is {by_topic[t].msgtype}, expected {expected[k]}")
+        conns = [by_topic[t] for t in want.values() if t in by_topic]
+        key_of = {t: k for k, t in want.items()}
+        streams: dict[str, list[tuple[int, int, object]]] = {k: [] for k in want}
+        messages = []
+        for conn, t_ns, raw in reader.messages(connections=conns):
+            msg = deserialize_message(bytes(raw), classes[conn.msgtype])
+            k = key_of[conn.topic]
+            st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
+            streams[k].append((st, t_ns, msg))
+            if keep_messages:
+                messages.append((k, t_ns, msg))
+        storage = "mcap" if any((path if path.is_dir() else path.parent).glob("*.mcap")) else "sqlite3"
+    except BagError:
+        raise
+    except Exception as e:
+        raise BagError(f"{path}: the bag is damaged or truncated ({type(e).__name__}: {e})") from None
+    finally:
+        reader.close()
+    counts = {want[k]: len(v) for k, v in streams.items() if want[k] in by_topic}
+    if not streams["depth"]:
+        raise BagError(f"{path}: '{topics.depth}' has no messages (empty bag?)")
+    frames, unpaired_rgb = _pair(streams, need_rgb, max_interval_ns)
+    if not frames:
+        d = [s for s, _, _ in streams["depth"]]
+        r = [s for s, _, _ in streams["rgb"]] or [0]
+        raise BagError(f"{path}: no RGB/depth pair within {max_interval_ns / 1e6:.0f} ms: depth stamps "
+                       f"{min(d) / 1e9:.3f}..{max(d) / 1e9:.3f} s, rgb {min(r) / 1e9:.3f}..{max(r) / 1e9:.3f} s")
+    return BagContents(frames, counts, storage, len(streams["depth"]) - len(frames), unpaired_rgb, messages)
+
+
+def _latest(stream: list[tuple[int, int, object]], stamp: int):
+    """The message with ``stamp`` exactly, else the latest one before it (None if none)."""
+    best = None
+    for st, _, m in stream:
+        if st == stamp:
+            return m
+        if st < stamp:
+            best = m
+    return best
+
+
+def _pair(streams, need_rgb: bool, max_interval_ns: int) -> tuple[list[BagFrame], int]:
+    rgbs = sorted(streams["rgb"], key=lambda x: x[0])
+    stamps = np.array([s for s, _, _ in rgbs], np.int64)
+    used: set[int] = set()
+    gts = {s: m for s, _, m in streams["gt"]}
+    frames = []
+    for st, t_ns, dmsg in sorted(streams["depth"], key=lambda x: x[0]):
+        rgb = None
+        if len(stamps):
+            j = int(np.argmin(np.abs(stamps - st)))
+            if abs(int(stamps[j]) - st) <= max_interval_ns and j not in used:
+                rgb = rgbs[j][2]
+                used.add(j)
+        if rgb is None and need_rgb:
+            continue
+        gt = gts.get(st)
+        frames.append(BagFrame(st, t_ns, rgb, dmsg, _latest(streams["rgb_info"], st),
+                               _latest(streams["depth_info"], st), gt))
+    return frames, len(rgbs) - len(used)

@@ -1,0 +1,405 @@
+"""``depth-refine eval-bag``: score refinement on a rosbag, offline or through the live node.
+
+* offline (default): every RGB/depth pair of the bag goes through the same
+  :class:`~depth_refine_ros.pipeline.Pipeline` the node runs (``--method``: classical or a model).
+* ``--live``: starts ``sr_node`` as the launch file does (console script, ``config/sr.yaml``, the
+  packaged Fast DDS profile, its own DDS domain), plays the bag's messages over DDS at the bag's
+  pace (``--speed``), records the refined depth (and clouds with ``--clouds``), matches outputs to
+  inputs by stamp, and scores them: per-frame latency (publish -> refined depth received), frames
+  dropped (sent, never answered) and the node's own dropped/rejected counters.
+
+Either way, ``--compare`` methods run offline on the same frames, and with ground truth in the
+bag (``depth_gt/image``) the accuracy-vs-scale sweep re-degrades it (bicubic, ``--scales``) for
+every method. Writes ``report.md``, ``metrics.json``, ``latency_hist.png``,
+``accuracy_vs_scale.png`` and panels into ``--out``; ``--out-bag`` stores the refined topics
+(with the inputs) for rviz.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import pathlib
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Decoded:
+    """A bag frame decoded: ``rgb (H, W, 3) uint8`` or None, ``depth_lr (h, w)`` m, ``gt`` m or None."""
+
+    stamp_ns: int
+    rgb: np.ndarray | None
+    depth_lr: np.ndarray
+    gt: np.ndarray | None
+    intrinsics: object | None
+
+
+@dataclass
+class RunResult:
+    """Outputs of one method over the bag: stamp -> refined depth (m), latencies, rejections."""
+
+    label: str
+    depth: dict[int, np.ndarray] = field(default_factory=dict)
+    latency_ms: dict[int, float] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+
+def decode(contents) -> tuple[list[Decoded], dict[str, int]]:
+    """Decode every frame; frames that do not decode are counted by reason, never fatal."""
+    from depth_refine_ros.core.encodings import ImageFormatError
+    from depth_refine_ros.ros import conversions as conv
+
+    out, bad = [], {}
+    for f in contents.frames:
+        try:
+            rgb = conv.rgb_msg_to_array(f.rgb) if f.rgb is not None else None
+            d = conv.depth_msg_to_metres(f.depth)
+            gt = conv.depth_msg_to_metres(f.gt) if f.gt is not None else None
+        except ImageFormatError as e:
+            bad[e.reason] = bad.get(e.reason, 0) + 1
+            sys.stderr.write(f"[eval-bag] frame {f.stamp_ns / 1e9:.3f} s skipped: {e}\n")
+            continue
+        use_rgb = f.rgb_info is not None and rgb is not None
+        info, hw = (f.rgb_info, rgb.shape[:2]) if use_rgb else (f.depth_info, d.shape)
+        intr = conv.camera_info_to_intrinsics(info, hw) if info is not None else None
+        out.append(Decoded(f.stamp_ns, rgb, d, gt, intr))
+    return out, bad
+
+
+def run_offline(method, frames: list[Decoded]) -> RunResult:
+    """Every frame through ``method``'s pipeline; refusals counted by reason."""
+    from depth_refine_ros.pipeline import InputError
+
+    res = RunResult(method.label)
+    for f in frames:
+        if f.rgb is None and method.uses_rgb:
+            res.rejected["missing_rgb"] = res.rejected.get("missing_rgb", 0) + 1
+            continue
+        try:
+            rgb = f.rgb if f.rgb is not None else np.zeros(f.gt.shape + (3,), np.uint8)
+            d, ms = method.run(rgb, f.depth_lr, f.intrinsics)
+        except InputError as e:
+            res.rejected[e.reason] = res.rejected.get(e.reason, 0) + 1
+            continue
+        res.depth[f.stamp_ns], res.latency_ms[f.stamp_ns] = d, ms
+    return res
+
+
+def _restamped(msg, stamp_ns: int):
+    m = copy.deepcopy(msg)
+    m.header.stamp.sec, m.header.stamp.nanosec = divmod(stamp_ns, 1_000_000_000)
+    return m
+
+
+def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float, clouds: bool,
+             progress=None) -> RunResult:
+    """Play the bag into a freshly started ``sr_node`` and record what comes back (see module doc)."""
+    from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
+    from depth_refine_ros.ros.live import NodeProcess, Rig, isolate_domain
+
+    isolate_domain()
+    use_packaged_fastdds_profile()
+    by_stamp = {f.stamp_ns: f for f in contents.frames}
+    first = contents.frames[0]
+    label = "sr_node live (" + ", ".join(o.split(":=")[-1] for o in overrides) + ")"
+    res = RunResult(label)
+    with NodeProcess(*overrides) as node:
+        rig = Rig("eval_bag_rig", clouds=clouds)
+        try:
+            rig.wait_matched(60)
+            f0 = frames[0]
+            prime_ns = first.stamp_ns - 10_000_000_000
+            infos = tuple(_restamped(m, prime_ns) if m is not None else None
+                          for m in (first.rgb_info, first.depth_info))
+            rig.prime(f0.rgb, f0.depth_lr, "32FC1", prime_ns / 1e9, infos, timeout=60)
+            sent: dict[int, tuple[int, float]] = {}
+            t_bag0, t_wall0 = first.t_ns, time.monotonic()
+            for i, f in enumerate(contents.frames):
+                due = t_wall0 + (f.t_ns - t_bag0) / 1e9 / speed
+                rig.spin(max(0.0, due - time.monotonic()))
+                for pub, m in ((rig.pub_rgb_info, f.rgb_info), (rig.pub_depth_info, f.depth_info),
+                               (rig.pub_rgb, f.rgb)):
+                    if m is not None:
+                        pub.publish(m)
+                rig.pub_depth.publish(f.depth)
+                sent[f.stamp_ns] = (i, time.monotonic())
+                if progress:
+                    progress(i, len(contents.frames), rig.latencies_ms(sent))
+            rig.wait_for(lambda: set(sent) <= set(rig.images), 5.0)
+            rig.spin(1.5)
+            diag = rig.diag_values()
+        finally:
+            rig.close()
+        code = node.stop()
+        log_tail = node.log()[-2000:]
+    for k in sent:
+        if k in rig.images and k in by_stamp:
+            m = rig.images[k][1]
+            res.depth[k] = np.frombuffer(m.data, np.float32).reshape(m.height, m.width).copy()
+            res.latency_ms[k] = (rig.images[k][0] - sent[k][1]) * 1e3
+    res.extra = {"sent": len(sent), "received": len(res.depth), "clouds_received": len(set(sent) & set(rig.clouds)),
+                 "not_answered": len(set(sent) - set(rig.images)), "node_diagnostics": diag,
+                 "node_exit_code": code}
+    if code != 0:
+        res.extra["node_log_tail"] = log_tail
+    return res
+
+
+def _score(result: RunResult, frames: list[Decoded]) -> dict:
+    from depth_refine_ros.core import metrics
+    from depth_refine_ros.eval import scoring
+
+    per, preds, refs = [], [], []
+    for f in frames:
+        d = result.depth.get(f.stamp_ns)
+        if d is None:
+            continue
+        ref = f.gt if f.gt is not None else _nearest_up(f.depth_lr, d.shape)
+        if f.gt is not None and f.gt.shape == d.shape:
+            per.append(scoring.frame_scores(d, f.gt))
+        preds.append(d)
+        refs.append(ref)
+    row = scoring.aggregate(per, "m") if per else {"n_frames": len(preds), "unit": "m"}
+    row["n_frames"] = len(preds)
+    ts = metrics.temporal_stability(preds, refs) if len(preds) > 1 else float("nan")
+    row["temporal_change_cm"] = ts * 100 if np.isfinite(ts) else None
+    lat = list(result.latency_ms.values())
+    row["median_ms"] = float(np.median(lat)) if lat else None
+    row["p95_ms"] = float(np.percentile(lat, 95)) if lat else None
+    row["rejected"] = dict(result.rejected)
+    return row
+
+
+def _nearest_up(d: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    ys = (np.arange(hw[0]) * d.shape[0] // hw[0])
+    xs = (np.arange(hw[1]) * d.shape[1] // hw[1])
+    return d[ys][:, xs]
+
+
+def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 5) -> list[dict]:
+    """Accuracy vs scale: bicubic-degrade the bag's ground truth and run every method (offline)."""
+    from depth_refine_ros.core.degrade import degrade
+    from depth_refine_ros.eval import scoring
+    from depth_refine_ros.pipeline import InputError
+
+    with_gt = [f for f in frames if f.gt is not None and f.rgb is not None][:limit]
+    rows = []
+    for s in scales:
+        for m in methods:
+            per = []
+            for f in with_gt:
+                h, w = (f.gt.shape[0] // s) * s, (f.gt.shape[1] // s) * s
+                lr = degrade("bicubic", f.gt[:h, :w], s, seed=s)
+                try:
+                    d, _ = m.run(f.rgb[:h, :w], lr)
+                except InputError:
+                    continue
+                per.append(scoring.frame_scores(d, f.gt[:h, :w], edges=False))
+            if per:
+                rows.append({"dataset": "bag", "degradation": "bicubic", "scale": s, "method": m.label,
+                             **scoring.aggregate(per, "m")})
+    scoring.add_relative(rows)
+    return rows
+
+
+def write_out_bag(path: pathlib.Path, storage: str, contents, result: RunResult) -> int:
+    """Inputs + ``depth_refined/image`` and ``depth_refined/camera_info`` into a new bag."""
+    from depth_refine_ros.eval.bags import BagWriter
+    from depth_refine_ros.ros import conversions as conv
+
+    n = 0
+    with BagWriter(path, storage) as bag:
+        for f in contents.frames:
+            for topic, m in (("rgb/image", f.rgb), ("rgb/camera_info", f.rgb_info), ("depth_lr/image", f.depth),
+                             ("depth_lr/camera_info", f.depth_info), ("depth_gt/image", f.gt)):
+                if m is not None:
+                    bag.write(topic, m, f.t_ns)
+            d = result.depth.get(f.stamp_ns)
+            if d is None:
+                continue
+            hdr = copy.deepcopy(f.depth.header)
+            bag.write("depth_refined/image", conv.depth_to_msg(d, hdr), f.t_ns)
+            info = f.rgb_info or f.depth_info
+            if info is not None:
+                intr = conv.camera_info_to_intrinsics(info, (info.height, info.width))
+                if intr is not None:
+                    bag.write("depth_refined/camera_info",
+                              conv.intrinsics_to_camera_info(intr.scaled_to(d.shape[1], d.shape[0]), hdr), f.t_ns)
+            n += 1
+    return n
+
+
+ROW_TABLE = [("method", "method"), ("rmse_cm", "RMSE cm"), ("mae_cm", "MAE cm"), ("absrel", "AbsRel"),
+             ("delta1", "δ1"), ("dbe_acc", "DBE acc px"), ("edge_f", "edge F"), ("coverage", "coverage"),
+             ("temporal_change_cm", "flicker cm"), ("vs_bicubic", "vs bicubic"),
+             ("vs_best_classical", "vs best classical"), ("median_ms", "median ms"), ("p95_ms", "p95 ms"),
+             ("n_frames", "frames")]
+SWEEP_TABLE = [("scale", "scale"), ("method", "method"), ("rmse_cm", "RMSE cm"), ("mae_cm", "MAE cm"),
+               ("delta1", "δ1"), ("vs_bicubic", "vs bicubic"), ("vs_best_classical", "vs best classical")]
+
+
+def write_report(out: pathlib.Path, title: str, command: str, summary: dict, rows: list[dict],
+                 sweep: list[dict], results: list[RunResult], frames: list[Decoded], panels: int) -> None:
+    """``metrics.json``, ``report.md``, the latency histogram, accuracy-vs-scale plot and panels."""
+    from depth_refine_ros.eval import plots, scoring
+
+    (out / "panels").mkdir(parents=True, exist_ok=True)
+    summary = dict(summary, rows=rows, scale_sweep=sweep)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=1, default=str))
+    has_hist = plots.latency_histogram(out / "latency_hist.png",
+                                       {r.label: list(r.latency_ms.values()) for r in results})
+    has_sweep = plots.accuracy_vs_scale(out / "accuracy_vs_scale.png", sweep, "rmse_cm")
+    with_gt = [f for f in frames if f.gt is not None and f.rgb is not None]
+    names = []
+    for f in with_gt[:: max(1, len(with_gt) // max(panels, 1))][:panels]:
+        outs = {r.label: r.depth[f.stamp_ns] for r in results if f.stamp_ns in r.depth}
+        if outs:
+            name = f"frame_{f.stamp_ns}.png"
+            plots.panel(out / "panels" / name, f"{title}: stamp {f.stamp_ns / 1e9:.3f} s", f.rgb, f.depth_lr,
+                        f.gt, outs, "m")
+            names.append(name)
+    lines = [f"# {title}", "", f"Command: `{command}`", ""]
+    lines += [f"- {k}: {v}" for k, v in summary.items() if k not in ("rows", "scale_sweep", "live")]
+    live = summary.get("live")
+    if live:
+        diag = live.get("node_diagnostics", {})
+        lines += ["", "## Live run", "",
+                  f"- frames sent {live['sent']}, refined depth received {live['received']}, clouds received "
+                  f"{live['clouds_received']}, never answered {live['not_answered']}; node counters: dropped "
+                  f"{diag.get('frames dropped', '?')}, rejected {diag.get('frames rejected', '?')}; node exit code "
+                  f"{live['node_exit_code']}.",
+                  "- node per-stage latency (median / p95 ms): " + "; ".join(
+                      f"{k.split()[1]} {v}" for k, v in diag.items() if k.startswith("latency_ms"))]
+    lines += ["", "## Accuracy on the bag's frames", "",
+              "Latency: live = publish -> refined depth received over DDS; offline = pipeline time. "
+              "Flicker: mean frame-to-frame change on static pixels (lower is steadier). DBE acc: depth "
+              "boundary error (px). `vs` columns: relative RMSE change (negative = better).", "",
+              scoring.markdown_table(rows, ROW_TABLE), ""]
+    if has_hist:
+        lines += ["![latency](latency_hist.png)", ""]
+    if sweep:
+        lines += ["## Accuracy vs scale (ground truth re-degraded by bicubic, offline)", "",
+                  scoring.markdown_table(sweep, SWEEP_TABLE), ""]
+    if has_sweep:
+        lines += ["![accuracy vs scale](accuracy_vs_scale.png)", ""]
+    lines += [f"![{n}](panels/{n})" for n in names]
+    (out / "report.md").write_text("\n".join(lines) + "\n")
+
+
+def evaluate_bag(args: argparse.Namespace) -> int:
+    """The command body (also used by ``depth-refine demo``); returns the exit code."""
+    from depth_refine_ros.backends import BackendError
+    from depth_refine_ros.eval import scoring
+    from depth_refine_ros.eval.bags import BagError, read_bag
+    from depth_refine_ros.eval.methods import CLASSICAL, build_method
+    from depth_refine_ros.modeldir import ModelError
+
+    out = pathlib.Path(args.out)
+    tag = "[" + args.prog + "]"
+    try:
+        contents = read_bag(args.bag, need_rgb=True)
+        frames, undecodable = decode(contents)
+        if not frames:
+            raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
+        compare = [build_method(m, args.backend) for m in dict.fromkeys(args.compare)
+                   if args.live or m != args.method]
+        main = None if args.live else build_method(args.method, args.backend)
+    except (BagError, BackendError, ModelError, OSError) as e:
+        print(f"{args.prog}: {e}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    sys.stderr.write(f"{tag} {args.bag}: {len(contents.frames)} RGB/depth pairs ({contents.storage}), "
+                     f"{sum(f.gt is not None for f in frames)} with ground truth\n")
+
+    def progress(i, n, lat):
+        p95 = np.percentile(lat, 95) if lat else float("nan")
+        sys.stderr.write(f"\r{tag} live: sent {i + 1}/{n}, refined {len(lat)}, latency p95 {p95:.1f} ms".ljust(90))
+        sys.stderr.flush()
+
+    results: list[RunResult] = []
+    summary: dict = {"bag": str(args.bag), "storage": contents.storage, "pairs": len(contents.frames),
+                     "undecodable": undecodable, "unpaired_depth": contents.unpaired_depth,
+                     "unpaired_rgb": contents.unpaired_rgb, "mode": "live" if args.live else "offline"}
+    if args.live:
+        overrides = [f"backend:={args.node_backend}"]
+        if args.node_backend == "classical" and args.method in CLASSICAL:
+            overrides.append(f"classical.method:={args.method}")
+        else:
+            overrides.append(f"model:={args.method}")
+        live = run_live(contents, frames, overrides, args.speed, args.clouds, progress)
+        sys.stderr.write("\n")
+        results.append(live)
+        summary["live"] = live.extra
+    else:
+        results.append(run_offline(main, frames))
+    for m in compare:
+        sys.stderr.write(f"\r{tag} offline {m.label}".ljust(90))
+        results.append(run_offline(m, frames))
+    sys.stderr.write("\n")
+    rows = []
+    for r in results:
+        row = {"dataset": "bag", "scale": 0, "degradation": "bag", "method": r.label, **_score(r, frames)}
+        rows.append(row)
+    scoring.add_relative(rows)
+    sweep = []
+    if args.scales and any(f.gt is not None for f in frames):
+        methods = ([build_method(args.method, args.backend)] if args.live and args.method not in args.compare
+                   else [] if args.live else [main]) + compare
+        sweep = scale_sweep(methods, frames, args.scales)
+    if args.out_bag:
+        try:
+            n = write_out_bag(pathlib.Path(args.out_bag), args.out_bag_storage, contents, results[0])
+            summary["out_bag"] = f"{args.out_bag} ({n} refined frames)"
+        except BagError as e:
+            print(f"{args.prog}: {e}", file=sys.stderr)
+            return 2
+    write_report(out, args.title, "depth-refine " + " ".join(sys.argv[1:]), summary, rows, sweep, results, frames,
+                 args.panels)
+    print((out / "report.md").read_text())
+    print(f"report: {out / 'report.md'}")
+    main_res = results[0]
+    if not main_res.depth:
+        print(f"{args.prog}: {main_res.label} refined no frame", file=sys.stderr)
+        return 1
+    if args.live and summary["live"]["node_exit_code"] != 0:
+        print(f"{args.prog}: sr_node exited with {summary['live']['node_exit_code']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The options eval-bag and demo share."""
+    p.add_argument("--method", default="bicubic", help="what refines: a classical name or a model name/dir")
+    p.add_argument("--backend", default="onnxruntime", help="backend for models run offline")
+    p.add_argument("--node-backend", default="onnxruntime",
+                   help="sr_node's backend with --live (classical for classical methods)")
+    p.add_argument("--compare", nargs="*", default=["bicubic", "guided_filter"],
+                   help="methods also run offline on the same frames")
+    p.add_argument("--scales", nargs="*", type=int, default=[2, 4, 8, 16],
+                   help="accuracy-vs-scale sweep from the bag's ground truth (none: skip)")
+    p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
+    p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
+    p.add_argument("--panels", type=int, default=3)
+    p.add_argument("--out-bag", help="write inputs + depth_refined/* to this new bag")
+    p.add_argument("--out-bag-storage", choices=["sqlite3", "mcap"], default="mcap")
+
+
+def run(args: argparse.Namespace) -> int:
+    args.prog, args.title = "eval-bag", f"eval-bag: {args.bag}"
+    if args.live and args.method in ("joint_bilateral", "guided_filter", "fgs", "bicubic"):
+        args.node_backend = "classical"
+    return evaluate_bag(args)
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("eval-bag", help="score refinement on a rosbag, offline or --live through sr_node")
+    p.add_argument("bag", help="rosbag2 directory (sqlite3 or MCAP)")
+    p.add_argument("--live", action="store_true", help="play the bag into a freshly started sr_node over DDS")
+    p.add_argument("--out", default="out/eval_bag")
+    add_arguments(p)
+    p.set_defaults(func=run)
