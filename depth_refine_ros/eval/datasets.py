@@ -245,3 +245,32 @@ def load_dataset(root: str | pathlib.Path, groups: set[str] | None = None, exclu
     if not frames:
         raise DatasetError(f"{root}: layout '{layout}' but no frames (groups={groups}, exclude={exclude})")
     return frames
+
+
+# Middlebury 2014 "motorcycle" as scikit-image ships it (quarter size; calibration from its docstring).
+MOTORCYCLE_F_PX, MOTORCYCLE_DOFFS_PX, MOTORCYCLE_BASELINE_MM = 994.978, 31.086, 193.001
+MOTORCYCLE_CX, MOTORCYCLE_CY = 311.193, 254.877
+
+
+def skimage_motorcycle() -> Frame:
+    """The Middlebury 2014 motorcycle scene from scikit-image (installed from PyPI, no download).
+
+    Depth ``Z = f * B / (d + doffs)`` (f = 994.978 px, B = 193.001 mm, doffs = 31.086 px); the
+    disparity's ``inf`` (no ground truth) becomes NaN. About 2.1 .. 5.0 m, 741 x 500.
+
+    Raises:
+        DatasetError: scikit-image is not installed (the message names the pip command).
+    """
+    try:
+        from skimage import data as skdata
+    except ImportError:
+        raise DatasetError("the demo scene comes with scikit-image: pip install scikit-image") from None
+    left, _, disp = skdata.stereo_motorcycle()
+    disp = np.asarray(disp, np.float32)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        depth = MOTORCYCLE_F_PX * MOTORCYCLE_BASELINE_MM / (disp + MOTORCYCLE_DOFFS_PX) / 1000.0
+    depth[~np.isfinite(disp) | ~np.isfinite(depth) | (depth <= 0)] = np.nan
+    h, w = depth.shape
+    intr = Intrinsics(MOTORCYCLE_F_PX, MOTORCYCLE_F_PX, MOTORCYCLE_CX, MOTORCYCLE_CY, w, h)
+    return Frame("middlebury2014_motorcycle", "motorcycle", "motorcycle", np.ascontiguousarray(left[..., :3]),
+                 depth.astype(np.float32), intrinsics=intr)
