@@ -120,7 +120,7 @@ def _open_reader(path: pathlib.Path):
         reader = AnyReader([path], default_typestore=_typestore())
         reader.open()
     except Exception as e:  # rosbags raises several types for damaged files; all mean the same here
-        raise BagError(f"{path}: cannot open the bag ({type(e).__name__}: {e})") from None
+        raise BagError(f"{path}: cannot open the bag: damaged or truncated ({type(e).__name__}: {e})") from None
     return reader
 
 

@@ -1,0 +1,209 @@
+"""Evaluation: dataset readers, eval-dataset, make-bag (sqlite3 and MCAP), eval-bag offline and
+live, and bad bags ending with a clear message and a non-zero exit, never a traceback."""
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from conftest import require_data
+
+from depth_refine_ros.eval.bags import BagWriter, Topics, read_bag
+from depth_refine_ros.eval.datasets import DatasetError, detect_layout, load_dataset
+from depth_refine_ros.ros import conversions as conv
+
+HELD_OUT_DAY = "20200518"
+
+
+def cli(*args, timeout=300):
+    """``depth-refine <args>`` as a user runs it -> (exit code, stdout + stderr)."""
+    p = subprocess.run([sys.executable, "-m", "depth_refine_ros.cli", *map(str, args)], capture_output=True,
+                       text=True, timeout=timeout, env=dict(os.environ, PYTHONWARNINGS="ignore"))
+    return p.returncode, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("sub, layout, unit, lr_key", [
+    ("rgbdd", "rgbdd", "m", None), ("rgbdd_real_lr", "rgbdd_real_lr", "m", "native"),
+    ("depth_enh", "depth_enh", "level", None), ("depth_enh/nyu_v2_test", "depth_enh_set", "m", None),
+    ("middlebury2005", "middlebury2005", "level", "x16"), ("sevenscenes_seq", "sevenscenes", "m", None),
+    ("realsense_seq", "generic", "m", None)])
+def test_every_shared_layout_reads(sub, layout, unit, lr_key):
+    root = require_data(sub)
+    assert detect_layout(root) == layout
+    frames = load_dataset(root, limit=2)
+    f = frames[0]
+    assert f.unit == unit and f.rgb.dtype == np.uint8 and f.rgb.shape[:2] == f.depth.shape
+    assert f.depth.dtype == np.float32 and np.isfinite(f.depth).any() and not (f.depth <= 0).any()
+    if lr_key:
+        lr = f.lr[lr_key]
+        assert lr.shape[0] < f.depth.shape[0] and lr.shape[1] < f.depth.shape[1]
+    if layout == "sevenscenes":
+        assert f.intrinsics.fx == 585.0 and np.isnan(f.depth).any()  # raw Kinect holes stay holes
+
+
+def test_generic_layout_pairs_by_name_reads_npy_lr_and_intrinsics(tmp_path):
+    (tmp_path / "rgb").mkdir()
+    (tmp_path / "depth").mkdir()
+    (tmp_path / "depth_lr").mkdir()
+    rgb = np.random.default_rng(0).integers(0, 255, (32, 48, 3), np.uint8)
+    cv2.imwrite(str(tmp_path / "rgb" / "day1_0001.png"), rgb[..., ::-1])
+    depth = np.full((32, 48), 1.5, np.float32)
+    depth[0, 0] = 0
+    np.save(tmp_path / "depth" / "day1_0001.npy", depth)
+    cv2.imwrite(str(tmp_path / "depth_lr" / "day1_0001.png"), np.full((8, 12), 1500, np.uint16))
+    (tmp_path / "intrinsics.txt").write_text("40 41 23.5 15.5\n")
+    (f,) = load_dataset(tmp_path)
+    assert f.group == "day1" and np.array_equal(f.rgb, rgb) and np.isnan(f.depth[0, 0])
+    assert f.lr["native"].shape == (8, 12) and f.lr["native"][0, 0] == pytest.approx(1.5)
+    assert (f.intrinsics.fx, f.intrinsics.cy) == (40.0, 15.5)
+    with pytest.raises(DatasetError, match="no known dataset layout"):
+        load_dataset(tmp_path / "rgb")
+
+
+def test_eval_dataset_is_deterministic_and_writes_rows_table_and_panels(tmp_path):
+    root = require_data("rgbdd")
+    args = ["eval-dataset", "--root", root, "--groups", HELD_OUT_DAY, "--limit", 2, "--scales", 4, 8,
+            "--degradations", "bicubic", "tof", "--methods", "bicubic", "guided_filter", "--panels", 1]
+    code, log = cli(*args, "--out", tmp_path / "a")
+    assert code == 0, log
+    code, log = cli(*args, "--out", tmp_path / "b")
+    assert code == 0, log
+    rows = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    again = json.loads((tmp_path / "b" / "metrics.json").read_text())
+
+    def accuracy(rs):  # everything but the timings
+        return [{k: v for k, v in r.items() if not k.endswith("_ms")} for r in rs]
+    assert accuracy(rows) == accuracy(again)  # same command, same numbers
+    assert len(rows) == 2 * 2 * 2
+    for r in rows:
+        for k in ("dataset", "method", "scale", "degradation", "n_frames", "rmse_cm", "mae_cm", "absrel", "delta1"):
+            assert r[k] is not None, (k, r)
+        assert r["n_frames"] == 2 and r["unit"] == "m" and 0 < r["rmse_cm"] < 20
+    bic = {(r["degradation"], r["scale"]): r["rmse_cm"] for r in rows if r["method"] == "bicubic"}
+    assert bic[("bicubic", 8)] > bic[("bicubic", 4)]  # a coarser input is worse
+    assert (tmp_path / "a" / "table.md").read_text().count("\n") == 2 + len(rows)
+    assert (tmp_path / "a" / "accuracy_vs_scale.png").stat().st_size > 1000
+    assert len(list((tmp_path / "a" / "panels").glob("*.png"))) == 2 * 2
+
+
+def test_eval_dataset_reports_disparity_sets_in_levels_and_supplied_inputs(tmp_path):
+    root = require_data("middlebury2005")
+    code, log = cli("eval-dataset", "--root", root, "--limit", 1, "--scales", 8, "--degradations", "supplied",
+                    "--methods", "bicubic", "--panels", 0, "--out", tmp_path)
+    assert code == 0, log
+    (row,) = json.loads((tmp_path / "metrics.json").read_text())
+    assert row["unit"] == "level" and row["rmse_cm"] is None and 0 < row["rmse"] < 30 and row["scale"] == 8
+
+
+@pytest.fixture(scope="module")
+def bags(tmp_path_factory):
+    root = require_data("rgbdd")
+    out = tmp_path_factory.mktemp("bags")
+    for storage in ("sqlite3", "mcap"):
+        code, log = cli("make-bag", "--root", root, "--groups", HELD_OUT_DAY, "--frames", 5, "--storage", storage,
+                        "--out", out / storage)
+        assert code == 0, log
+    return out
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_make_bag_writes_what_a_driver_would(bags, storage):
+    c = read_bag(bags / storage)
+    assert c.storage == storage and len(c.frames) == 5
+    assert c.counts == {t: 5 for t in ("rgb/image", "rgb/camera_info", "depth_lr/image", "depth_lr/camera_info",
+                                       "depth_gt/image")}
+    stamps = [f.stamp_ns for f in c.frames]
+    assert np.allclose(np.diff(stamps), 1e9 / 15, atol=1)  # 15 Hz
+    f = c.frames[0]
+    for m in (f.rgb, f.depth, f.gt, f.rgb_info, f.depth_info):
+        assert conv.stamp_ns(m.header) == f.stamp_ns and m.header.frame_id == "camera_color_optical_frame"
+    assert (f.rgb.encoding, f.rgb.width, f.rgb.height) == ("rgb8", 512, 384)
+    assert (f.depth.encoding, f.depth.width, f.depth.height) == ("16UC1", 128, 96)
+    assert (f.depth_info.width, f.depth_info.height) == (128, 96)
+    assert f.depth_info.k[0] == pytest.approx(f.rgb_info.k[0] / 4)
+    gt = conv.depth_msg_to_metres(f.gt)
+    assert f.gt.encoding == "32FC1" and 0.3 < np.nanmedian(gt) < 5
+
+
+@pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
+def test_eval_bag_offline(bags, storage, tmp_path):
+    code, log = cli("eval-bag", bags / storage, "--method", "bicubic", "--compare", "guided_filter",
+                    "--scales", 4, 8, "--out", tmp_path / "r", "--out-bag", tmp_path / "refined")
+    assert code == 0, log
+    summary = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert summary["pairs"] == 5 and summary["mode"] == "offline"
+    by = {r["method"]: r for r in summary["rows"]}
+    assert by["bicubic"]["n_frames"] == 5 and 0 < by["bicubic"]["rmse_cm"] < 10
+    assert {r["scale"] for r in summary["scale_sweep"]} == {4, 8}
+    for f in ("report.md", "latency_hist.png", "accuracy_vs_scale.png"):
+        assert (tmp_path / "r" / f).stat().st_size > 100
+    out = read_bag(tmp_path / "refined", topics=Topics(depth="depth_refined/image"))
+    assert len(out.frames) == 5 and out.frames[0].depth.encoding == "32FC1" and out.frames[0].depth.width == 512
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_eval_bag_live_through_sr_node(bags, tmp_path):
+    code, log = cli("eval-bag", bags / "mcap", "--live", "--method", "bicubic", "--clouds", "--compare", "bicubic",
+                    "--scales", "--speed", 0.5, "--out", tmp_path, timeout=240)
+    assert code == 0, log
+    s = json.loads((tmp_path / "metrics.json").read_text())
+    live = s["live"]
+    assert live["sent"] == 5 and live["received"] == 5 and live["clouds_received"] == 5, s
+    assert live["node_exit_code"] == 0
+    node_row, offline_row = s["rows"]
+    assert node_row["method"].startswith("sr_node live") and len(node_row) > 5 and node_row["n_frames"] == 5
+    # the node runs the same pipeline as the offline path: the same numbers
+    assert node_row["rmse_cm"] == pytest.approx(offline_row["rmse_cm"], rel=1e-4)
+    assert node_row["median_ms"] > 0
+
+
+def _write(path, frames, storage="sqlite3"):
+    with BagWriter(path, storage) as bag:
+        for topic, msg, t in frames:
+            bag.write(topic, msg, t)
+
+
+def _img(arr, enc, stamp_s):
+    return conv.array_to_image_msg(arr, enc, conv.header_at(stamp_s, "cam"))
+
+
+def _bad_bags(tmp: pathlib.Path, good: pathlib.Path) -> dict[str, pathlib.Path]:
+    rgb = np.zeros((32, 32, 3), np.uint8)
+    d = np.full((8, 8), 1000, np.uint16)
+    out = {k: tmp / k for k in ("missing_topic", "mismatched_stamps", "unknown_encoding", "empty", "truncated")}
+    _write(out["missing_topic"], [("rgb/image", _img(rgb, "rgb8", 1.0), 1)])
+    _write(out["mismatched_stamps"], [("rgb/image", _img(rgb, "rgb8", 1.0 + i), i) for i in range(3)]
+           + [("depth_lr/image", _img(d, "16UC1", 100.0 + i), i) for i in range(3)])
+    bad = _img(d, "16UC1", 1.0)
+    bad.encoding = "yuv422_weird"
+    _write(out["unknown_encoding"], [("rgb/image", _img(rgb, "rgb8", 1.0), 1), ("depth_lr/image", bad, 1)])
+    _write(out["empty"], [])
+    shutil.copytree(good, out["truncated"])
+    db = next(out["truncated"].glob("*.db3"))
+    db.write_bytes(db.read_bytes()[: db.stat().st_size // 3])
+    return out
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing_topic", "no 'depth_lr/image' topic"), ("mismatched_stamps", "no RGB/depth pair within 50 ms"),
+    ("unknown_encoding", "no frame could be decoded"), ("empty", "no 'depth_lr/image' topic"),
+    ("truncated", "truncated"), ("does_not_exist", "no such bag")])
+def test_bad_bags_end_with_a_clear_message(bags, tmp_path, case, message):
+    paths = _bad_bags(tmp_path, bags / "sqlite3")
+    code, log = cli("eval-bag", paths.get(case, tmp_path / "nope"), "--out", tmp_path / "r")
+    assert code == 2, log
+    assert message in log and "Traceback" not in log, log
+
+
+def test_make_bag_refuses_clearly(tmp_path, bags):
+    code, log = cli("make-bag", "--root", tmp_path, "--out", tmp_path / "b")
+    assert code == 2 and "no known dataset layout" in log and "Traceback" not in log
+    code, log = cli("make-bag", "--root", require_data("rgbdd"), "--frames", 1, "--out", bags / "sqlite3")
+    assert code == 2 and "exists" in log and "Traceback" not in log
+    code, log = cli("make-bag", "--root", require_data("depth_enh/lu"), "--frames", 1, "--out", tmp_path / "c")
+    assert code == 2 and "not metres" in log and "Traceback" not in log

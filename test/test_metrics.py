@@ -1,0 +1,71 @@
+"""core.metrics against values computed by hand."""
+import math
+
+import numpy as np
+import pytest
+
+from depth_refine_ros.core import metrics
+
+NAN = float("nan")
+
+
+def test_standard_metrics_by_hand():
+    pred = np.array([[2.0, 1.0], [4.0, NAN]], np.float32)
+    gt = np.array([[1.0, 1.0], [5.0, 2.0]], np.float32)
+    m = metrics.standard(pred, gt)
+    # scored pixels: (2 vs 1), (1 vs 1), (4 vs 5); the NaN prediction lowers coverage only
+    assert m["coverage"] == pytest.approx(0.75) and m["n_pixels"] == 3
+    assert m["absrel"] == pytest.approx((1 / 1 + 0 + 1 / 5) / 3)
+    assert m["sqrel"] == pytest.approx((1 / 1 + 0 + 1 / 5) / 3)
+    assert m["rmse"] == pytest.approx(math.sqrt(2 / 3))
+    assert m["mae"] == pytest.approx(2 / 3)
+    assert m["rmse_log"] == pytest.approx(math.sqrt((math.log(2) ** 2 + math.log(0.8) ** 2) / 3), rel=1e-6)
+    assert m["log10"] == pytest.approx((math.log10(2) + abs(math.log10(0.8))) / 3, rel=1e-6)
+    # ratios 2, 1, 1.25: strict "<" thresholds 1.25, 1.5625, 1.953
+    assert m["delta1"] == pytest.approx(1 / 3)
+    assert m["delta2"] == pytest.approx(2 / 3)
+    assert m["delta3"] == pytest.approx(2 / 3)
+
+
+def test_invalid_ground_truth_is_not_scored_and_nothing_scored_gives_nan():
+    gt = np.array([[0.0, NAN, np.inf, 2.0]], np.float32)
+    pred = np.array([[9.0, 9.0, 9.0, 2.0]], np.float32)
+    m = metrics.standard(pred, gt)
+    assert m["n_pixels"] == 1 and m["rmse"] == 0.0 and m["coverage"] == 1.0
+    m = metrics.standard(np.full((1, 4), NAN, np.float32), gt)
+    assert m["coverage"] == 0.0 and math.isnan(m["rmse"])
+    with pytest.raises(ValueError, match="differ in size"):
+        metrics.standard(pred[:, :2], gt)
+
+
+def _step(w=64, h=48, at=30):
+    d = np.full((h, w), 1.0, np.float32)
+    d[:, at:] = 2.0
+    return d
+
+
+def test_edge_metrics_perfect_shifted_and_missing_edges():
+    gt = _step()
+    m = metrics.edge_metrics(gt, gt)
+    assert m["dbe_acc"] == 0.0 and m["dbe_comp"] == 0.0 and m["edge_f"] == 1.0
+    shifted = metrics.edge_metrics(_step(at=34), gt)  # the edge 4 px off
+    assert shifted["dbe_acc"] == pytest.approx(4.0, abs=0.6)
+    assert shifted["dbe_comp"] == pytest.approx(4.0, abs=0.6)
+    assert shifted["edge_f"] == 0.0  # beyond the 2 px tolerance
+    flat = metrics.edge_metrics(np.full_like(gt, 1.5), gt)  # no edge at all: truncated at theta
+    assert flat["dbe_acc"] == 10.0 and flat["dbe_comp"] == 10.0 and flat["edge_recall"] == 0.0
+
+
+def test_temporal_stability_counts_only_static_pixels():
+    ref = [np.full((4, 4), 2.0, np.float32)] * 3
+    steady = [np.full((4, 4), 2.0, np.float32)] * 3
+    assert metrics.temporal_stability(steady, ref) == 0.0
+    flicker = [np.full((4, 4), 2.0 + 0.01 * (i % 2), np.float32) for i in range(3)]
+    assert metrics.temporal_stability(flicker, ref) == pytest.approx(0.01, rel=1e-4)
+    moving_ref = [r.copy() for r in ref]
+    moving_ref[1][:, :2] = 3.0  # left half moves in frame 1: its change is motion, not flicker
+    jump = [p.copy() for p in steady]
+    jump[1][:, :2] = 3.0
+    assert metrics.temporal_stability(jump, moving_ref) == 0.0
+    with pytest.raises(ValueError):
+        metrics.temporal_stability(steady, ref[:2])
