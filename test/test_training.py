@@ -74,3 +74,19 @@ def test_two_gloo_ranks_agree(tmp_path):
     h0 = (tmp_path / "param_hash_rank0.txt").read_text()
     h1 = (tmp_path / "param_hash_rank1.txt").read_text()
     assert h0 == h1 and len(h0) == 64
+
+
+def test_training_reads_a_rosbag_and_every_layout(tmp_path):
+    """The trainer's reader takes a bag (RGB + depth_gt) and the shared layouts, in metres."""
+    from depth_refine_training.data import load_frames
+
+    from depth_refine_ros.eval.datasets import load_dataset
+    from depth_refine_ros.eval.make_bag import build_bag
+
+    src = load_dataset(require_data("rgbdd"), groups={"20200518"}, limit=3)
+    build_bag(src, tmp_path / "bag", "mcap")
+    frames = load_frames(tmp_path / "bag")
+    assert len(frames) == 3 and frames[0].group == "bag" and frames[0].rgb.shape == (384, 512, 3)
+    np.testing.assert_allclose(frames[0].depth, src[0].depth, rtol=0, atol=1e-6, equal_nan=True)
+    lu = load_frames(require_data("depth_enh/lu"), limit=1)[0]
+    assert 0 < np.nanmax(lu.depth) <= 2.55  # disparity levels as pseudo-metres

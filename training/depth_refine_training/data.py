@@ -1,10 +1,12 @@
-"""Datasets: RGB-D frames on disk -> training samples made exactly as the runtime prepares input.
+"""Datasets: RGB-D frames on disk or in a rosbag -> training samples made exactly as the runtime
+prepares input.
 
-Layouts (``detect_layout``):
-    ``rgbdd``    ``rgb/<ts>_RGB.jpg`` + ``depth/<ts>_HR_gt.png`` (uint16 mm); capture day = ts[:8]
-    ``generic``  ``rgb/<id>.(png|jpg)`` + ``depth/<id>.(png: uint16 mm | npy: float32 m)``; the
-                 capture group is the id's prefix before the first ``_`` (or the whole id)
-Splits go by capture day/group, never by random frame, so no scene is on both sides.
+Folders of every layout :mod:`depth_refine_ros.eval.datasets` reads (RGB-D-D, Middlebury, the
+DCTNet sets, 7-Scenes, the generic ``rgb/`` + ``depth/`` [+ ``depth_lr/``, ``intrinsics.txt``]),
+and rosbag2 directories (sqlite3 or MCAP: RGB on ``rgb/image``, the training target on
+``depth_gt/image``, else ``depth_lr/image`` when it has the RGB's size; see :func:`bag_frames`).
+Splits go by capture day/group, never by random frame, so no scene is on both sides; a bag is one
+group named after its directory.
 """
 from __future__ import annotations
 
@@ -29,46 +31,48 @@ class Frame:
     depth: np.ndarray
 
 
-def detect_layout(root: pathlib.Path) -> str:
-    if (root / "rgb").is_dir() and any((root / "depth").glob("*_HR_gt.png")):
-        return "rgbdd"
-    if (root / "rgb").is_dir() and (root / "depth").is_dir():
-        return "generic"
-    raise ValueError(f"{root}: no known layout (expected rgb/ and depth/ folders)")
+def is_bag(root: pathlib.Path) -> bool:
+    """A rosbag2 directory (``metadata.yaml`` beside a ``.db3``/``.mcap``)."""
+    return (root / "metadata.yaml").is_file()
 
 
-def _read_depth(path: pathlib.Path) -> np.ndarray:
-    if path.suffix == ".npy":
-        d = np.load(path).astype(np.float32)
-    else:
-        d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED).astype(np.float32) / 1000.0
-    d[~np.isfinite(d) | (d <= 0)] = np.nan
-    return d
+def bag_frames(root: pathlib.Path) -> list[Frame]:
+    """Frames of a bag: RGB + the ground-truth depth (``depth_gt/image``), else the depth topic
+    when it is full-size (a robot's own aligned depth, degraded synthetically in training).
+
+    Raises:
+        ValueError: no usable depth target (the message says which topics were found).
+    """
+    from depth_refine_ros.eval.bags import read_bag
+    from depth_refine_ros.ros import conversions as conv
+
+    frames = []
+    for f in read_bag(root).frames:
+        target = f.gt if f.gt is not None else f.depth
+        rgb = conv.rgb_msg_to_array(f.rgb)
+        if (target.height, target.width) != rgb.shape[:2]:
+            raise ValueError(f"{root}: no depth_gt/image and depth_lr/image is {target.width}x{target.height}, "
+                             f"not the RGB's {rgb.shape[1]}x{rgb.shape[0]}: nothing full-size to train towards")
+        frames.append(Frame(str(f.stamp_ns), root.name, rgb, conv.depth_msg_to_metres(target)))
+    return frames
 
 
 def load_frames(root: str | pathlib.Path, groups: set[str] | None = None, exclude: set[str] | None = None,
                 limit: int | None = None) -> list[Frame]:
-    """Decode the frames of a dataset folder, optionally only/without some capture groups."""
+    """Decode the frames of a dataset folder or bag, optionally only/without some capture groups.
+
+    Depth in disparity levels (the 8-bit benchmark sets) is brought to the pipeline's pseudo-metres.
+    """
+    from depth_refine_ros.eval.datasets import load_dataset
+
     root = pathlib.Path(root)
-    layout = detect_layout(root)
-    frames = []
-    for rgb_path in sorted((root / "rgb").iterdir()):
-        if layout == "rgbdd":
-            ts = rgb_path.name.split("_")[0]
-            dpath, group = root / "depth" / f"{ts}_HR_gt.png", ts[:8]
-        else:
-            stem = rgb_path.stem
-            cands = [root / "depth" / f"{stem}{ext}" for ext in (".png", ".npy")]
-            dpath = next((c for c in cands if c.exists()), None)
-            group = stem.split("_")[0]
-            if dpath is None:
-                continue
-        if (groups is not None and group not in groups) or (exclude and group in exclude):
-            continue
-        rgb = cv2.cvtColor(cv2.imread(str(rgb_path)), cv2.COLOR_BGR2RGB)
-        frames.append(Frame(rgb_path.stem, group, rgb, _read_depth(dpath)))
-        if limit and len(frames) >= limit:
-            break
+    if is_bag(root):
+        frames = [f for f in bag_frames(root)
+                  if (groups is None or f.group in groups) and not (exclude and f.group in exclude)]
+        frames = frames[:limit] if limit else frames
+    else:
+        frames = [Frame(f.name, f.group, f.rgb, f.depth * np.float32(f.to_metres))
+                  for f in load_dataset(root, groups, exclude, limit)]
     if not frames:
         raise ValueError(f"{root}: no frames (groups={groups}, exclude={exclude})")
     return frames
