@@ -155,8 +155,10 @@ def run(args: argparse.Namespace) -> int:
 
     model_rows = []
     if args.models:
-        print(f"models ({', '.join(args.backends)}), 640x480 output, each in its own process:")
-        model_rows = bench_models.bench_models(args.models, args.backends, budget_s=args.model_budget)
+        res = [tuple(int(v) for v in r.split("x"))[::-1] for r in args.resolutions]
+        print(f"models ({', '.join(args.backends)}), output {', '.join(args.resolutions)}, each in its own process:")
+        model_rows = bench_models.bench_models(args.models, args.backends, budget_s=args.model_budget,
+                                               resolutions=res)
     rows = bench_stages(args.methods, args.iters)
     if not args.no_live:
         for clouds in (False, True):
@@ -187,8 +189,10 @@ def add_parser(sub) -> None:
     p.add_argument("--json", help="also write the rows as JSON to this file")
     from depth_refine_ros.bench_models import SPECS
     p.add_argument("--models", nargs="*", default=SPECS,
-                   help="kind/preset of the models to time (none: skip); untrained copies are written to "
-                        "out/bench_models/ once")
+                   help="kind/preset (an untrained copy is written to out/bench_models/ once) or an "
+                        "installed model's name (e.g. the shipped sr_lite); none: skip")
+    p.add_argument("--resolutions", nargs="+", default=["640x480"],
+                   help="output sizes WxH for the model rows (SR input: a quarter of it)")
     p.add_argument("--backends", nargs="+", default=["onnxruntime", "torch"], help="backends for the model rows")
     p.add_argument("--model-budget", type=float, default=15.0, help="seconds of timing per model and backend")
     p.set_defaults(func=run)

@@ -23,14 +23,18 @@ import time
 import numpy as np
 
 OUT_HW = (480, 640)
-IN_HW = (120, 160)
 SPECS = ["sr/lite", "sr/base", "sr/full", "depth_sr/lite", "depth_sr/base", "depth_sr/full",
          "mono/tiny", "mono/resnet18", "mono/resnet50", "sddr/base", "sddr/large"]
 CACHE = pathlib.Path("out") / "bench_models"
 
 
 def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
-    """The untrained model directory for ``kind/preset`` (written once under ``root``)."""
+    """The model directory for ``spec``: an installed model's name or a directory as it is, or for
+    ``kind/preset`` an untrained copy (written once under ``root``)."""
+    if "/" not in spec or pathlib.Path(spec).is_dir():
+        from depth_refine_ros.modeldir import resolve
+
+        return resolve(spec)
     kind, preset = spec.split("/")
     path = root / f"{kind}_{preset}"
     if not (path / "card.yaml").exists():
@@ -45,15 +49,15 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
     return path
 
 
-def graph_hw(md) -> tuple[int, int]:
-    """The graph's input size for a 640x480 output (padded to the size multiple)."""
+def graph_hw(md, out_hw: tuple[int, int] = OUT_HW) -> tuple[int, int]:
+    """The graph's input size for an ``out_hw`` output (padded to the size multiple)."""
     from depth_refine_ros.core.netio import padded_size
 
-    hw = tuple(md.card["input_hw"]) if md.kind == "mono" else OUT_HW
+    hw = tuple(md.card["input_hw"]) if md.kind == "mono" else out_hw
     return padded_size(hw, md.size_multiple)
 
 
-def gflops(md) -> float:
+def gflops(md, out_hw: tuple[int, int] = OUT_HW) -> float:
     """Forward GFLOPs at :func:`graph_hw` (torch's FlopCounterMode)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -61,20 +65,21 @@ def gflops(md) -> float:
     from depth_refine_ros.models import build_model
 
     model = build_model(md.kind, md.config).eval()
-    h, w = graph_hw(md)
+    h, w = graph_hw(md, out_hw)
     args = [torch.rand(1, 3 if n == "rgb" else 1, h, w) for n in md.inputs]
     with torch.no_grad(), FlopCounterMode(display=False) as fc:
         model(*args)
     return fc.get_total_flops() / 1e9
 
 
-def _inputs(md) -> dict[str, np.ndarray]:
+def _inputs(md, out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Random inputs for an ``out_hw`` output; SR depth at a quarter of it (the x4 case)."""
     rng = np.random.default_rng(0)
     if md.kind == "sddr":
-        d = (1 + rng.random(OUT_HW)).astype(np.float32)
+        d = (1 + rng.random(out_hw)).astype(np.float32)
         return {"low": d, "high": d + 0.01}
-    return {"rgb": rng.integers(0, 255, (*OUT_HW, 3), dtype=np.uint8),
-            "depth_lr": (1 + rng.random(IN_HW)).astype(np.float32)}
+    return {"rgb": rng.integers(0, 255, (*out_hw, 3), dtype=np.uint8),
+            "depth_lr": (1 + rng.random((out_hw[0] // 4, out_hw[1] // 4))).astype(np.float32)}
 
 
 def _rss_mb() -> float:
@@ -104,45 +109,47 @@ class _RssSampler:
         return self.peak - self.start
 
 
-def run_one(path: str, backend: str, min_iters: int, budget_s: float) -> dict:
-    """Time one model through one backend in this process (see the module docstring)."""
+def run_one(path: str, backend: str, min_iters: int, budget_s: float, out_hw: tuple[int, int] = OUT_HW) -> dict:
+    """Time one model through one backend at one output size in this process (module docstring)."""
     from depth_refine_ros.backends import create_backend
 
     sampler = _RssSampler()
     be = create_backend(backend, model=path)
     md = be.model
-    x = _inputs(md)
-    be.infer(x, OUT_HW)  # warm-up
+    x = _inputs(md, out_hw)
+    be.infer(x, out_hw)  # warm-up
     times = []
     t_end = time.monotonic() + budget_s
     while len(times) < min_iters or (time.monotonic() < t_end and len(times) < 200):
         t0 = time.perf_counter()
-        be.infer(x, OUT_HW)
+        be.infer(x, out_hw)
         times.append((time.perf_counter() - t0) * 1e3)
     peak_mb = sampler.stop()
-    in_hw = list(IN_HW) if md.kind in ("sr", "depth_sr") else list(graph_hw(md) if md.kind == "mono" else OUT_HW)
+    sr_in = [out_hw[0] // 4, out_hw[1] // 4]
+    in_hw = sr_in if md.kind in ("sr", "depth_sr") else list(graph_hw(md, out_hw) if md.kind == "mono" else out_hw)
     return {"kind": "model", "model": md.name, "model_kind": md.kind, "preset": md.card.get("preset"),
-            "backend": backend, "device": "cpu", "input_hw": in_hw, "output_hw": list(OUT_HW),
-            "graph_hw": list(graph_hw(md)), "n": len(times), "median_ms": float(np.median(times)),
+            "backend": backend, "device": "cpu", "input_hw": in_hw, "output_hw": list(out_hw),
+            "graph_hw": list(graph_hw(md, out_hw)), "n": len(times), "median_ms": float(np.median(times)),
             "p95_ms": float(np.percentile(times, 95)), "params": int(md.card["params"]),
-            "gflops": round(gflops(md), 2), "peak_mem_mb": round(peak_mb, 1)}
+            "gflops": round(gflops(md, out_hw), 2), "peak_mem_mb": round(peak_mb, 1)}
 
 
 def bench_models(specs: list[str], backends: list[str], min_iters: int = 3, budget_s: float = 15.0,
-                 progress=print) -> list[dict]:
-    """One row per (spec, backend), each measured in a fresh process."""
+                 progress=print, resolutions: list[tuple[int, int]] = (OUT_HW,)) -> list[dict]:
+    """One row per (spec, backend, output resolution), each measured in a fresh process."""
     rows = []
     for spec in specs:
         path = ensure_model(spec)
-        for backend in backends:
+        for backend, hw in [(b, r) for b in backends for r in resolutions]:
             cmd = [sys.executable, "-m", "depth_refine_ros.bench_models", str(path), backend, str(min_iters),
-                   str(budget_s)]
+                   str(budget_s), f"{hw[1]}x{hw[0]}"]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:
                 progress(f"  {spec} / {backend}: FAILED: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             row = json.loads(res.stdout.strip().splitlines()[-1])
-            progress(f"  {spec:<16} {backend:<12} median {row['median_ms']:8.1f} ms  p95 {row['p95_ms']:8.1f} ms")
+            progress(f"  {spec:<16} {backend:<12} {hw[1]}x{hw[0]} median {row['median_ms']:8.1f} ms  "
+                     f"p95 {row['p95_ms']:8.1f} ms")
             rows.append(row)
     return rows
 
@@ -159,4 +166,5 @@ def print_table(rows: list[dict]) -> None:
 
 if __name__ == "__main__":
     p, b, n, budget = sys.argv[1:5]
-    print(json.dumps(run_one(p, b, int(n), float(budget))))
+    w, h = (int(v) for v in (sys.argv[5] if len(sys.argv) > 5 else "640x480").split("x"))
+    print(json.dumps(run_one(p, b, int(n), float(budget), (h, w))))
