@@ -53,6 +53,7 @@ class GuidedSRConfig:
         dec_blocks: NAF blocks per decoder stage (deepest first).
         work_stride: the U-Net runs at output / work_stride (1 = the paper).
         head_width: channels of the full-resolution head (only used when work_stride > 1).
+        head_layers: extra ``head_width`` 3x3 conv + ReLU layers in that head.
         fusion: ``adain`` or ``concat``.
         guidance: ``rgb``, ``rgb+prior`` or ``none``.
         prior: the embedded monocular net's config (``guidance='rgb+prior'`` only).
@@ -65,6 +66,7 @@ class GuidedSRConfig:
     dec_blocks: tuple[int, ...] = (1, 1, 1, 1)
     work_stride: int = 4
     head_width: int = 8
+    head_layers: int = 3
     fusion: str = "adain"
     guidance: str = "rgb"
     prior: MonoConfig | None = None
@@ -168,8 +170,13 @@ class GuidedSRNet(nn.Module):
         else:
             hw = cfg.head_width
             self.head_up = nn.Sequential(nn.Conv2d(c, hw * s * s, 1), nn.PixelShuffle(s))
-            self.head_guide = nn.Conv2d(3 if self.guided else 1, hw, 3, padding=1)
-            self.head = nn.Sequential(nn.ReLU(), nn.Conv2d(hw, 1, 3, padding=1))
+            # the head sees RGB and the standardised depth at full resolution: edge placement is
+            # decided here (measured: an RGB-only one-conv head left the net at bicubic)
+            self.head_guide = nn.Conv2d(4 if self.guided else 1, hw, 3, padding=1)
+            layers: list[nn.Module] = [nn.ReLU()]
+            for i in range(cfg.head_layers):  # dilations 2, 4, 8, ...: context for edges at x8..x16
+                layers += [nn.Conv2d(hw, hw, 3, padding=2 ** (i + 1), dilation=2 ** (i + 1)), nn.ReLU()]
+            self.head = nn.Sequential(*layers, nn.Conv2d(hw, 1, 3, padding=1))
         # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
         # net exactly the classical upsampler, so training starts from bicubic, never below it.
         last = self.head if isinstance(self.head, nn.Conv2d) else self.head[-1]
@@ -220,6 +227,6 @@ class GuidedSRNet(nn.Module):
             x = dec(up(x) + skip)
         if self.cfg.work_stride == 1:
             return depth + self.head(x) * sd
-        guide_full = self.head_guide(rgb if self.guided else dn)
+        guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
         return depth + self.head(self.head_up(x) + guide_full) * sd
 
