@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make demo   - the main job: a live run of sr_node on real frames, with a report
+#   make demo   - the main job: a real scene as a rosbag, replayed live through sr_node, with a report
 #   make test   - the whole test suite
 # Both create .venv (idempotent; a no-op the second time unless requirements/setup changed).
 

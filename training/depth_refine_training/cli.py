@@ -26,7 +26,9 @@ def export(ckpt: str, out: str, name: str | None) -> int:
     training = {"status": "trained", "data": tc["data"], "held_out_groups": tc["val_groups"],
                 "degradations": tc.get("degradations"), "scales": tc.get("scales"), "steps": ck["step"],
                 "batch": tc["batch"], "lr": tc["lr"], "seed": tc["seed"],
-                "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()}}
+                "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()},
+                "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
+                "config": tc}
     md = write_model_dir(model, kind, cfg, out, name=name, preset=ck["preset"], training=training)
     print(f"wrote {md.path}: {md.describe()}")
     return 0

@@ -1,0 +1,47 @@
+"""The models shipped in depth_refine_ros/model_zoo/: intact, small enough, and doing their job on
+held-out RGB-D-D frames (capture days never trained on) through the node's pipeline."""
+import numpy as np
+import pytest
+from conftest import require_data
+
+from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.eval.datasets import load_dataset
+from depth_refine_ros.eval.methods import build_method
+from depth_refine_ros.modeldir import installed, load_model_dir
+
+SHIPPED = {"sr_lite": "sr", "depth_sr_lite": "depth_sr", "mono_small": "mono"}
+HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
+
+
+@pytest.mark.parametrize("name, kind", SHIPPED.items())
+def test_shipped_model_is_intact_small_and_trained_on_other_days(name, kind):
+    md = load_model_dir(name)  # verifies every file's size and sha256 against the card
+    assert md.kind == kind and "model_zoo" in str(md.path)
+    assert sum(f.stat().st_size for f in md.path.iterdir() if f.is_file()) <= 20 * 2**20
+    train = md.card["training"]
+    assert train["status"] == "trained" and set(train["held_out_groups"]) == HELD_OUT
+    assert name in {m.name for m in installed()}
+
+
+@pytest.fixture(scope="module")
+def held_out():
+    return load_dataset(require_data("rgbdd"), groups=HELD_OUT, limit=4)
+
+
+def _rmse_cm(method, frames, scale):
+    errs = []
+    for f in frames:
+        h, w = (f.depth.shape[0] // scale) * scale, (f.depth.shape[1] // scale) * scale
+        gt = f.depth[:h, :w]
+        d, _ = method.run(f.rgb[:h, :w], degrade("bicubic", gt, scale, seed=1))
+        v = np.isfinite(gt)
+        errs.append(float(np.sqrt(np.nanmean((d[v] - gt[v]) ** 2)) * 100))
+    return float(np.mean(errs))
+
+
+@pytest.mark.parametrize("model", ["sr_lite", "depth_sr_lite"])
+@pytest.mark.parametrize("scale", [4, 8])
+def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale):
+    ours = _rmse_cm(build_method(model), held_out, scale)
+    bic = _rmse_cm(build_method("bicubic"), held_out, scale)
+    assert ours < bic, f"{model} x{scale}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
