@@ -207,3 +207,24 @@ def test_make_bag_refuses_clearly(tmp_path, bags):
     assert code == 2 and "exists" in log and "Traceback" not in log
     code, log = cli("make-bag", "--root", require_data("depth_enh/lu"), "--frames", 1, "--out", tmp_path / "c")
     assert code == 2 and "not metres" in log and "Traceback" not in log
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_demo_replays_the_motorcycle_bag_through_the_live_node(tmp_path):
+    """The main job end to end, short: bag from scikit-image's Middlebury scene, live sr_node with
+    the shipped model, report against bicubic and the classical upsamplers."""
+    code, log = cli("demo", "--frames", 4, "--rate", 4, "--out", tmp_path, timeout=300)
+    assert code == 0, log
+    s = json.loads((tmp_path / "metrics.json").read_text())
+    live = s["live"]
+    assert live["sent"] == 4 and live["received"] + live["not_answered"] == 4 and live["received"] >= 3, live
+    methods = [r["method"] for r in s["rows"]]
+    assert methods[0].startswith("sr_node live") and "sr_lite" in methods[0]
+    assert {"bicubic", "joint_bilateral", "guided_filter", "fgs"} <= set(methods)
+    node = s["rows"][0]
+    assert 0 < node["rmse_cm"] < 30 and node["coverage"] > 0.9
+    for f in ("report.md", "latency_hist.png", "accuracy_vs_scale.png"):
+        assert (tmp_path / f).stat().st_size > 100
+    assert read_bag(tmp_path / "input_bag").storage == "mcap"
+    assert len(read_bag(tmp_path / "refined_bag", topics=Topics(depth="depth_refined/image")).frames) >= 3
