@@ -152,6 +152,7 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
 
 def _score(result: RunResult, frames: list[Decoded]) -> dict:
     from depth_refine_ros.core import metrics
+    from depth_refine_ros.core.upsample import nearest_mask
     from depth_refine_ros.eval import scoring
 
     per, preds, refs = [], [], []
@@ -159,7 +160,8 @@ def _score(result: RunResult, frames: list[Decoded]) -> dict:
         d = result.depth.get(f.stamp_ns)
         if d is None:
             continue
-        ref = f.gt if f.gt is not None else _nearest_up(f.depth_lr, d.shape)
+        # no ground truth: static pixels come from the input, nearest-upsampled (core's own indexing)
+        ref = f.gt if f.gt is not None else nearest_mask(f.depth_lr, d.shape)
         if f.gt is not None and f.gt.shape == d.shape:
             per.append(scoring.frame_scores(d, f.gt))
         preds.append(d)
@@ -173,12 +175,6 @@ def _score(result: RunResult, frames: list[Decoded]) -> dict:
     row["p95_ms"] = float(np.percentile(lat, 95)) if lat else None
     row["rejected"] = dict(result.rejected)
     return row
-
-
-def _nearest_up(d: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    ys = (np.arange(hw[0]) * d.shape[0] // hw[0])
-    xs = (np.arange(hw[1]) * d.shape[1] // hw[1])
-    return d[ys][:, xs]
 
 
 def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 5) -> list[dict]:
