@@ -90,3 +90,26 @@ def test_training_reads_a_rosbag_and_every_layout(tmp_path):
     np.testing.assert_allclose(frames[0].depth, src[0].depth, rtol=0, atol=1e-6, equal_nan=True)
     lu = load_frames(require_data("depth_enh/lu"), limit=1)[0]
     assert 0 < np.nanmax(lu.depth) <= 2.55  # disparity levels as pseudo-metres
+
+
+def test_init_copies_matching_and_grown_tensors(tmp_path):
+    """``init``: an rgb+prior net starts from an rgb-only checkpoint; the grown stem keeps the old
+    RGB filters in its leading slice and zeros for the prior channel (same function at the start)."""
+    import torch
+
+    from depth_refine_ros.models import build_model, config_to_dict, preset_config
+    from depth_refine_training.trainer import load_init
+
+    torch.manual_seed(0)
+    src = build_model("sr", preset_config("sr", "lite"))
+    for p in src.parameters():
+        p.data.normal_()
+    torch.save({"model": src.state_dict(), "model_config": config_to_dict(src.cfg)}, tmp_path / "src.pt")
+    dst = build_model("sr", preset_config("sr", "lite", guidance="rgb+prior"))
+    n = load_init(dst, str(tmp_path / "src.pt"))
+    assert n == len(src.state_dict())
+    assert torch.equal(dst.depth_enc.stem.weight, src.depth_enc.stem.weight)
+    assert torch.equal(dst.guide_enc.stem.weight[:, :3], src.guide_enc.stem.weight)
+    assert not dst.guide_enc.stem.weight[:, 3:].any()
+    with pytest.raises(FileNotFoundError, match="init weights not found"):
+        load_init(dst, str(tmp_path / "missing.pt"))

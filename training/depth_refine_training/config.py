@@ -24,6 +24,11 @@ class TrainConfig:
         val_every: steps between validations; val_scales: SR scales validated (bicubic input).
         workers: DataLoader workers per process. seed: everything random derives from it.
         out: run directory (checkpoints, config, CSV and TensorBoard logs).
+        init: start from these weights (a checkpoint ``.pt`` or a model directory); tensors whose
+            shape grew (e.g. a head with more outputs) get the old values in their leading slice.
+            Ignored when ``out`` already holds ``last.pt`` (that is a resume).
+        init_prior: a monocular model (directory or checkpoint) whose weights start the SR net's
+            embedded relative-depth prior (``guidance: rgb+prior`` only; its config must match).
     """
 
     task: str = "sr"
@@ -45,6 +50,8 @@ class TrainConfig:
     workers: int = 4
     seed: int = 0
     out: str = "runs/sr_lite"
+    init: str = ""
+    init_prior: str = ""
 
 
 def _coerce(value: str, current):
@@ -72,6 +79,8 @@ def load_config(path: str | None, overrides: list[str] = (), task: str | None = 
         raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(names)}")
     cfg = TrainConfig(**data)
     for ov in overrides:
+        if not ov.strip():
+            continue
         key, _, value = ov.partition("=")
         if key not in names:
             raise ValueError(f"unknown override '{key}'; valid: {sorted(names)}")

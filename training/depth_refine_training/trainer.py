@@ -103,6 +103,43 @@ def _progress(step: int, total: int, loss: float, t0: float) -> None:
     sys.stderr.flush()
 
 
+def load_init(model: torch.nn.Module, source: str) -> int:
+    """Copy weights from a checkpoint or model directory into ``model``; returns tensors copied.
+
+    Same-shape tensors are copied whole; a tensor whose dimensions all grew gets the old values in
+    its leading slice and zeros elsewhere (so a conv that gained input channels, e.g. the guidance
+    stem when a relative-depth prior is added, starts as the source network's function); anything
+    else is left as initialised.
+
+    Raises:
+        FileNotFoundError: ``source`` is neither a ``.pt`` file nor a folder with weights.
+    """
+    src = pathlib.Path(source)
+    if src.is_dir():
+        from safetensors.torch import load_file
+        state = load_file(str(src / "model.safetensors"))
+    elif src.is_file():
+        state = torch.load(src, map_location="cpu", weights_only=False)["model"]
+    else:
+        raise FileNotFoundError(f"init weights not found: {source}")
+    own = model.state_dict()
+    n = 0
+    with torch.no_grad():
+        for k, v in state.items():
+            if k not in own:
+                continue
+            t = own[k]
+            if t.shape == v.shape:
+                t.copy_(v)
+            elif t.dim() == v.dim() and all(a >= b for a, b in zip(t.shape, v.shape, strict=True)):
+                t.zero_()
+                t[tuple(slice(0, b) for b in v.shape)].copy_(v)
+            else:
+                continue
+            n += 1
+    return n
+
+
 def train(cfg: TrainConfig) -> dict:
     """Run one training job; returns the final validation metrics (rank 0) and the run folder."""
     rank, world, device = _dist()
@@ -138,6 +175,16 @@ def train(cfg: TrainConfig) -> dict:
         opt.load_state_dict(ck["opt"])
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
+    elif cfg.init:
+        n = load_init(model, cfg.init)
+        if rank == 0:
+            sys.stderr.write(f"init: {n} tensors from {cfg.init}\n")
+    if cfg.init_prior and not ckpt_path.exists():
+        if getattr(model, "prior", None) is None:
+            raise ValueError("init_prior needs an SR model with guidance 'rgb+prior'")
+        n = load_init(model.prior, cfg.init_prior)
+        if rank == 0:
+            sys.stderr.write(f"init_prior: {n} of {len(model.prior.state_dict())} tensors from {cfg.init_prior}\n")
     net = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     log_f = open(out / "log.csv", "a", newline="") if rank == 0 else None
     writer = None

@@ -1,0 +1,55 @@
+"""Print the README's accuracy tables from `eval_shipped.sh`'s `out/eval/*/metrics.json`.
+
+Usage (repository root): ``.venv/bin/python training/experiments/readme_tables.py [--method sr_lite]``.
+One markdown row per dataset x degradation x scale: bicubic, the best classical upsampler, the
+model, and the model's RMSE change against both (negative = better). Disparity-valued sets
+(Middlebury, Lu: unit ``level``) are in levels, metric ones in cm.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+
+CLASSICAL = ("bicubic", "joint_bilateral", "guided_filter", "fgs")
+
+
+def _value(row: dict) -> float:
+    return row["rmse_cm"] if row.get("unit", "m") == "m" else row["rmse"]
+
+
+def table(rows: list[dict], method: str) -> list[str]:
+    """Markdown lines comparing ``method`` with bicubic and the best classical method."""
+    out = [f"| data | input | scale | unit | bicubic | best classical | {method} | vs bicubic | vs best classical |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    keys = sorted({(r["dataset"], r["degradation"], float(r["scale"])) for r in rows},
+                  key=lambda k: (k[0], k[1], k[2]))
+    for ds, deg, sc in keys:
+        group = {r["method"]: r for r in rows if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
+        if method not in group or "bicubic" not in group:
+            continue
+        classical = {m: _value(group[m]) for m in CLASSICAL if m in group}
+        best = min(classical, key=classical.get)
+        bic, m = _value(group["bicubic"]), _value(group[method])
+        unit = "cm" if group[method].get("unit", "m") == "m" else "levels"
+        scale = f"x{sc:g}" if sc == int(sc) else f"x{sc:.3f}".rstrip("0")
+        out.append(f"| {ds} | {deg} | {scale} | {unit} | {bic:.2f} | {classical[best]:.2f} ({best}) | {m:.2f} "
+                   f"| {100 * (m / bic - 1):+.1f} % | {100 * (m / classical[best] - 1):+.1f} % |")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--method", default="sr_lite")
+    ap.add_argument("--eval", default="out/eval", help="folder holding eval_shipped.sh's outputs")
+    ap.add_argument("--runs", nargs="*", default=None, help="sub-folders to include (default: all)")
+    args = ap.parse_args()
+    rows: list[dict] = []
+    for p in sorted(pathlib.Path(args.eval).glob("*/metrics.json")):
+        if args.runs is None or p.parent.name in args.runs:
+            rows += json.loads(p.read_text())
+    print("\n".join(table(rows, args.method)))
+
+
+if __name__ == "__main__":
+    main()
