@@ -69,3 +69,18 @@ def test_temporal_stability_counts_only_static_pixels():
     assert metrics.temporal_stability(jump, moving_ref) == 0.0
     with pytest.raises(ValueError):
         metrics.temporal_stability(steady, ref[:2])
+
+
+def test_boundary_split_by_hand():
+    gt = _step(w=20, h=10, at=10)  # 1 m | 2 m step between columns 9 and 10
+    pred = gt.copy()
+    pred[:, 9] = 1.5  # the column left of the step blurred: 0.5 m off
+    pred[:, 0] = 1.1  # an interior error of 0.1 m, far from the step
+    m = metrics.boundary_split(pred, gt, band=2)
+    # band: columns 7..12 (the two discontinuity columns 9 and 10, dilated by 2) -> 6 of 20
+    assert m["boundary_frac"] == pytest.approx(6 / 20)
+    assert m["rmse_boundary"] == pytest.approx(math.sqrt(0.25 / 6))
+    assert m["rmse_interior"] == pytest.approx(math.sqrt(0.01 / 14), rel=1e-6)
+    small = gt * 1.02  # 2 % steps are not discontinuities
+    assert not metrics.discontinuities(np.cumprod(np.full((3, 8), 1.02, np.float32), axis=1)).any()
+    assert metrics.boundary_split(small, np.full_like(gt, 1.0))["boundary_frac"] == 0.0

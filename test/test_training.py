@@ -96,9 +96,9 @@ def test_init_copies_matching_and_grown_tensors(tmp_path):
     """``init``: an rgb+prior net starts from an rgb-only checkpoint; the grown stem keeps the old
     RGB filters in its leading slice and zeros for the prior channel (same function at the start)."""
     import torch
+    from depth_refine_training.trainer import load_init
 
     from depth_refine_ros.models import build_model, config_to_dict, preset_config
-    from depth_refine_training.trainer import load_init
 
     torch.manual_seed(0)
     src = build_model("sr", preset_config("sr", "lite"))

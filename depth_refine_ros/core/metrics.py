@@ -14,6 +14,11 @@ have none, so edges are detected, the same way on prediction and ground truth):
       edge, completeness = mean distance from each ground-truth edge pixel to the nearest predicted
       one, both truncated at ``theta`` = 10 px as iBims-1 does;
     * edge F-score = harmonic mean of precision and recall with a ``tol`` = 2 px match radius.
+
+Boundary / interior split (:func:`boundary_split`): RMSE within ``band`` px of a ground-truth
+depth discontinuity (a relative jump > 5 % to a 4-neighbour) and elsewhere. Measured on held-out
+RGB-D-D at x4, ~4 % of the pixels hold ~85-90 % of the squared error: this is where SR methods
+differ, and where obstacle boundaries are.
 """
 from __future__ import annotations
 
@@ -65,6 +70,55 @@ def standard(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -
         "delta3": float(np.mean(ratio < 1.25**3)),
     })
     return out
+
+
+JUMP_REL = 0.05
+"""A ground-truth discontinuity: neighbours whose depths differ by more than this fraction."""
+
+
+def discontinuities(gt: np.ndarray, jump_rel: float = JUMP_REL) -> np.ndarray:
+    """Pixels with a relative depth jump > ``jump_rel`` to a valid 4-neighbour. ``(H, W) bool``."""
+    v = valid_mask(gt)
+    g = np.where(v, gt, np.nan).astype(np.float64)
+    out = np.zeros(gt.shape, bool)
+    # (this pixel, its right neighbour) and (this pixel, the one below)
+    for a, b in (((slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+                 ((slice(None, -1), slice(None)), (slice(1, None), slice(None)))):
+        with np.errstate(invalid="ignore"):
+            jump = np.abs(g[a] - g[b]) > jump_rel * np.fmin(g[a], g[b])
+        out[a] |= jump
+        out[b] |= jump
+    return out
+
+
+def boundary_split(pred: np.ndarray, gt: np.ndarray, band: int = 4, jump_rel: float = JUMP_REL
+                   ) -> dict[str, float]:
+    """RMSE near ground-truth depth discontinuities and away from them.
+
+    Args:
+        pred, gt: ``(H, W)`` depth in one unit (NaN in ``pred`` is not scored).
+        band: half-width (px) of the square neighbourhood around each discontinuity pixel.
+        jump_rel: see :func:`discontinuities`.
+
+    Returns:
+        ``rmse_boundary`` and ``rmse_interior`` (input unit; NaN where a region is empty) and
+        ``boundary_frac``, the fraction of valid ground-truth pixels in the boundary band.
+    """
+    import cv2
+
+    v = valid_mask(gt)
+    k = np.ones((2 * band + 1, 2 * band + 1), np.uint8)
+    near = cv2.dilate(discontinuities(gt, jump_rel).astype(np.uint8), k).astype(bool) & v
+    with np.errstate(invalid="ignore"):
+        d2 = (pred.astype(np.float64) - gt) ** 2
+    ok = np.isfinite(d2)
+
+    def _rmse(m: np.ndarray) -> float:
+        m = m & ok
+        return float(np.sqrt(d2[m].mean())) if m.any() else float("nan")
+
+    return {"rmse_boundary": _rmse(near), "rmse_interior": _rmse(v & ~near),
+            "boundary_frac": float(near.sum() / v.sum()) if v.any() else float("nan")}
 
 
 def depth_edges(depth: np.ndarray, lo: float, hi: float, t_low: float = 15, t_high: float = 40) -> np.ndarray:

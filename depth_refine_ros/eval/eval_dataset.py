@@ -21,7 +21,9 @@ import numpy as np
 from depth_refine_ros.core.degrade import DEGRADATIONS, degrade
 
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
-         ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"), ("absrel", "AbsRel"), ("delta1", "δ1"),
+         ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"),
+         ("boundary_shown", "RMSE boundary"), ("interior_shown", "RMSE interior"),
+         ("absrel", "AbsRel"), ("delta1", "δ1"),
          ("dbe_acc", "DBE acc px"), ("edge_f", "edge F"), ("coverage", "coverage"),
          ("vs_bicubic", "vs bicubic"), ("vs_best_classical", "vs best classical"), ("median_ms", "ms"),
          ("n_frames", "frames")]
@@ -120,7 +122,9 @@ def write_outputs(rows: list[dict], out: pathlib.Path, command: str) -> None:
              "Middlebury and Lu benchmarks are quoted in). `vs` columns: relative RMSE change against "
              "bicubic and against the best classical upsampler on the same input (negative = better). "
              "DBE acc: depth boundary error, accuracy (px, iBims-1 style, detected edges); edge F: "
-             "edge F-score at 2 px. Coverage: fraction of valid ground-truth pixels the method answers.", "",
+             "edge F-score at 2 px. RMSE boundary / interior: within 4 px of a ground-truth depth "
+             "discontinuity (> 5 % jump) / elsewhere. Coverage: fraction of valid ground-truth pixels "
+             "the method answers.", "",
              table, ""]
     if has_plot:
         lines += ["![accuracy vs scale](accuracy_vs_scale.png)", ""]

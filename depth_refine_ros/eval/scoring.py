@@ -12,14 +12,17 @@ import numpy as np
 
 from depth_refine_ros.core import metrics
 
-SCORES = metrics.STANDARD + ("coverage", "dbe_acc", "dbe_comp", "edge_f")
+SCORES = metrics.STANDARD + ("coverage", "dbe_acc", "dbe_comp", "edge_f", "rmse_boundary", "rmse_interior",
+                             "boundary_frac")
 
 
 def frame_scores(pred: np.ndarray, gt: np.ndarray, edges: bool = True) -> dict[str, float]:
-    """Standard metrics (+ depth-edge metrics) of one frame, both maps in the same unit."""
+    """Standard metrics (+ depth-edge metrics and the boundary/interior RMSE split) of one frame,
+    both maps in the same unit."""
     out = metrics.standard(pred, gt)
     if edges:
         out.update(metrics.edge_metrics(pred, gt))
+        out.update(metrics.boundary_split(pred, gt))
     return out
 
 
@@ -32,6 +35,8 @@ def aggregate(per_frame: list[dict[str, float]], unit: str) -> dict:
     metric = unit == "m"
     out["rmse_cm"] = out["rmse"] * 100 if metric and out["rmse"] is not None else None
     out["mae_cm"] = out["mae"] * 100 if metric and out["mae"] is not None else None
+    for k in ("rmse_boundary", "rmse_interior"):
+        out[k + "_cm"] = out[k] * 100 if metric and out.get(k) is not None else None
     return out
 
 
@@ -42,6 +47,8 @@ def shown(row: dict) -> dict:
     metric = row.get("unit") == "m"
     r["rmse_shown"] = row.get("rmse_cm") if metric else row.get("rmse")
     r["mae_shown"] = row.get("mae_cm") if metric else row.get("mae")
+    r["boundary_shown"] = row.get("rmse_boundary_cm") if metric else row.get("rmse_boundary")
+    r["interior_shown"] = row.get("rmse_interior_cm") if metric else row.get("rmse_interior")
     r["unit_shown"] = "cm" if metric else row.get("unit")
     return r
 
