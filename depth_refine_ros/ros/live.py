@@ -131,13 +131,16 @@ class Rig:
         self.infos: dict[int, CameraInfo] = {}
         self.clouds: dict[int, PointCloud2] = {}
         self.diags: list[DiagnosticArray] = []
-        n.create_subscription(Image, f"{prefix}/image",
-                              lambda m: self.images.setdefault(key(m.header), (time.monotonic(), m)), REL)
-        n.create_subscription(CameraInfo, f"{prefix}/camera_info",
-                              lambda m: self.infos.setdefault(key(m.header), m), REL)
+        # kept so wait_matched can check that each output stream has matched (DDS discovers every
+        # endpoint pair on its own: the image can match before the camera_info does)
+        self.subs = [
+            n.create_subscription(Image, f"{prefix}/image",
+                                  lambda m: self.images.setdefault(key(m.header), (time.monotonic(), m)), REL),
+            n.create_subscription(CameraInfo, f"{prefix}/camera_info",
+                                  lambda m: self.infos.setdefault(key(m.header), m), REL)]
         if clouds:
-            n.create_subscription(PointCloud2, f"{prefix}/points",
-                                  lambda m: self.clouds.setdefault(key(m.header), m), REL)
+            self.subs.append(n.create_subscription(PointCloud2, f"{prefix}/points",
+                                                   lambda m: self.clouds.setdefault(key(m.header), m), REL))
         n.create_subscription(DiagnosticArray, "/diagnostics", self.diags.append, 10)
 
     def spin(self, seconds: float) -> None:
@@ -156,7 +159,8 @@ class Rig:
     def wait_matched(self, timeout: float = 20.0) -> None:
         ok = self.wait_for(lambda: self.pub_depth.get_subscription_count() > 0
                            and self.pub_rgb.get_subscription_count() > 0
-                           and self.node.count_publishers(f"{self.prefix}/image") > 0, timeout)
+                           and self.pub_rgb_info.get_subscription_count() > 0
+                           and all(s.get_publisher_count() > 0 for s in self.subs), timeout)
         assert ok, "the node never matched the rig's publishers"
         self.spin(0.5)
 
