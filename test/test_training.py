@@ -113,3 +113,15 @@ def test_init_copies_matching_and_grown_tensors(tmp_path):
     assert not dst.guide_enc.stem.weight[:, 3:].any()
     with pytest.raises(FileNotFoundError, match="init weights not found"):
         load_init(dst, str(tmp_path / "missing.pt"))
+
+
+def test_fine_tune_from_init_and_export_records_both_stages(tmp_path):
+    run(train_cmd("sr", tmp_path / "a", "steps=2", "val_every=2"))
+    init = f"init={tmp_path / 'a' / 'last.pt'}"
+    r = run(train_cmd("sr", tmp_path / "b", "steps=2", "val_every=2", init, "lr=0.0001"))
+    assert "init: " in r.stderr
+    run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "b" / "last.pt"),
+         str(tmp_path / "model")])
+    tr = load_model_dir(tmp_path / "model").card["training"]
+    assert tr["steps"] == 4 and [s["steps"] for s in tr["stages"]] == [2, 2]
+    assert tr["stages"][0]["init"] is None and tr["stages"][1]["lr"] == 0.0001

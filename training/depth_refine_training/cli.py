@@ -7,7 +7,30 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 import sys
+
+
+def stages(tc: dict, step: int) -> list[dict]:
+    """The training stages behind a checkpoint, oldest first: each ``init=`` hop is followed back
+    (a ``.pt`` checkpoint, or a model directory's card) so a fine-tuned model's card shows its
+    whole recipe, not only the last run."""
+    import torch
+    import yaml
+
+    earlier: list[dict] = []
+    init = tc.get("init") or ""
+    src = pathlib.Path(init)
+    if init and src.is_file():
+        ck = torch.load(src, map_location="cpu", weights_only=False)
+        earlier = stages(ck["train_config"], ck["step"])
+    elif init and (src / "card.yaml").is_file():
+        tr = yaml.safe_load((src / "card.yaml").read_text()).get("training", {})
+        earlier = tr.get("stages") or [{"steps": tr.get("steps"), "lr": tr.get("lr"), "from": str(src)}]
+    elif init:
+        earlier = [{"from": init, "note": "not found at export time"}]
+    return earlier + [{"steps": step, "lr": tc["lr"], "batch": tc["batch"], "patch": tc.get("patch"),
+                       "degradations": tc.get("degradations"), "init": init or None, "out": tc.get("out")}]
 
 
 def export(ckpt: str, out: str, name: str | None) -> int:
@@ -23,8 +46,10 @@ def export(ckpt: str, out: str, name: str | None) -> int:
     model = build_model(kind, cfg)
     model.load_state_dict(ck["model"])
     tc = ck["train_config"]
+    runs = stages(tc, ck["step"])
     training = {"status": "trained", "data": tc["data"], "held_out_groups": tc["val_groups"],
-                "degradations": tc.get("degradations"), "scales": tc.get("scales"), "steps": ck["step"],
+                "degradations": tc.get("degradations"), "scales": tc.get("scales"),
+                "steps": sum(r.get("steps") or 0 for r in runs), "stages": runs,
                 "batch": tc["batch"], "lr": tc["lr"], "seed": tc["seed"],
                 "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()},
                 "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
