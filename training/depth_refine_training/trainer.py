@@ -212,6 +212,9 @@ def train(cfg: TrainConfig) -> dict:
             loss = losses.log_l1(pred, gt, mask) + 0.5 * losses.ssi(pred, gt, mask)
         else:
             d, rgb, gt, mask = batch
+            if kind == "sr" and cfg.rgb_dropout > 0:
+                keep = (torch.rand(rgb.shape[0], 1, 1, 1, device=device) >= cfg.rgb_dropout).to(rgb.dtype)
+                rgb = rgb * keep
             pred = net(d, rgb) if kind == "sr" else net(d)
             loss = losses.l1_sobel(pred, gt, mask)
         opt.zero_grad(set_to_none=True)
