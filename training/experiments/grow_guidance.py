@@ -2,7 +2,8 @@
 
 Usage (repository root)::
 
-    .venv/bin/python training/experiments/grow_guidance.py runs/ft/depth_sr/last.pt runs/ft/rgb/last.pt runs/grow/init.pt
+    .venv/bin/python training/experiments/grow_guidance.py \
+        runs/ft/depth_sr/last.pt runs/ft/rgb/last.pt runs/grow/init.pt
 
 Why: on held-out RGB-D-D days the depth-only net beat the AdaIN-guided one at x8/x16 (its
 skips keep the depth features; AdaIN keeps only the RGB features' structure). The grown net
