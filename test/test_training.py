@@ -125,3 +125,35 @@ def test_fine_tune_from_init_and_export_records_both_stages(tmp_path):
     tr = load_model_dir(tmp_path / "model").card["training"]
     assert tr["steps"] == 4 and [s["steps"] for s in tr["stages"]] == [2, 2]
     assert tr["stages"][0]["init"] is None and tr["stages"][1]["lr"] == 0.0001
+
+
+def test_grown_guided_net_starts_as_the_depth_only_net(tmp_path):
+    """training/experiments/grow_guidance.py: a concat-fused guided net made from a depth-only one
+    computes the same output at step 0, whatever the RGB."""
+    import importlib.util
+
+    import torch
+
+    from depth_refine_ros.models import build_model, preset_config
+
+    spec = importlib.util.spec_from_file_location("grow", ROOT / "training" / "experiments" / "grow_guidance.py")
+    grow = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(grow)
+    torch.manual_seed(0)
+    nets = {"depth_sr": build_model("depth_sr", preset_config("depth_sr", "lite")),
+            "sr": build_model("sr", preset_config("sr", "lite"))}
+    tc = {"data": "x", "val_groups": [], "lr": 1e-3, "batch": 8, "out": "a", "init": ""}
+    for kind, net in nets.items():
+        for p in net.parameters():
+            p.data.normal_(0, 0.1)
+        torch.save({"model": net.state_dict(), "preset": "lite", "step": 5, "train_config": tc},
+                   tmp_path / f"{kind}.pt")
+    grow.grow(str(tmp_path / "depth_sr.pt"), str(tmp_path / "sr.pt"), str(tmp_path / "grown.pt"))
+    ck = torch.load(tmp_path / "grown.pt", weights_only=False)
+    grown = build_model("sr", ck["model_config"])
+    grown.load_state_dict(ck["model"])
+    depth = torch.rand(1, 1, 128, 128) + 0.5
+    with torch.no_grad():
+        want = nets["depth_sr"].eval()(depth)
+        for _ in range(2):
+            assert torch.allclose(grown.eval()(depth, torch.rand(1, 3, 128, 128)), want, atol=1e-6)
