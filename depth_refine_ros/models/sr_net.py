@@ -24,7 +24,13 @@ Design choices beyond the paper (written down here, as METHODS asks):
       middle blocks. Decoder: 1x1 conv C -> 2C, PixelShuffle(2), additive skip, NAF blocks.
     * ``fusion='adain'``: ``F = sigma_d * (F_g - mu_g) / sigma_g + mu_d`` per channel over space
       (eps 1e-5 inside the std). ``fusion='concat'``: 1x1 conv over [F_g, F_d] (the obvious
-      alternative, kept so the paper's choice can be tested).
+      alternative, kept so the paper's choice can be tested). Tested: AdaIN keeps only the
+      guidance features' structure, which in the paper is a strong relative depth (Depth
+      Anything); with RGB guidance the low-res depth's structure never reaches the decoder, and
+      on held-out RGB-D-D days the depth-only net beat the AdaIN-guided one at x8/x16. The
+      shipped ``sr_lite`` therefore uses ``concat``, grown out of the depth-only net
+      (``training/experiments/grow_guidance.py``); ``adain`` stays the preset default, the
+      paper's design, for a strong prior.
     * ``guidance``: ``rgb`` (the guidance path sees RGB), ``rgb+prior`` (RGB plus a relative depth
       from an embedded :class:`MonoDepthNet` run at ``prior_stride`` of the output size,
       normalised per image to zero median / unit mean-absolute-deviation), or ``none`` (depth-only,

@@ -29,8 +29,11 @@ def stages(tc: dict, step: int) -> list[dict]:
         earlier = tr.get("stages") or [{"steps": tr.get("steps"), "lr": tr.get("lr"), "from": str(src)}]
     elif init:
         earlier = [{"from": init, "note": "not found at export time"}]
-    return earlier + [{"steps": step, "lr": tc["lr"], "batch": tc["batch"], "patch": tc.get("patch"),
-                       "degradations": tc.get("degradations"), "init": init or None, "out": tc.get("out")}]
+    this = {"steps": step, "lr": tc["lr"], "batch": tc["batch"], "patch": tc.get("patch"),
+            "degradations": tc.get("degradations"), "init": init or None, "out": tc.get("out")}
+    if tc.get("note"):  # e.g. a checkpoint assembled by a script rather than trained
+        this["note"] = tc["note"]
+    return earlier + [this]
 
 
 def export(ckpt: str, out: str, name: str | None) -> int:

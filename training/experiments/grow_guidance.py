@@ -45,7 +45,9 @@ def grow(depth_ckpt: str, guided_ckpt: str, out: str) -> None:
             w[:, c:, 0, 0].copy_(torch.eye(c))
             state[f"fuse.{i}.conv.bias"].zero_()
     tc = dict(d["train_config"], task="sr", init=depth_ckpt, lr=0.0, out=out,
-              model_overrides={"fusion": "concat"})
+              model_overrides={"fusion": "concat"},
+              note=f"grown by grow_guidance.py: depth path, decoder and head from {depth_ckpt}, "
+                   f"guidance encoder from {guided_ckpt}, concat fusions [0 | I]")
     torch.save({"model": state, "step": 0, "kind": "sr", "preset": d["preset"], "model_config": config_to_dict(cfg),
                 "train_config": tc, "metrics": {}}, out)
 
