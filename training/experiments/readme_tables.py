@@ -33,8 +33,10 @@ def table(rows: list[dict], method: str) -> list[str]:
         bic, m = _value(group["bicubic"]), _value(group[method])
         unit = "cm" if group[method].get("unit", "m") == "m" else "levels"
         scale = f"x{sc:g}" if sc == int(sc) else f"x{sc:.3f}".rstrip("0")
+        vb, vc = 100 * (m / bic - 1), 100 * (m / classical[best] - 1)
+        b = "**" if vb <= -30 and vc <= -30 else ""  # the target: 30 % better than both
         out.append(f"| {ds} | {deg} | {scale} | {unit} | {bic:.2f} | {classical[best]:.2f} ({best}) | {m:.2f} "
-                   f"| {100 * (m / bic - 1):+.1f} % | {100 * (m / classical[best] - 1):+.1f} % |")
+                   f"| {b}{vb:+.1f} %{b} | {b}{vc:+.1f} %{b} |")
     return out
 
 
