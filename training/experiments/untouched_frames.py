@@ -1,0 +1,41 @@
+"""RMSE on the held-out RGB-D-D frames that no training decision saw.
+
+The trainer validates on the first ``val_limit`` (20) frames of the held-out days; design choices
+were made on those. This scores methods on the remaining frames only (bicubic input, x4/x8/x16).
+
+Usage (repository root)::
+
+    .venv/bin/depth-refine-train export runs/ft/rgb/last.pt /tmp/sr_adain --name sr_adain
+    .venv/bin/python training/experiments/untouched_frames.py bicubic /tmp/sr_adain depth_sr_lite sr_lite
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from depth_refine_ros.core import metrics
+from depth_refine_ros.eval.datasets import load_dataset
+from depth_refine_ros.eval.eval_dataset import make_input
+from depth_refine_ros.eval.methods import build_method
+
+HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
+VAL_LIMIT = 20
+
+
+def main(names: list[str], root: str = "../shared/data/rgbdd") -> None:
+    seen = {f.name for f in load_dataset(root, HELD_OUT, None, VAL_LIMIT)}
+    rest = [f for f in load_dataset(root, HELD_OUT) if f.name not in seen]
+    print(f"{len(rest)} held-out frames outside the trainer's validation")
+    methods = {n: build_method(n) for n in names}
+    for s in (4, 8, 16):
+        rmse: dict[str, list[float]] = {n: [] for n in names}
+        for f in rest:
+            rgb, lr, gt, _ = make_input(f, "bicubic", s)
+            for n, m in methods.items():
+                rmse[n].append(metrics.standard(m.run(rgb, lr)[0], gt)["rmse"] * 100)
+        print(f"x{s}: " + ", ".join(f"{n} {np.mean(v):.2f} cm" for n, v in rmse.items()))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:] or ["bicubic", "sr_lite"])
