@@ -11,11 +11,8 @@ import argparse
 import json
 import pathlib
 
-CLASSICAL = ("bicubic", "joint_bilateral", "guided_filter", "fgs")
-
-
-def _value(row: dict) -> float:
-    return row["rmse_cm"] if row.get("unit", "m") == "m" else row["rmse"]
+from depth_refine_ros.eval.methods import CLASSICAL
+from depth_refine_ros.eval.scoring import shown
 
 
 def table(rows: list[dict], method: str) -> list[str]:
@@ -25,13 +22,13 @@ def table(rows: list[dict], method: str) -> list[str]:
     keys = sorted({(r["dataset"], r["degradation"], float(r["scale"])) for r in rows},
                   key=lambda k: (k[0], k[1], k[2]))
     for ds, deg, sc in keys:
-        group = {r["method"]: r for r in rows if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
+        group = {r["method"]: shown(r) for r in rows if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
-        classical = {m: _value(group[m]) for m in CLASSICAL if m in group}
+        classical = {m: group[m]["rmse_shown"] for m in CLASSICAL if m in group}
         best = min(classical, key=classical.get)
-        bic, m = _value(group["bicubic"]), _value(group[method])
-        unit = "cm" if group[method].get("unit", "m") == "m" else "levels"
+        bic, m = group["bicubic"]["rmse_shown"], group[method]["rmse_shown"]
+        unit = "levels" if group[method]["unit_shown"] == "level" else group[method]["unit_shown"]
         scale = f"x{sc:g}" if sc == int(sc) else f"x{sc:.3f}".rstrip("0")
         vb, vc = 100 * (m / bic - 1), 100 * (m / classical[best] - 1)
         b = "**" if vb <= -30 and vc <= -30 else ""  # the target: 30 % better than both

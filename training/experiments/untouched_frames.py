@@ -13,14 +13,15 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+from depth_refine_training.config import TrainConfig
 
 from depth_refine_ros.core import metrics
 from depth_refine_ros.eval.datasets import load_dataset
 from depth_refine_ros.eval.eval_dataset import make_input
 from depth_refine_ros.eval.methods import build_method
 
-HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
-VAL_LIMIT = 20
+HELD_OUT = set(TrainConfig().val_groups)  # the held-out days every shipped recipe uses
+VAL_LIMIT = 20  # the recipes' val_limit
 
 
 def main(names: list[str], root: str = "../shared/data/rgbdd") -> None:
