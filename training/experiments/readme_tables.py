@@ -22,7 +22,8 @@ def table(rows: list[dict], method: str) -> list[str]:
     keys = sorted({(r["dataset"], r["degradation"], float(r["scale"])) for r in rows},
                   key=lambda k: (k[0], k[1], k[2]))
     for ds, deg, sc in keys:
-        group = {r["method"]: shown(r) for r in rows if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
+        group = {r["method"]: shown(r) for r in rows
+                 if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
         classical = {m: group[m]["rmse_shown"] for m in CLASSICAL if m in group}
