@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from depth_refine_ros.core.degrade import DEGRADATIONS, aa_cubic_matrix, degrade
+from depth_refine_ros.core.degrade import DEGRADATIONS, aa_cubic_matrix, degrade, tof_fill
 
 pytestmark = pytest.mark.unit
 
@@ -65,3 +65,21 @@ def test_tof_noise_grows_with_depth_holes_at_edges_and_dark_mm_quantised():
     edge_col = lr[:, 15:17]
     assert np.isnan(lr[16:, :8]).all()  # dark -> no return
     assert (np.isnan(edge_col) | ((edge_col > 2.0) & (edge_col < 3.0))).mean() > 0.2  # holes/flying at the edge
+
+
+def test_tof_fill_has_no_holes_and_moves_the_depth_edge_off_the_rgb_edge():
+    """Real registered ToF: filled, edges shifted and the near side fattened."""
+    d = scene(128, 128)  # edge at x = 64, a hole at the top left
+    shifts = set()
+    for seed in range(12):
+        lr = tof_fill(d, 2, seed=seed, max_shift_px=6)
+        assert np.isfinite(lr).all()  # the sensor pipeline filled the holes
+        np.testing.assert_allclose(lr * 1000, np.round(lr * 1000), atol=1e-3)  # 1 mm steps
+        row = lr[32]
+        shifts.add(int(np.argmax(row > 2.5)) * 2 - 64)  # edge column, full-res px, vs the true 64
+    assert max(abs(s) for s in shifts) <= 6 + 4 + 2 and len(shifts) >= 3  # misregistered, by varying amounts
+    still = tof_fill(d, 2, seed=0, max_shift_px=0, max_fatten_px=0, blur=(0.0, 0.0), noise_k=0.0)
+    assert int(np.argmax(still[32] > 2.5)) * 2 == 64  # without misregistration the edge stays put
+    fat = [tof_fill(d, 2, seed=s, max_shift_px=0, blur=(0.0, 0.0), noise_k=0.0) for s in range(8)]
+    assert all(int(np.argmax(f[32] > 2.5)) * 2 >= 64 for f in fat)  # the near (2 m) side only grows
+    assert any(int(np.argmax(f[32] > 2.5)) * 2 > 64 for f in fat)
