@@ -59,6 +59,17 @@ def test_resume_continues_from_the_last_checkpoint(tmp_path):
     assert len((tmp_path / "run" / "log.csv").read_text().splitlines()) == 4  # 2 + 2, not 2 + 4
 
 
+def test_stop_step_stops_mid_schedule(tmp_path):
+    run(train_cmd("sr", tmp_path / "full", "steps=6", "val_every=6"))
+    r = run(train_cmd("sr", tmp_path / "cut", "steps=6", "val_every=6", "stop_step=3"))
+    assert '"step": 3' in r.stdout  # validated and saved at the stop
+    full = (tmp_path / "full" / "log.csv").read_text().splitlines()
+    cut = (tmp_path / "cut" / "log.csv").read_text().splitlines()
+    assert len(cut) == 3  # one row per step
+    # same learning rate at each step as the uncut run: the cosine is planned for all 6 steps
+    assert [row.split(",")[2] for row in cut] == [row.split(",")[2] for row in full[:3]]
+
+
 def test_unknown_config_key_is_a_clear_error(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(ROOT / "training"))
     r = subprocess.run(train_cmd("sr", tmp_path, "no_such_key=1"), capture_output=True, text=True, env=env)

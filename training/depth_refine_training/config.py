@@ -21,6 +21,8 @@ class TrainConfig:
         patch: SR crop size (multiple of the model's size multiple).
         steps, batch, lr, weight_decay: AdamW schedule (cosine decay to 1 % of lr).
         time_limit_min: stop early after this many minutes (0 = no limit).
+        stop_step: stop (validate, save) after this step, the schedule still planned for ``steps``
+            (0 = run to ``steps``): makes a checkpoint taken mid-run reproducible.
         val_every: steps between validations; val_scales: SR scales validated (bicubic input).
         workers: DataLoader workers per process. seed: everything random derives from it.
         out: run directory (checkpoints, config, CSV and TensorBoard logs).
@@ -47,6 +49,7 @@ class TrainConfig:
     lr: float = 5e-4
     weight_decay: float = 1e-4
     time_limit_min: float = 0.0
+    stop_step: int = 0
     val_every: int = 500
     val_scales: list[int] = field(default_factory=lambda: [4, 8, 16])
     val_limit: int = 0

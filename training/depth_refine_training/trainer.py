@@ -222,7 +222,8 @@ def train(cfg: TrainConfig) -> dict:
         opt.step()
         sched.step()
         step += 1
-        stop = cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min
+        stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min
+                or 0 < cfg.stop_step <= step)
         if world > 1:  # every rank must stop at the same step
             flag = torch.tensor([float(stop)], device=device)
             dist.all_reduce(flag)
