@@ -68,6 +68,10 @@ def test_stop_step_stops_mid_schedule(tmp_path):
     assert len(cut) == 3  # one row per step
     # same learning rate at each step as the uncut run: the cosine is planned for all 6 steps
     assert [row.split(",")[2] for row in cut] == [row.split(",")[2] for row in full[:3]]
+    run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "cut" / "last.pt"),
+         str(tmp_path / "model")])
+    stage = load_model_dir(tmp_path / "model").card["training"]["stages"][-1]
+    assert stage["steps"] == 3 and stage["schedule_steps"] == 6 and stage["scales"]  # the card says how
 
 
 def test_unknown_config_key_is_a_clear_error(tmp_path):

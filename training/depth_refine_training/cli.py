@@ -30,7 +30,10 @@ def stages(tc: dict, step: int) -> list[dict]:
     elif init:
         earlier = [{"from": init, "note": "not found at export time"}]
     this = {"steps": step, "lr": tc["lr"], "batch": tc["batch"], "patch": tc.get("patch"),
-            "degradations": tc.get("degradations"), "init": init or None, "out": tc.get("out")}
+            "degradations": tc.get("degradations"), "scales": tc.get("scales"), "init": init or None,
+            "out": tc.get("out")}
+    if tc.get("steps") and step < tc["steps"]:  # stopped mid-schedule (stop_step): the cosine's length
+        this["schedule_steps"] = tc["steps"]
     if tc.get("note"):  # e.g. a checkpoint assembled by a script rather than trained
         this["note"] = tc["note"]
     return earlier + [this]
