@@ -32,7 +32,7 @@ def stages(tc: dict, step: int) -> list[dict]:
     this = {"steps": step, "lr": tc["lr"], "batch": tc["batch"], "patch": tc.get("patch"),
             "degradations": tc.get("degradations"), "scales": tc.get("scales"), "init": init or None,
             "out": tc.get("out")}
-    if tc.get("steps") and step < tc["steps"]:  # stopped mid-schedule (stop_step): the cosine's length
+    if 0 < step < (tc.get("steps") or 0):  # stopped mid-schedule (stop_step): the cosine's length
         this["schedule_steps"] = tc["steps"]
     if tc.get("note"):  # e.g. a checkpoint assembled by a script rather than trained
         this["note"] = tc["note"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Everything shipped in depth_refine_ros/model_zoo/, one after the other (about 2.7 h on 2 cores).
+# Everything shipped in depth_refine_ros/model_zoo/, one after the other (about 4.2 h on 2 cores).
 # depth_sr first: the shipped sr_lite is grown out of it.
 set -euo pipefail
 here=$(dirname "$0")
