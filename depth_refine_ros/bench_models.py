@@ -35,16 +35,23 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
         from depth_refine_ros.modeldir import resolve
 
         return resolve(spec)
+    import yaml
+
+    from depth_refine_ros.models import config_to_dict, preset_config
+
     kind, preset = spec.split("/")
     path = root / f"{kind}_{preset}"
-    if not (path / "card.yaml").exists():
+    cfg = preset_config(kind, preset)
+    card = path / "card.yaml"
+    # a copy written by an older version of the network code would time a stale graph (and its
+    # weights no longer load into the current torch module): rewrite it when the preset changed
+    if not card.exists() or (yaml.safe_load(card.read_text()) or {}).get("config") != config_to_dict(cfg):
         import torch
 
-        from depth_refine_ros.models import build_model, preset_config
+        from depth_refine_ros.models import build_model
         from depth_refine_ros.models.export import write_model_dir
 
         torch.manual_seed(0)
-        cfg = preset_config(kind, preset)
         write_model_dir(build_model(kind, cfg), kind, cfg, path, preset=preset)
     return path
 
