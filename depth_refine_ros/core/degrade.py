@@ -166,10 +166,10 @@ def tof_fill(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | No
     lr = bicubic(shifted, factor)
     a = rng.uniform(*blur)
     k = np.array([a / 4, 1 - a / 2, a / 4], np.float32)  # a=0: identity, a=1: [1/4, 1/2, 1/4]
-    lr_p = np.pad(lr, 1, mode="edge")
-    lr = k[0] * lr_p[:-2, 1:-1] + k[1] * lr_p[1:-1, 1:-1] + k[2] * lr_p[2:, 1:-1]
-    lr_p = np.pad(lr, ((0, 0), (1, 1)), mode="edge")
-    lr = k[0] * lr_p[:, :-2] + k[1] * lr_p[:, 1:-1] + k[2] * lr_p[:, 2:]
+    for axis in (0, 1):  # separable: rows, then columns
+        lr_p = np.pad(lr, [(1, 1) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        n = lr.shape[axis]
+        lr = sum(k[i] * np.take(lr_p, np.arange(i, i + n), axis=axis) for i in range(3))
     out = lr + rng.normal(0.0, 1.0, lr.shape) * noise_k * lr**2
     return (np.round(out * 1000) / 1000).astype(np.float32)
 
