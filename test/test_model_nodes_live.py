@@ -33,12 +33,17 @@ def models(tmp_path_factory, frames):
     return out
 
 
-def stream(rig, frames, t0, rgb=True, rate=15.0):
+def stream(rig, frames, t0, rgb=True, rate=15.0, pace_s=10.0):
+    """Publish ``frames`` at ``rate`` at most, each after the previous one's answer (up to ``pace_s``).
+
+    Paced, so that "every frame is answered" holds on a slow or loaded machine too: a fixed-rate
+    stream that outruns the model is (rightly) thinned by the latest-frame policy.
+    """
     out = []
     for i, (im, lr, _) in enumerate(frames):
         stamp = t0 + i / rate
         out.append((im if rgb else None, "rgb8", lr, "16UC1", stamp, infos(stamp)))
-    return rig.play(out, rate)
+    return rig.play(out, rate, pace_s=pace_s)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
@@ -73,17 +78,18 @@ def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend):
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_sr_node_switches_to_depth_only_and_back(frames, models, backend):
     with NodeProcess(f"backend:={backend}", f"model:={models['sr']}", f"depth_only.model:={models['depth_sr']}",
-                     "depth_only.rgb_timeout_s:=0.6") as node:
+                     "depth_only.rgb_timeout_s:=1.5") as node:
         rig = Rig()
         try:
             rig.wait_matched(60)
             rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
             guided = stream(rig, frames[:4], 1_700_000_000.0, rate=5.0)
-            rig.spin(1.0)  # an idle gap alone switches nothing
-            # RGB stops while depth goes on: the first rgb_timeout_s (0.6 s = 3 frames at 5 Hz) of
-            # depth-only frames wait in the sync queue; after that the node refines depth alone.
-            # 5 Hz: the models' cost, not the switch, would otherwise decide (latest-frame policy)
-            sent_only = stream(rig, (frames[4:] * 4)[:22], 1_700_000_010.0, rgb=False, rate=5.0)
+            rig.spin(2.0)  # an idle gap (longer than rgb_timeout_s) alone switches nothing
+            # RGB stops while depth goes on: the depth-only frames of the first rgb_timeout_s wait in
+            # the sync queue (unanswered: the pacing gives up on each after 1.2 s, so 2 frames); after
+            # that the node refines depth alone. The pace stays under rgb_timeout_s: a longer gap in
+            # the depth stream would (by design) restart the count.
+            sent_only = stream(rig, (frames[4:] * 4)[:22], 1_700_000_010.0, rgb=False, rate=5.0, pace_s=1.2)
             only = dict(list(sent_only.items())[12:])
             rig.wait_for(lambda: set(only) <= set(rig.images), 10)
             rig.spin(1.2)
@@ -103,7 +109,8 @@ def test_sr_node_switches_to_depth_only_and_back(frames, models, backend):
         assert np.isfinite(np.frombuffer(m.data, np.float32)).mean() > 0.99
         assert rig.clouds[k].point_step == 16  # xyz: no colour without RGB
     assert d_mode["mode"] == "depth_only" and "depth_sr_lite" in d_mode["depth_only_backend"]
-    assert len(only) <= int(d_mode["frames depth_only"]) <= len(sent_only) - 3
+    # the 2 frames of the first rgb_timeout_s (sent 1.2 s apart) are not refined alone
+    assert len(only) <= int(d_mode["frames depth_only"]) <= len(sent_only) - 2
     assert g_mode["mode"] == "guided" and int(g_mode["frames mode_switches"]) == 2
     assert "depth-only mode" in log and "guided mode" in log
 
@@ -129,7 +136,7 @@ def test_sr_node_sddr_refinement(frames, models, tmp_path_factory, backend):
         rig = Rig()
         try:
             rig.wait_matched(90)
-            sent = stream(rig, frames[:3], 1_700_000_000.0, rate=0.7)  # the refiner takes ~1 s a frame
+            sent = stream(rig, frames[:3], 1_700_000_000.0, rate=0.7, pace_s=30.0)  # ~1 s a frame
             rig.wait_for(lambda: set(sent) <= set(rig.images), 15)
             rig.spin(1.2)
             diag = rig.diag_values()

@@ -28,7 +28,12 @@ def frames():
 
 
 def run_stream(rig, frames, use_rgb_info=True, hole_frame=3):
-    """Stream ``frames`` at 15 Hz; returns depth stamp (ns) -> (index, low-res input, ground truth)."""
+    """Stream ``frames`` at 15 Hz; returns depth stamp (ns) -> (index, low-res input, ground truth).
+
+    Paced (each frame after the previous one's answer, up to 5 s): on a normal machine the node keeps
+    up and this is a steady 15 Hz stream; on a loaded one the test still checks every output rather
+    than the machine's speed (the latest-frame policy rightly thins a stream it cannot keep up with).
+    """
     period = 1 / 15
     # warm the node (first-use imports and buffers) so the stream below measures steady state
     rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0, use_rgb_info))
@@ -37,7 +42,7 @@ def run_stream(rig, frames, use_rgb_info=True, hole_frame=3):
         inputs[hole_frame][10:20, 30:50] = 0  # invalid input block
     stamps = [1_700_000_000 + i * period for i in range(len(frames))]
     sent = rig.play([(rgb, "rgb8", inputs[i], "16UC1", stamps[i], infos(stamps[i], use_rgb_info))
-                     for i, (rgb, _, _) in enumerate(frames)], 15.0)
+                     for i, (rgb, _, _) in enumerate(frames)], 15.0, pace_s=5.0)
     rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 5)
     return {k: (i, inputs[i], frames[i][2]) for k, (i, _) in sent.items()}
 
