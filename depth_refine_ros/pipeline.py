@@ -1,8 +1,9 @@
 """The one place that turns (rgb, depth_lr, intrinsics) into (depth_hr, intrinsics_hr).
 
 Nodes, bag evaluation and benchmarks all call :meth:`Pipeline.process`, so they measure the same
-thing. Stages: validate -> backend -> postprocess (range clamp to NaN). Decoding messages and
-building clouds happen outside (in ``ros/``), because they are about transport, not refinement.
+thing. Stages: validate -> (registration) -> backend -> (SDDR) -> postprocess (range clamp to NaN).
+Decoding messages and building clouds happen outside (in ``ros/``), because they are about
+transport, not refinement.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import numpy as np
 from depth_refine_ros.backends.base import Backend
 from depth_refine_ros.core.depth import invalid_to_nan
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.core.register import Registration, shift_image
 
 
 class InputError(ValueError):
@@ -61,12 +63,18 @@ class Pipeline:
         backend: the inference backend.
         config: options.
         refiner: optional refinement stage applied after the backend (needs RGB).
+        registration: optional depth-to-RGB offset correction (needs RGB). The RGB image is moved
+            onto the depth's grid, refined there, and the result moved back, by whole output
+            pixels: no depth value is interpolated, and the output stays on the RGB camera's grid
+            (its camera_info) as the node promises.
     """
 
-    def __init__(self, backend: Backend, config: PipelineConfig | None = None, refiner=None) -> None:
+    def __init__(self, backend: Backend, config: PipelineConfig | None = None, refiner=None,
+                 registration: Registration | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
         self.refiner = refiner  # optional SDDR stage (depth_refine_ros.refine.SddrRefinement)
+        self.registration = registration
 
     def output_size(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> tuple[int, int]:
         """Check the RGB/depth geometry and return the output size (the RGB size).
@@ -128,6 +136,11 @@ class Pipeline:
         if not np.isfinite(depth_lr).any():
             raise InputError("all_invalid", "every depth pixel is invalid (0, NaN, Inf or out of "
                                             f"[{cfg.min_depth_m}, {cfg.max_depth_m}] m)")
+        t_reg = time.perf_counter()
+        shift = (0, 0)
+        if self.registration is not None and self.registration.active and rgb is not None:
+            shift = self.registration.shift_for(rgb, depth_lr)
+            rgb = shift_image(rgb, -shift[0], -shift[1])
         t1 = time.perf_counter()
         out = self.backend.infer({"rgb": rgb, "depth_lr": depth_lr}, out_hw)
         t2 = time.perf_counter()
@@ -136,12 +149,16 @@ class Pipeline:
         if self.refiner is not None and rgb is not None:
             depth = self.refiner.apply(depth, rgb)
         t_ref = time.perf_counter() - t_ref
+        if shift != (0, 0):
+            depth = np.ascontiguousarray(shift_image(depth, *shift))
         with np.errstate(invalid="ignore"):
             depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
         intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
         t3 = time.perf_counter()
-        timings = {"preprocess": (t1 - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
+        timings = {"preprocess": (t_reg - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
                    "postprocess": (t3 - t2 - t_ref) * 1e3}
+        if self.registration is not None and self.registration.active:
+            timings["registration"] = (t1 - t_reg) * 1e3
         if self.refiner is not None:
             timings["sddr"] = t_ref * 1e3
         return Result(depth, intr, timings)

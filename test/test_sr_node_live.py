@@ -5,6 +5,8 @@ import pytest
 from conftest import require_data
 from frames import load_rgbdd
 
+from depth_refine_ros.core.register import shift_image
+from depth_refine_ros.eval.methods import build_method
 from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -98,12 +100,21 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames):
 
 
 def test_xyz_cloud_and_intrinsics_scaled_from_depth_camera_info(frames):
-    with NodeProcess("output.cloud_type:=xyz") as node:
+    """Also a calibrated registration offset (fixed): the classical result moved by exactly that."""
+    with NodeProcess("output.cloud_type:=xyz", "registration.mode:=fixed", "registration.shift_dx_px:=3",
+                     "registration.shift_dy_px:=-1") as node:
         rig = Rig("rig_xyz")
         try:
             rig.wait_matched()
             sent = run_stream(rig, frames[:6], use_rgb_info=False, hole_frame=-1)
             assert set(rig.images) == set(sent) and set(rig.clouds) == set(sent), node.log()[-2000:]
+            rig.spin(1.2)
+            assert rig.diag_values()["registration"] == "fixed (dy, dx) = (-1, 3) px"
+            bicubic = build_method("bicubic")
+            for k, (i, lr, _) in sent.items():
+                ref, _ = bicubic.run(frames[i][0], lr.astype(np.float32) / 1000)
+                d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+                np.testing.assert_allclose(d, shift_image(ref, -1, 3), rtol=1e-6)
             for k in sent:
                 info = rig.infos[k]
                 # LR intrinsics scaled x4 with half-pixel alignment give back the HR ones

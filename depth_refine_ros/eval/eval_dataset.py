@@ -148,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
         for root in args.root:
             frames += load_dataset(root, set(args.groups) if args.groups else None,
                                    set(args.exclude) if args.exclude else None, args.limit)
-        methods = [build_method(m, args.backend) for m in args.methods]
+        methods = [build_method(m, args.backend, registration=r) for r in args.registration for m in args.methods]
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
         return 2
@@ -179,6 +179,9 @@ def add_parser(sub) -> None:
     p.add_argument("--methods", nargs="+", default=["bicubic", "joint_bilateral", "guided_filter", "fgs"],
                    help="classical names and/or model names or directories")
     p.add_argument("--backend", default="onnxruntime", help="backend for models")
+    p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
+                   help="auto: also rows (label +reg) with each frame's depth-to-RGB offset estimated "
+                        "from its edges and undone (for real sensors' misregistered depth)")
     p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
     p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")

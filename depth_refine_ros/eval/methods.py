@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.core.register import Registration
 from depth_refine_ros.core.upsample import UPSAMPLERS
 from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
 
@@ -40,12 +41,15 @@ class Method:
         return res.depth, (time.perf_counter() - t0) * 1e3
 
 
-def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0) -> Method:
+def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
+                 registration: str = "none") -> Method:
     """``bicubic`` | ``joint_bilateral`` | ``guided_filter`` | ``fgs`` | an SR model name or directory.
 
     Args:
         backend: inference backend for models (``onnxruntime``, ``torch``, ``tensorrt``).
         max_depth_m: the pipeline's range clamp.
+        registration: ``none`` or ``auto``: each frame's depth-to-RGB offset estimated on that frame
+            alone (frames of a dataset are independent captures) and undone; the label gets ``+reg``.
 
     Raises:
         depth_refine_ros.backends.BackendError / depth_refine_ros.modeldir.ModelError: unknown
@@ -54,10 +58,13 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     from depth_refine_ros.backends import create_backend, create_model_backend
 
     cfg = PipelineConfig(max_depth_m=max_depth_m)
+    reg = Registration(registration, every_n=1, window=1) if registration != "none" else None
+    tag = " +reg" if reg is not None else ""
     if name in CLASSICAL:
-        return Method(name, Pipeline(create_backend("classical", method=name), cfg), True)
+        return Method(name + tag, Pipeline(create_backend("classical", method=name), cfg, registration=reg), True)
     be = create_model_backend(backend, name, kinds=("sr", "depth_sr"))
-    return Method(name if backend == "onnxruntime" else f"{name} ({backend})", Pipeline(be, cfg), be.needs_rgb)
+    label = name if backend == "onnxruntime" else f"{name} ({backend})"
+    return Method(label + tag, Pipeline(be, cfg, registration=reg), be.needs_rgb)
 
 
 __all__ = ["CLASSICAL", "InputError", "Method", "build_method"]

@@ -98,6 +98,23 @@ class SrParams(CommonParams):
         -1.0, "sync.inter_message_lower_bound_s",
         "Smallest stamp spacing (s) of one input, lets a pair go out without waiting for the next "
         "frame; negative = estimate from the stream, 0 = always wait.")
+    registration_mode: str = _p(
+        "none", "registration.mode",
+        "Depth-to-RGB offset correction: none (trust the driver's registration), fixed "
+        "(registration.shift_dy_px/shift_dx_px), or auto (tracked from where depth edges line up "
+        "with RGB edges; for sensors whose aligned depth is a few pixels off).", ("none", "fixed", "auto"))
+    registration_shift_dy_px: int = _p(0, "registration.shift_dy_px",
+                                       "fixed: rows (output pixels) to move the depth down.")
+    registration_shift_dx_px: int = _p(0, "registration.shift_dx_px",
+                                       "fixed: columns (output pixels) to move the depth right.")
+    registration_every_n: int = _p(5, "registration.every_n",
+                                   "auto: estimate on every n-th frame (~100 ms each at 512x384).")
+    registration_window: int = _p(15, "registration.window", "auto: median of this many estimates.")
+    registration_max_shift_px: int = _p(8, "registration.max_shift_px",
+                                        "auto: search radius (output pixels).")
+    registration_min_shift_px: int = _p(
+        2, "registration.min_shift_px",
+        "auto: a tracked shift smaller than this is treated as none (one estimate is good to 1-2 px).")
     jump_back_reset_s: float = _p(
         1.0, "sync.jump_back_reset_s",
         "A stamp this far (s) behind the last processed one resets synchronisation (bag loop, "

@@ -23,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
+from depth_refine_ros.core.register import Registration
 from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -67,7 +68,11 @@ def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
     backend.warmup()
     if only is not backend:
         only.warmup()
-    return Pipeline(backend, cfg, refiner), Pipeline(only, cfg)
+    registration = Registration(
+        p.registration_mode, (p.registration_shift_dy_px, p.registration_shift_dx_px),
+        p.registration_every_n, p.registration_window, max_shift_px=p.registration_max_shift_px,
+        min_shift_px=p.registration_min_shift_px)
+    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg)
 
 
 class SrNode(RefineNode):
@@ -246,7 +251,8 @@ class SrNode(RefineNode):
             ["rgb/image", "depth_lr/image", "rgb/camera_info", "depth_lr/camera_info"],
             self._stale_inputs(),
             {"mode": self._mode, "depth_only_backend": self.depth_only.backend.describe(),
-             "refinement": self.pipeline.refiner.describe() if self.pipeline.refiner else "none"})
+             "refinement": self.pipeline.refiner.describe() if self.pipeline.refiner else "none",
+             "registration": self.pipeline.registration.describe()})
         self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), status))
 
 
