@@ -55,6 +55,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("precision", default_value="fp32", description="Network precision: fp32 or fp16."),
         DeclareLaunchArgument("classical_method", default_value="bicubic",
                               description="Classical upsampler: bicubic, joint_bilateral, guided_filter, fgs."),
+        DeclareLaunchArgument("registration", default_value="none",
+                              description="Depth-to-RGB offset correction: none, fixed (registration.shift_*_px "
+                                          "in the params file) or auto (tracked from RGB/depth edges)."),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace for sr_node."),
         DeclareLaunchArgument("use_rviz", default_value="true", description="Start rviz2 with the package's view."),
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "rviz", "sr.rviz"]),
@@ -80,7 +83,8 @@ def generate_launch_description() -> LaunchDescription:
                      "model": LaunchConfiguration("model"),
                      "depth_only.model": LaunchConfiguration("depth_only_model"),
                      "device": LaunchConfiguration("device"),
-                     "precision": LaunchConfiguration("precision")}],
+                     "precision": LaunchConfiguration("precision"),
+                     "registration.mode": LaunchConfiguration("registration")}],
         remappings=[(REMAP_OF[n], LaunchConfiguration(n)) for n, _, _ in TOPIC_ARGS],
     )
     rviz = Node(
