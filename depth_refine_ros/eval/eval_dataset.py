@@ -19,6 +19,7 @@ import zlib
 import numpy as np
 
 from depth_refine_ros.core.degrade import DEGRADATIONS, degrade
+from depth_refine_ros.core.register import Registration, ShiftTracker
 
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
          ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"),
@@ -53,6 +54,19 @@ def make_input(frame, degradation: str, scale: int) -> tuple[np.ndarray, np.ndar
     return rgb, lr_m / frame.to_metres, gt, float(scale)
 
 
+def _dataset_shift(fs, deg: str, scale: int) -> tuple[int, int]:
+    """The depth-to-RGB offset ``(dy, dx)`` (output px) of one dataset pass: the median of the
+    per-frame estimates on the pass's inputs (no ground truth), with sr_node's gain gate and 2 px
+    dead band. One median for the pass because its frames come from one sensor and calibration;
+    a single frame's estimate is good to 1-2 px only."""
+    tracker = ShiftTracker(window=max(1, len(fs)))
+    for f in fs:
+        made = make_input(f, deg, scale)
+        if made is not None and made[0].shape[:2] != made[1].shape:
+            tracker.update(made[0], made[1] * f.to_metres)
+    return tracker.current
+
+
 def evaluate(frames, methods, scales: list[int], degradations: list[str], out: pathlib.Path,
              panels: int = 2, edges: bool = True, progress=None) -> list[dict]:
     """Score every method on every (dataset, degradation, scale); write panels; return rows."""
@@ -65,6 +79,10 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
         fs = [f for f in frames if f.dataset == ds]
         for deg in degradations:
             for scale in ([0] if deg == "supplied" and any("native" in f.lr for f in fs) else scales):
+                shift = _dataset_shift(fs, deg, scale) if any(m.pipeline.registration for m in methods) else None
+                for m in methods:
+                    if m.pipeline.registration is not None:
+                        m.pipeline.registration = Registration("fixed", shift)
                 per: dict[str, list] = {m.label: [] for m in methods}
                 ms: dict[str, list] = {m.label: [] for m in methods}
                 refused: dict[str, str] = {}
@@ -102,6 +120,8 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     row = {"dataset": ds, "method": m.label, "scale": round(actual, 3), "degradation": deg}
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
                     row["median_ms"] = float(np.median(ms[m.label]))
+                    if m.pipeline.registration is not None:
+                        row["registration_shift_px"] = list(shift)
                     rows.append(row)
     scoring.add_relative(rows)
     return rows

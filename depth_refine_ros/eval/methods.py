@@ -48,8 +48,10 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     Args:
         backend: inference backend for models (``onnxruntime``, ``torch``, ``tensorrt``).
         max_depth_m: the pipeline's range clamp.
-        registration: ``none`` or ``auto``: each frame's depth-to-RGB offset estimated on that frame
-            alone (frames of a dataset are independent captures) and undone; the label gets ``+reg``.
+        registration: ``none`` or ``auto``: the depth-to-RGB offset tracked over the frames run so
+            far (as sr_node does: median of the last 15 per-frame estimates, dead band 2 px) and
+            undone; the label gets ``+reg``. ``eval-dataset`` replaces it per dataset pass with the
+            median over all of that pass's frames (one sensor, one calibration).
 
     Raises:
         depth_refine_ros.backends.BackendError / depth_refine_ros.modeldir.ModelError: unknown
@@ -58,7 +60,7 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     from depth_refine_ros.backends import create_backend, create_model_backend
 
     cfg = PipelineConfig(max_depth_m=max_depth_m)
-    reg = Registration(registration, every_n=1, window=1) if registration != "none" else None
+    reg = Registration(registration, every_n=1, window=15) if registration != "none" else None
     tag = " +reg" if reg is not None else ""
     if name in CLASSICAL:
         return Method(name + tag, Pipeline(create_backend("classical", method=name), cfg, registration=reg), True)
