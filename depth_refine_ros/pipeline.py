@@ -63,7 +63,8 @@ class Pipeline:
         backend: the inference backend.
         config: options.
         refiner: optional refinement stage applied after the backend (needs RGB).
-        registration: optional depth-to-RGB offset correction (needs RGB). The RGB image is moved
+        registration: optional depth-to-RGB offset correction (estimated from frames with RGB;
+            frames without RGB keep the shift in use, so the output stays put). The RGB image is moved
             onto the depth's grid, refined there, and the result moved back, by whole output
             pixels: no depth value is interpolated, and the output stays on the RGB camera's grid
             (its camera_info) as the node promises.
@@ -138,9 +139,12 @@ class Pipeline:
                                             f"[{cfg.min_depth_m}, {cfg.max_depth_m}] m)")
         t_reg = time.perf_counter()
         shift = (0, 0)
-        if self.registration is not None and self.registration.active and rgb is not None:
-            shift = self.registration.shift_for(rgb, depth_lr)
-            rgb = shift_image(rgb, -shift[0], -shift[1])
+        if self.registration is not None and self.registration.active:
+            if rgb is None:  # depth alone: keep the output on the RGB grid with the shift in use
+                shift = self.registration.current
+            else:
+                shift = self.registration.shift_for(rgb, depth_lr)
+                rgb = shift_image(rgb, -shift[0], -shift[1])
         t1 = time.perf_counter()
         out = self.backend.infer({"rgb": rgb, "depth_lr": depth_lr}, out_hw)
         t2 = time.perf_counter()

@@ -108,6 +108,10 @@ def test_pipeline_refines_on_the_depth_grid_and_moves_the_result_back():
     np.testing.assert_array_equal(out, shift_image(ref, 2, -3))  # bicubic ignores RGB: a pure move
     res = fixed.pipeline.process(rgb, lr)
     assert "registration" in res.timings_ms and res.depth.flags.c_contiguous
+    # without RGB (depth-only mode) the shift in use still applies: the output stays on the RGB grid
+    alone = plain.pipeline.process(None, lr, out_hw=(H, W)).depth
+    moved = fixed.pipeline.process(None, lr, out_hw=(H, W)).depth
+    np.testing.assert_array_equal(moved, shift_image(alone, 2, -3))
 
 
 

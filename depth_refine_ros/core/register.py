@@ -230,6 +230,13 @@ class Registration:
         self._count += 1
         return self.tracker.current
 
+    @property
+    def current(self) -> tuple[int, int]:
+        """The shift in use now, without estimating (frames without RGB keep it)."""
+        if self.mode == "fixed":
+            return self.fixed
+        return self.tracker.current if self.mode == "auto" else (0, 0)
+
     def describe(self) -> str:
         """One line for diagnostics, e.g. ``auto (dy, dx) = (-6, 6) px, last gain 1.11``."""
         if self.mode == "none":

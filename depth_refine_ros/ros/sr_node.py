@@ -72,7 +72,8 @@ def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
         p.registration_mode, (p.registration_shift_dy_px, p.registration_shift_dx_px),
         p.registration_every_n, p.registration_window, max_shift_px=p.registration_max_shift_px,
         min_shift_px=p.registration_min_shift_px)
-    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg)
+    # one Registration for both: depth-only output stays on the RGB grid with the last shift
+    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg, registration=registration)
 
 
 class SrNode(RefineNode):
