@@ -145,6 +145,16 @@ def test_eval_bag_offline(bags, storage, tmp_path):
     assert len(out.frames) == 5 and out.frames[0].depth.encoding == "32FC1" and out.frames[0].depth.width == 512
 
 
+def test_eval_bag_offline_with_registration(bags, tmp_path):
+    code, log = cli("eval-bag", bags / "mcap", "--method", "bicubic", "--compare", "guided_filter",
+                    "--registration", "auto", "--scales", 4, "--out", tmp_path)
+    assert code == 0, log
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    assert {r["method"] for r in summary["rows"]} == {"bicubic +reg", "guided_filter +reg"}
+    # the sweep re-degrades the (registered) ground truth, so it runs the plain methods
+    assert {r["method"] for r in summary["scale_sweep"]} == {"bicubic", "guided_filter"}
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_eval_bag_live_through_sr_node(bags, tmp_path):

@@ -302,9 +302,10 @@ def evaluate_bag(args: argparse.Namespace) -> int:
         frames, undecodable = decode(contents)
         if not frames:
             raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
-        compare = [build_method(m, args.backend) for m in dict.fromkeys(args.compare)
+        reg = args.registration
+        compare = [build_method(m, args.backend, registration=reg) for m in dict.fromkeys(args.compare)
                    if args.live or m != args.method]
-        main = None if args.live else build_method(args.method, args.backend)
+        main = None if args.live else build_method(args.method, args.backend, registration=reg)
     except (BagError, BackendError, ModelError, OSError) as e:
         print(f"{args.prog}: {e}", file=sys.stderr)
         return 2
@@ -323,6 +324,8 @@ def evaluate_bag(args: argparse.Namespace) -> int:
                      "unpaired_rgb": contents.unpaired_rgb, "mode": "live" if args.live else "offline"}
     if args.live:
         overrides = [f"backend:={args.node_backend}"]
+        if args.registration != "none":
+            overrides.append(f"registration.mode:={args.registration}")
         if args.node_backend == "classical" and args.method in CLASSICAL:
             overrides.append(f"classical.method:={args.method}")
         else:
@@ -344,8 +347,12 @@ def evaluate_bag(args: argparse.Namespace) -> int:
     scoring.add_relative(rows)
     sweep = []
     if args.scales and any(f.gt is not None for f in frames):
-        methods = ([build_method(args.method, args.backend)] if args.live and args.method not in args.compare
-                   else [] if args.live else [main]) + compare
+        if args.registration != "none":  # the sweep degrades the registered ground truth: nothing to undo
+            names = dict.fromkeys([args.method, *args.compare])
+            methods = [build_method(m, args.backend) for m in names]
+        else:
+            methods = ([build_method(args.method, args.backend)] if args.live and args.method not in args.compare
+                       else [] if args.live else [main]) + compare
         sweep = scale_sweep(methods, frames, args.scales)
     if args.out_bag:
         try:
@@ -378,6 +385,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="methods also run offline on the same frames")
     p.add_argument("--scales", nargs="*", type=int, default=[2, 4, 8, 16],
                    help="accuracy-vs-scale sweep from the bag's ground truth (none: skip)")
+    p.add_argument("--registration", choices=["none", "auto"], default="none",
+                   help="auto: track and undo the depth-to-RGB offset (sr_node's registration.mode) in "
+                        "every method; labels get +reg")
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
     p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
     p.add_argument("--panels", type=int, default=3)
