@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -84,6 +85,17 @@ def rgb_edges(rgb: np.ndarray) -> np.ndarray:
     return _grad_mag(_blur(g, 1.0))
 
 
+@lru_cache(maxsize=8)
+def _interior(hw: tuple[int, int], margin: int) -> tuple[np.ndarray, np.ndarray]:
+    """The interior mask (1 inside ``margin``) and its rFFT; cached per image size (read-only)."""
+    mask = np.zeros(hw, np.float32)
+    mask[margin:-margin, margin:-margin] = 1.0
+    f = np.fft.rfft2(mask)
+    mask.setflags(write=False)
+    f.setflags(write=False)
+    return mask, f
+
+
 def estimate_shift(rgb: np.ndarray, depth_lr: np.ndarray, max_shift_px: int = 8) -> ShiftEstimate:
     """The integer shift (output pixels) that best lines up depth edges with RGB edges.
 
@@ -101,13 +113,12 @@ def estimate_shift(rgb: np.ndarray, depth_lr: np.ndarray, max_shift_px: int = 8)
     m = max_shift_px + 2
     if min(hw) <= 4 * m:
         raise ValueError(f"image {hw} too small for a {max_shift_px} px registration search")
-    mask = np.zeros(hw, np.float32)
-    mask[m:-m, m:-m] = 1.0
+    mask, f_mask = _interior(hw, m)
     b = b * mask  # only interior pixels are compared, so the FFT's wrap-around never enters
     fb = np.fft.rfft2(b)
     # c[d] = sum_x a(x - d) b(x): the shifted depth edges against the RGB edges
     cross = np.fft.irfft2(np.conj(np.fft.rfft2(a)) * fb, s=hw)
-    energy = np.fft.irfft2(np.conj(np.fft.rfft2(a * a)) * np.fft.rfft2(mask), s=hw)
+    energy = np.fft.irfft2(np.conj(np.fft.rfft2(a * a)) * f_mask, s=hw)
     b_norm = float(np.sqrt((b * b).sum()))
     r = np.arange(-max_shift_px, max_shift_px + 1)
     win = np.ix_(r % hw[0], r % hw[1])
