@@ -55,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     ev = argparse.Namespace(
         bag=str(bag), live=True, out=str(out), method=method, backend="onnxruntime", node_backend=node_backend,
         compare=["bicubic", "joint_bilateral", "guided_filter", "fgs"], scales=[2, 4, 8, 16], speed=1.0,
-        clouds=True, panels=1, out_bag=str(out / "refined_bag"), out_bag_storage=args.storage,
+        clouds=True, paced=False, registration="none", panels=1, out_bag=str(out / "refined_bag"),
+        out_bag_storage=args.storage,
         prog="demo", title=f"depth_refine_ros demo: Middlebury 2014 motorcycle, {args.degradation} x{args.scale}, "
                            f"live sr_node ({method})")
     return evaluate_bag(ev)

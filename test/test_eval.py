@@ -159,7 +159,7 @@ def test_eval_bag_offline_with_registration(bags, tmp_path):
 @pytest.mark.slow
 def test_eval_bag_live_through_sr_node(bags, tmp_path):
     code, log = cli("eval-bag", bags / "mcap", "--live", "--method", "bicubic", "--clouds", "--compare", "bicubic",
-                    "--scales", "--speed", 0.5, "--out", tmp_path, timeout=240)
+                    "--scales", "--speed", 0.5, "--paced", "--out", tmp_path, timeout=240)
     assert code == 0, log
     s = json.loads((tmp_path / "metrics.json").read_text())
     live = s["live"]

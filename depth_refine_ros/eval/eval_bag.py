@@ -97,8 +97,13 @@ def _restamped(msg, stamp_ns: int):
 
 
 def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float, clouds: bool,
-             progress=None) -> RunResult:
-    """Play the bag into a freshly started ``sr_node`` and record what comes back (see module doc)."""
+             progress=None, paced: bool = False) -> RunResult:
+    """Play the bag into a freshly started ``sr_node`` and record what comes back (see module doc).
+
+    ``paced``: after each frame, wait (up to 10 s) for its refined depth before the bag's clock goes
+    on: every frame is scored whatever the machine's speed (latency is still measured per frame);
+    without it the bag plays at its own pace and a node that cannot keep up drops frames, as live.
+    """
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
     from depth_refine_ros.ros.live import NodeProcess, Rig, isolate_domain
 
@@ -119,8 +124,12 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
             rig.prime(f0.rgb, f0.depth_lr, "32FC1", prime_ns / 1e9, infos, timeout=60)
             sent: dict[int, tuple[int, float]] = {}
             t_bag0, t_wall0 = first.t_ns, time.monotonic()
+            delay = 0.0  # --paced: how far the bag's clock has been held back for answers
             for i, f in enumerate(contents.frames):
-                due = t_wall0 + (f.t_ns - t_bag0) / 1e9 / speed
+                due = t_wall0 + delay + (f.t_ns - t_bag0) / 1e9 / speed
+                if paced:
+                    delay += max(0.0, time.monotonic() - due)
+                    due = max(due, time.monotonic())
                 rig.spin(max(0.0, due - time.monotonic()))
                 for pub, m in ((rig.pub_rgb_info, f.rgb_info), (rig.pub_depth_info, f.depth_info),
                                (rig.pub_rgb, f.rgb)):
@@ -128,6 +137,8 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
                         pub.publish(m)
                 rig.pub_depth.publish(f.depth)
                 sent[f.stamp_ns] = (i, time.monotonic())
+                if paced:
+                    rig.wait_for(lambda k=f.stamp_ns: k in rig.images, 10.0)
                 if progress:
                     progress(i, len(contents.frames), rig.latencies_ms(sent))
             rig.wait_for(lambda: set(sent) <= set(rig.images), 5.0)
@@ -330,7 +341,8 @@ def evaluate_bag(args: argparse.Namespace) -> int:
             overrides.append(f"classical.method:={args.method}")
         else:
             overrides.append(f"model:={args.method}")
-        live = run_live(contents, frames, overrides, args.speed, args.clouds, progress)
+        live = run_live(contents, frames, overrides, args.speed, args.clouds, progress,
+                        paced=args.paced)
         sys.stderr.write("\n")
         results.append(live)
         summary["live"] = live.extra
@@ -390,6 +402,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "every method; labels get +reg")
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
     p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
+    p.add_argument("--paced", action="store_true",
+                   help="--live: hold the bag's clock until each frame is answered (every frame scored "
+                        "on any machine; without it a node that cannot keep up drops frames, as live)")
     p.add_argument("--panels", type=int, default=3)
     p.add_argument("--out-bag", help="write inputs + depth_refined/* to this new bag")
     p.add_argument("--out-bag-storage", choices=["sqlite3", "mcap"], default="mcap")
