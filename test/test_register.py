@@ -1,5 +1,7 @@
 """Depth-to-RGB registration: the offset estimate on a synthetic scene, the shift convention, the
 tracker's median and dead band, the pipeline stage, and the gain on the real phone-ToF frames."""
+import threading
+
 import numpy as np
 import pytest
 from conftest import require_data
@@ -94,6 +96,30 @@ def test_registration_modes():
         Registration("sometimes")
     with pytest.raises(ValueError, match="every_n"):
         Registration("auto", every_n=0)
+
+
+@pytest.mark.unit
+def test_background_estimates_never_hold_up_a_frame():
+    rgb, depth = scene()
+    lr = degrade("bicubic", shift_image(depth, 5, 0), 4)
+    reg = Registration("auto", every_n=1, window=1, background=True)
+    gate = threading.Event()
+    update = reg.tracker.update
+    reg.tracker.update = lambda *a: (gate.wait(30), update(*a))[1]  # hold the estimate until released
+    try:
+        # returns while the estimate is still held: frames never wait for it
+        assert reg.shift_for(rgb, lr) == (0, 0)
+        assert reg.shift_for(rgb, lr) == (0, 0)  # due again, but one estimate at a time: turn handed on
+        gate.set()
+        reg.wait_idle(30)
+        assert reg.current == (-5, 0)
+        reg.shift_for(rgb, lr)  # the handed-on turn starts the next estimate
+        reg.wait_idle(30)
+        assert reg.current == (-5, 0) and reg.shift_for(rgb, lr) == (-5, 0)
+        reg.reset()
+        assert reg.current == (0, 0)
+    finally:
+        reg.close()
 
 
 @pytest.mark.unit

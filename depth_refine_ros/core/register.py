@@ -21,7 +21,9 @@ Conventions: a shift ``(dy, dx)`` in output (RGB) pixels moves depth content by 
 """
 from __future__ import annotations
 
+import threading
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -166,29 +168,34 @@ class ShiftTracker:
         self.max_shift_px = max_shift_px
         self.min_shift_px = min_shift_px
         self._hist: deque[tuple[int, int]] = deque(maxlen=window)
+        self._lock = threading.Lock()  # update() may run on a background thread
         self.last: ShiftEstimate | None = None
 
     def update(self, rgb: np.ndarray, depth_lr: np.ndarray) -> tuple[int, int]:
         """Estimate on this frame, add it, and return the current ``(dy, dx)``."""
         est = estimate_shift(rgb, depth_lr, self.max_shift_px)
-        self.last = est
-        self._hist.append((est.dy, est.dx) if est.gain >= self.min_gain else (0, 0))
+        with self._lock:
+            self.last = est
+            self._hist.append((est.dy, est.dx) if est.gain >= self.min_gain else (0, 0))
         return self.current
 
     @property
     def current(self) -> tuple[int, int]:
         """Median ``(dy, dx)`` of the kept estimates (``(0, 0)`` before any)."""
-        if not self._hist:
+        with self._lock:
+            hist = list(self._hist)
+        if not hist:
             return 0, 0
-        arr = np.asarray(self._hist)
+        arr = np.asarray(hist)
         dy, dx = int(np.round(np.median(arr[:, 0]))), int(np.round(np.median(arr[:, 1])))
         if max(abs(dy), abs(dx)) < self.min_shift_px:
             return 0, 0
         return dy, dx
 
     def reset(self) -> None:
-        self._hist.clear()
-        self.last = None
+        with self._lock:
+            self._hist.clear()
+            self.last = None
 
 
 REGISTRATION_MODES = ("none", "fixed", "auto")
@@ -203,6 +210,10 @@ class Registration:
         shift_px: ``(dy, dx)`` output pixels for ``fixed``.
         every_n: ``auto`` estimates on every n-th frame (an estimate costs ~100+ ms on 512x384).
         window, min_gain, max_shift_px, min_shift_px: :class:`ShiftTracker` settings.
+        background: ``auto`` estimates on a background thread (sr_node: an estimate then never
+            delays the frame it was taken from; the shift it finds applies from a later frame).
+            Off for evaluation, which must be deterministic. A frame that falls due while an
+            estimate is running hands its turn to the next frame.
 
     Raises:
         ValueError: unknown mode or a non-positive ``every_n``.
@@ -210,7 +221,7 @@ class Registration:
 
     def __init__(self, mode: str = "none", shift_px: tuple[int, int] = (0, 0), every_n: int = 5,
                  window: int = 15, min_gain: float = 1.05, max_shift_px: int = 8,
-                 min_shift_px: int = 2) -> None:
+                 min_shift_px: int = 2, background: bool = False) -> None:
         if mode not in REGISTRATION_MODES:
             raise ValueError(f"registration mode must be one of {REGISTRATION_MODES}, got '{mode}'")
         if every_n < 1:
@@ -220,6 +231,9 @@ class Registration:
         self.every_n = every_n
         self.tracker = ShiftTracker(window, min_gain, max_shift_px, min_shift_px)
         self._count = 0
+        self._due = False
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="registration") if background else None
+        self._running: Future | None = None
 
     @property
     def active(self) -> bool:
@@ -236,10 +250,26 @@ class Registration:
             return self.fixed
         if self.mode == "none":
             return 0, 0
-        if self._count % self.every_n == 0:
-            self.tracker.update(rgb, depth_lr)
+        self._due |= self._count % self.every_n == 0
         self._count += 1
+        if self._due:
+            if self._pool is None:
+                self.tracker.update(rgb, depth_lr)
+                self._due = False
+            elif self._running is None or self._running.done():
+                self._running = self._pool.submit(self.tracker.update, rgb.copy(), depth_lr.copy())
+                self._due = False
         return self.tracker.current
+
+    def wait_idle(self, timeout: float | None = None) -> None:
+        """Block until a background estimate in flight has finished (tests, orderly stop)."""
+        if self._running is not None:
+            self._running.result(timeout)
+
+    def close(self) -> None:
+        """Stop the background thread (after the estimate in flight)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     @property
     def current(self) -> tuple[int, int]:
@@ -260,5 +290,7 @@ class Registration:
 
     def reset(self) -> None:
         """Forget the tracked estimates (a new sequence, a bag loop)."""
+        self.wait_idle()
         self.tracker.reset()
         self._count = 0
+        self._due = False

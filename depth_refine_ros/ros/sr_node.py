@@ -71,7 +71,7 @@ def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
     registration = Registration(
         p.registration_mode, (p.registration_shift_dy_px, p.registration_shift_dx_px),
         p.registration_every_n, p.registration_window, max_shift_px=p.registration_max_shift_px,
-        min_shift_px=p.registration_min_shift_px)
+        min_shift_px=p.registration_min_shift_px, background=True)
     # one Registration for both: depth-only output stays on the RGB grid with the last shift
     return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg, registration=registration)
 
@@ -243,6 +243,12 @@ class SrNode(RefineNode):
             return self._reject(e.reason, stamp, str(e))
         self.stats.count("depth_only")
         self._publish(res, depth_msg.header, None, t0, t1, info_msg)
+
+    def stop(self) -> None:
+        """Stop the worker, then the registration's background estimate."""
+        super().stop()
+        if self.pipeline.registration is not None:
+            self.pipeline.registration.close()
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
