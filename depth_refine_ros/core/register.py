@@ -208,7 +208,8 @@ class Registration:
         mode: ``none`` (trust the driver's registration), ``fixed`` (a calibrated ``shift_px``) or
             ``auto`` (tracked from RGB/depth edges, see :class:`ShiftTracker`).
         shift_px: ``(dy, dx)`` output pixels for ``fixed``.
-        every_n: ``auto`` estimates on every n-th frame (an estimate costs ~100+ ms on 512x384).
+        every_n: ``auto`` estimates on every n-th frame (an estimate costs ~25 ms at 512x384 on
+            2 cores, several times that on a loaded machine).
         window, min_gain, max_shift_px, min_shift_px: :class:`ShiftTracker` settings.
         background: ``auto`` estimates on a background thread (sr_node: an estimate then never
             delays the frame it was taken from; the shift it finds applies from a later frame).

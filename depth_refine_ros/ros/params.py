@@ -107,8 +107,9 @@ class SrParams(CommonParams):
                                        "fixed: rows (output pixels) to move the depth down.")
     registration_shift_dx_px: int = _p(0, "registration.shift_dx_px",
                                        "fixed: columns (output pixels) to move the depth right.")
-    registration_every_n: int = _p(5, "registration.every_n",
-                                   "auto: estimate on every n-th frame (~100 ms each at 512x384).")
+    registration_every_n: int = _p(
+        5, "registration.every_n",
+        "auto: estimate on every n-th frame (~25 ms each at 512x384, on a background thread).")
     registration_window: int = _p(15, "registration.window", "auto: median of this many estimates.")
     registration_max_shift_px: int = _p(8, "registration.max_shift_px",
                                         "auto: search radius (output pixels).")
