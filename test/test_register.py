@@ -163,12 +163,15 @@ def test_auto_registration_on_the_real_phone_tof_frames():
 def test_eval_dataset_uses_one_median_shift_per_pass():
     """A sensor's frames share one calibration: the pass's median, not each frame's own estimate."""
     from depth_refine_ros.eval.datasets import Frame
-    from depth_refine_ros.eval.eval_dataset import _dataset_shift
+    from depth_refine_ros.eval.eval_dataset import _dataset_shift, make_input
 
     frames = []
     for seed in range(5):
         rgb, depth = scene(seed)
         frames.append(Frame("synthetic", str(seed), "day", rgb, depth,
                             lr={"native": degrade("bicubic", shift_image(depth, 3, -4), 4)}))
-    assert _dataset_shift(frames, "supplied", 0) == (-3, 4)
-    assert _dataset_shift(frames, "bicubic", 4) == (0, 0)  # re-degraded from the registered truth
+    def shift(deg, scale):
+        return _dataset_shift(frames, [make_input(f, deg, scale) for f in frames])
+
+    assert shift("supplied", 0) == (-3, 4)
+    assert shift("bicubic", 4) == (0, 0)  # re-degraded from the registered truth

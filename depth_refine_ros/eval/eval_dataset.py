@@ -54,15 +54,14 @@ def make_input(frame, degradation: str, scale: int) -> tuple[np.ndarray, np.ndar
     return rgb, lr_m / frame.to_metres, gt, float(scale)
 
 
-def _dataset_shift(fs, deg: str, scale: int) -> tuple[int, int]:
+def _dataset_shift(fs, inputs: list) -> tuple[int, int]:
     """The depth-to-RGB offset ``(dy, dx)`` (output px) of one dataset pass: the median of the
-    per-frame estimates on the pass's inputs (no ground truth), with sr_node's gain gate and 2 px
-    dead band. One median for the pass because its frames come from one sensor and calibration;
-    a single frame's estimate is good to 1-2 px only."""
+    per-frame estimates on the pass's inputs (``make_input`` results; no ground truth), with
+    sr_node's gain gate and 2 px dead band. One median for the pass because its frames come from one
+    sensor and calibration; a single frame's estimate is good to 1-2 px only."""
     tracker = ShiftTracker(window=max(1, len(fs)))
-    for f in fs:
-        made = make_input(f, deg, scale)
-        if made is not None and made[0].shape[:2] != made[1].shape:
+    for f, made in zip(fs, inputs, strict=True):
+        if made is not None:
             tracker.update(made[0], made[1] * f.to_metres)
     return tracker.current
 
@@ -79,7 +78,10 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
         fs = [f for f in frames if f.dataset == ds]
         for deg in degradations:
             for scale in ([0] if deg == "supplied" and any("native" in f.lr for f in fs) else scales):
-                shift = _dataset_shift(fs, deg, scale) if any(m.pipeline.registration for m in methods) else None
+                registered = any(m.pipeline.registration for m in methods)
+                # degraded once per pass: the registration estimate and the scoring share the inputs
+                inputs = [make_input(f, deg, scale) for f in fs] if registered else None
+                shift = _dataset_shift(fs, inputs) if registered else None
                 for m in methods:
                     if m.pipeline.registration is not None:
                         m.pipeline.registration = Registration("fixed", shift)
@@ -88,7 +90,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                 refused: dict[str, str] = {}
                 actual = None
                 for i, f in enumerate(fs):
-                    made = make_input(f, deg, scale)
+                    made = inputs[i] if inputs is not None else make_input(f, deg, scale)
                     if made is None:
                         continue
                     rgb, lr, gt, actual = made
@@ -200,8 +202,8 @@ def add_parser(sub) -> None:
                    help="classical names and/or model names or directories")
     p.add_argument("--backend", default="onnxruntime", help="backend for models")
     p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
-                   help="auto: also rows (label +reg) with each frame's depth-to-RGB offset estimated "
-                        "from its edges and undone (for real sensors' misregistered depth)")
+                   help="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the "
+                        "frames' edges (one median per dataset pass) and undone (real sensors' misregistered depth)")
     p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
     p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")
