@@ -83,3 +83,26 @@ def test_tof_fill_has_no_holes_and_moves_the_depth_edge_off_the_rgb_edge():
     fat = [tof_fill(d, 2, seed=s, max_shift_px=0, blur=(0.0, 0.0), noise_k=0.0) for s in range(8)]
     assert all(int(np.argmax(f[32] > 2.5)) * 2 >= 64 for f in fat)  # the near (2 m) side only grows
     assert any(int(np.argmax(f[32] > 2.5)) * 2 > 64 for f in fat)
+
+
+def test_tof_reg_leaves_only_a_small_residual_offset():
+    """After registration: filled, the edge within 3 px shift + one filled LR px (+ sampling) of the truth."""
+    d = scene(128, 128)
+    offsets = set()
+    for seed in range(16):
+        lr = degrade("tof_reg", d, 2, seed=seed)
+        assert np.isfinite(lr).all()
+        offsets.add(int(np.argmax(lr[32] > 2.5)) * 2 - 64)
+    assert max(abs(o) for o in offsets) <= 3 + 2 + 2 and len(offsets) >= 3
+
+
+def test_nearest_fill_copies_values_instead_of_blending():
+    """The sensor-style fill leaves no hole and invents no depth between near and far."""
+    from depth_refine_ros.core.degrade import _fill_nearest
+
+    d = np.full((16, 16), 3.0, np.float32)
+    d[:, :8] = 1.0
+    d[4:12, 6:10] = np.nan  # a hole across the edge
+    out = _fill_nearest(d, np.random.default_rng(0))
+    assert np.isfinite(out).all()
+    assert set(np.unique(out)) <= {1.0, 3.0}

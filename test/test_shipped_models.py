@@ -9,7 +9,7 @@ from depth_refine_ros.eval.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
 from depth_refine_ros.modeldir import installed, load_model_dir
 
-SHIPPED = {"sr_lite": "sr", "depth_sr_lite": "depth_sr", "mono_small": "mono"}
+SHIPPED = {"sr_lite": "sr", "sr_lite_tof": "sr", "depth_sr_lite": "depth_sr", "mono_small": "mono"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
 
@@ -28,12 +28,12 @@ def held_out():
     return load_dataset(require_data("rgbdd"), groups=HELD_OUT, limit=4)
 
 
-def _rmse_cm(method, frames, scale):
+def _rmse_cm(method, frames, scale, degradation="bicubic"):
     errs = []
     for f in frames:
         h, w = (f.depth.shape[0] // scale) * scale, (f.depth.shape[1] // scale) * scale
-        gt = f.depth[:h, :w]
-        d, _ = method.run(f.rgb[:h, :w], degrade("bicubic", gt, scale, seed=1))
+        gt, rgb = f.depth[:h, :w], f.rgb[:h, :w]
+        d, _ = method.run(rgb, degrade(degradation, gt, scale, seed=1, rgb=rgb))
         v = np.isfinite(gt)
         errs.append(float(np.sqrt(np.nanmean((d[v] - gt[v]) ** 2)) * 100))
     return float(np.mean(errs))
@@ -45,3 +45,12 @@ def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale)
     ours = _rmse_cm(build_method(model), held_out, scale)
     bic = _rmse_cm(build_method("bicubic"), held_out, scale)
     assert ours < bic, f"{model} x{scale}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
+
+
+@pytest.mark.parametrize("scale", [3, 4])
+def test_tof_model_beats_bicubic_and_sr_lite_on_registered_tof_input(held_out, scale):
+    """sr_lite_tof's job: jagged, slightly misplaced ToF edges (``tof_reg``), where sr_lite only copies them."""
+    ours = _rmse_cm(build_method("sr_lite_tof"), held_out, scale, "tof_reg")
+    bic = _rmse_cm(build_method("bicubic"), held_out, scale, "tof_reg")
+    lite = _rmse_cm(build_method("sr_lite"), held_out, scale, "tof_reg")
+    assert ours < bic and ours < lite, f"x{scale}: {ours:.2f} cm vs bicubic {bic:.2f}, sr_lite {lite:.2f}"

@@ -174,7 +174,58 @@ def tof_fill(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | No
     return (np.round(out * 1000) / 1000).astype(np.float32)
 
 
-DEGRADATIONS = {"bicubic": bicubic, "block_noise": block_noise, "ais": ais, "tof": tof, "tof_fill": tof_fill}
+def _fill_nearest(depth: np.ndarray, rng: np.random.Generator, max_iter: int = 64) -> np.ndarray:
+    """Fill NaN from a valid neighbour, growing inwards one pixel per step, directions in random order.
+
+    A sensor pipeline's nearest-style hole fill: no blending, so filled edges come out jagged and
+    the surface that happens to be nearer in the chosen direction wins (not a smooth mean, as
+    :func:`~depth_refine_ros.core.upsample.fill_invalid` gives).
+    """
+    out = depth.copy()
+    offsets = [(-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1)]
+    h, w = out.shape
+    for _ in range(max_iter):
+        holes = ~np.isfinite(out)
+        if not holes.any() or holes.all():
+            break
+        for k in rng.permutation(len(offsets)):
+            dy, dx = offsets[k]
+            p = np.pad(out, 1, mode="constant", constant_values=np.nan)
+            nb = p[1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+            take = ~np.isfinite(out) & np.isfinite(nb)
+            out[take] = nb[take]
+    out[~np.isfinite(out)] = np.nanmedian(depth) if np.isfinite(depth).any() else 0.0
+    return out
+
+
+def tof_reg(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
+            max_shift_px: int = 3, noise_k: float = 0.002) -> np.ndarray:
+    """A phone / ToF module's hole-filled stream *after* registration has undone its fixed offset.
+
+    What reaches the network when sr_node runs with ``registration.mode: auto`` or ``fixed``:
+    one global shift cannot undo depth-dependent parallax, so a few pixels of local offset remain
+    (RGB-D-D's real frames: 1..4 px between near and far surfaces once their median offset is
+    undone), and the sensor's own edge handling leaves jagged, reshaped boundaries rather than the
+    soft ones of area sampling (thin parts vanish, blobs grow into the background).
+
+    * residual misregistration: an integer ``(dy, dx)`` in ``[-max_shift_px, max_shift_px]``;
+    * :func:`tof` sampling: point samples, holes at depth edges and flying pixels (``rgb`` dark
+      surfaces too), noise ~ z^2, 1 mm quantisation;
+    * holes filled nearest-style (:func:`_fill_nearest`): no holes left, jagged edges.
+    """
+    rng = np.random.default_rng(seed)
+    d = _crop(depth, factor)
+    filled, _ = fill_invalid(d)
+    dy, dx = (int(v) for v in rng.integers(-max_shift_px, max_shift_px + 1, size=2))
+    p = max_shift_px
+    shifted = np.pad(filled, p, mode="edge")[p - dy:p - dy + d.shape[0], p - dx:p - dx + d.shape[1]]
+    rgb_c = None if rgb is None else _crop(rgb, factor)
+    lr = tof(shifted, factor, seed=int(rng.integers(1 << 31)), rgb=rgb_c, noise_k=noise_k)
+    return _fill_nearest(lr, rng).astype(np.float32)
+
+
+DEGRADATIONS = {"bicubic": bicubic, "block_noise": block_noise, "ais": ais, "tof": tof, "tof_fill": tof_fill,
+                "tof_reg": tof_reg}
 
 
 def degrade(kind: str, depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:

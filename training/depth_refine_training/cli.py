@@ -39,8 +39,12 @@ def stages(tc: dict, step: int) -> list[dict]:
     return earlier + [this]
 
 
-def export(ckpt: str, out: str, name: str | None) -> int:
-    """Checkpoint -> model directory (safetensors + ONNX + card with training data and metrics)."""
+def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int:
+    """Checkpoint -> model directory (safetensors + ONNX + card with training data and metrics).
+
+    ``use`` (optional) is written to the card as ``training.intended_use``: what input the model
+    was trained for, when that is narrower than "any depth" (e.g. a registered ToF stream).
+    """
     import torch
 
     from depth_refine_ros.models import build_model, config_from_dict
@@ -60,6 +64,8 @@ def export(ckpt: str, out: str, name: str | None) -> int:
                 "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()},
                 "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
                 "config": tc}
+    if use:
+        training["intended_use"] = use
     md = write_model_dir(model, kind, cfg, out, name=name, preset=ck["preset"], training=training)
     print(f"wrote {md.path}: {md.describe()}")
     return 0
@@ -72,8 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.add_argument("checkpoint")
         ap.add_argument("out")
         ap.add_argument("--name")
+        ap.add_argument("--use", help="intended input, recorded in the card (training.intended_use)")
         a = ap.parse_args(argv[1:])
-        return export(a.checkpoint, a.out, a.name)
+        return export(a.checkpoint, a.out, a.name, a.use)
     ap = argparse.ArgumentParser(prog="depth-refine-train", description=__doc__)
     ap.add_argument("task", choices=["sr", "depth_sr", "mono"])
     ap.add_argument("--config", help="YAML config (training/configs/*.yaml)")

@@ -10,6 +10,8 @@ $E --root "$D/rgbdd" --groups $HELD_OUT --scales 4 8 16 --degradations bicubic \
    --methods $CLASSICAL sr_lite depth_sr_lite --out out/eval/rgbdd_bicubic
 $E --root "$D/rgbdd" --groups $HELD_OUT --scales 4 8 --degradations tof tof_fill block_noise \
    --methods $CLASSICAL sr_lite --out out/eval/rgbdd_noisy
-$E --root "$D/rgbdd_real_lr" --degradations supplied --methods $CLASSICAL sr_lite --registration none auto \
+$E --root "$D/rgbdd" --groups $HELD_OUT --scales 3 4 --degradations tof_reg \
+   --methods $CLASSICAL sr_lite sr_lite_tof --out out/eval/rgbdd_tof_reg
+$E --root "$D/rgbdd_real_lr" --degradations supplied --methods $CLASSICAL sr_lite sr_lite_tof --registration none auto \
    --out out/eval/rgbdd_real_lr
 $E --root "$D/depth_enh" --scales 4 8 16 --degradations bicubic --methods $CLASSICAL sr_lite --out out/eval/depth_enh
