@@ -14,16 +14,18 @@ import pathlib
 from depth_refine_ros.eval.methods import CLASSICAL
 from depth_refine_ros.eval.scoring import shown
 
+REG = " +reg"
+
 
 def table(rows: list[dict], method: str) -> list[str]:
     """Markdown lines comparing ``method`` with bicubic and the best classical method."""
     out = [f"| data | input | scale | unit | bicubic | best classical | {method} | vs bicubic | vs best classical |",
            "|---|---|---|---|---|---|---|---|---|"]
-    keys = sorted({(r["dataset"], r["degradation"], float(r["scale"])) for r in rows},
-                  key=lambda k: (k[0], k[1], k[2]))
-    for ds, deg, sc in keys:
-        group = {r["method"]: shown(r) for r in rows
-                 if (r["dataset"], r["degradation"], float(r["scale"])) == (ds, deg, sc)}
+    def key(r: dict) -> tuple:  # registered rows (label suffix " +reg") compare among themselves
+        return r["dataset"], r["degradation"] + (", `+reg`" if r["method"].endswith(REG) else ""), float(r["scale"])
+
+    for ds, deg, sc in sorted({key(r) for r in rows}):
+        group = {r["method"].removesuffix(REG): shown(r) for r in rows if key(r) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
         classical = {m: group[m]["rmse_shown"] for m in CLASSICAL if m in group}
