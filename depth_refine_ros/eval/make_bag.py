@@ -91,8 +91,9 @@ def run(args: argparse.Namespace) -> int:
     except (DatasetError, BagError, ValueError, KeyError) as e:
         print(f"\nmake-bag: {e}", file=sys.stderr)
         return 2
-    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, "
-          f"{args.degradation} x{args.scale})")
+    lowres = ("the dataset's own low-res depth" if args.degradation == "supplied"
+              else f"{args.degradation} x{args.scale}")  # supplied depth has its own size; --scale unused
+    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres})")
     return 0
 
 
