@@ -84,3 +84,19 @@ def test_boundary_split_by_hand():
     small = gt * 1.02  # 2 % steps are not discontinuities
     assert not metrics.discontinuities(np.cumprod(np.full((3, 8), 1.02, np.float32), axis=1)).any()
     assert metrics.boundary_split(small, np.full_like(gt, 1.0))["boundary_frac"] == 0.0
+
+
+def test_relative_columns_use_plain_baselines_else_registered_ones():
+    """eval-dataset (plain and +reg rows) compares with plain bicubic; eval-bag --registration auto
+    (only +reg rows beside the live node) compares with the registered ones."""
+    from depth_refine_ros.eval.scoring import add_relative
+
+    g = {"dataset": "d", "scale": 4, "degradation": "x"}
+    mixed = [dict(g, method="bicubic", rmse=2.0), dict(g, method="fgs", rmse=1.6),
+             dict(g, method="bicubic +reg", rmse=1.0), dict(g, method="net +reg", rmse=0.8)]
+    add_relative(mixed)
+    assert mixed[2]["vs_bicubic"] == pytest.approx(-0.5) and mixed[3]["vs_best_classical"] == pytest.approx(-0.5)
+    reg_only = [dict(g, method="sr_node live (auto)", rmse=0.9), dict(g, method="bicubic +reg", rmse=1.0),
+                dict(g, method="fgs +reg", rmse=1.2)]
+    add_relative(reg_only)
+    assert reg_only[0]["vs_bicubic"] == pytest.approx(-0.1) and reg_only[0]["vs_best_classical"] == pytest.approx(-0.1)

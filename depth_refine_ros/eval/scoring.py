@@ -71,13 +71,21 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 def add_relative(rows: list[dict], key: str = "rmse") -> None:
     """Add ``vs_bicubic`` and ``vs_best_classical`` (relative change of ``key``, e.g. -0.31) per row,
-    comparing within the same dataset, scale and degradation."""
+    comparing within the same dataset, scale and degradation.
+
+    The baselines are the plain classical rows; where a group has only registered ones (labels
+    ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
+    """
     from depth_refine_ros.eval.methods import CLASSICAL
 
     for r in rows:
         peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],
                                                                                       r["degradation"])]
-        bic = next((p[key] for p in peers if p["method"] == "bicubic" and p.get(key)), None)
-        best = min((p[key] for p in peers if p["method"] in CLASSICAL and p.get(key)), default=None)
+        base = {p["method"]: p[key] for p in peers if p["method"] in CLASSICAL and p.get(key)}
+        if not base:
+            base = {p["method"].removesuffix(" +reg"): p[key] for p in peers
+                    if p["method"].removesuffix(" +reg") in CLASSICAL and p.get(key)}
+        bic = base.get("bicubic")
+        best = min(base.values(), default=None)
         r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None
         r["vs_best_classical"] = r[key] / best - 1 if best and r.get(key) is not None else None
