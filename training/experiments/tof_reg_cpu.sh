@@ -23,3 +23,8 @@ $E --root ../shared/data/rgbdd --limit 20 --groups 20200518 20200601 20200711 20
   --degradations tof_reg --methods bicubic fgs sr_lite sr_lite_tof --out out/eval/tof_reg_synthetic
 $E --root ../shared/data/rgbdd_real_lr --degradations supplied --registration auto \
   --methods bicubic guided_filter fgs sr_lite sr_lite_tof --out out/eval/tof_reg_real_lr
+# Not shipped (README, ninth finding): one set of weights for both kinds of input, from stage c.
+if [[ "${ONE_MODEL_ARM:-0}" == 1 ]]; then
+  OMP_NUM_THREADS=2 "${T[@]}" "degradations=[bicubic,tof_reg]" "scales=[2,3,4,4,4,8,16]" steps=4000 lr=0.0003 \
+    init=runs/tofreg/c/last.pt out=runs/tofreg/d
+fi
