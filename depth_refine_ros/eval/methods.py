@@ -16,6 +16,7 @@ from depth_refine_ros.core.upsample import UPSAMPLERS
 from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
 
 CLASSICAL = tuple(UPSAMPLERS)
+REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
 
 
 @dataclass
@@ -61,7 +62,7 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
 
     cfg = PipelineConfig(max_depth_m=max_depth_m)
     reg = Registration(registration, every_n=1, window=15) if registration != "none" else None
-    tag = " +reg" if reg is not None else ""
+    tag = REG_SUFFIX if reg is not None else ""
     if name in CLASSICAL:
         return Method(name + tag, Pipeline(create_backend("classical", method=name), cfg, registration=reg), True)
     be = create_model_backend(backend, name, kinds=("sr", "depth_sr"))
@@ -69,4 +70,4 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     return Method(label + tag, Pipeline(be, cfg, registration=reg), be.needs_rgb)
 
 
-__all__ = ["CLASSICAL", "InputError", "Method", "build_method"]
+__all__ = ["CLASSICAL", "REG_SUFFIX", "InputError", "Method", "build_method"]

@@ -76,15 +76,15 @@ def add_relative(rows: list[dict], key: str = "rmse") -> None:
     The baselines are the plain classical rows; where a group has only registered ones (labels
     ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
     """
-    from depth_refine_ros.eval.methods import CLASSICAL
+    from depth_refine_ros.eval.methods import CLASSICAL, REG_SUFFIX
 
     for r in rows:
         peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],
                                                                                       r["degradation"])]
         base = {p["method"]: p[key] for p in peers if p["method"] in CLASSICAL and p.get(key)}
         if not base:
-            base = {p["method"].removesuffix(" +reg"): p[key] for p in peers
-                    if p["method"].removesuffix(" +reg") in CLASSICAL and p.get(key)}
+            base = {p["method"].removesuffix(REG_SUFFIX): p[key] for p in peers
+                    if p["method"].removesuffix(REG_SUFFIX) in CLASSICAL and p.get(key)}
         bic = base.get("bicubic")
         best = min(base.values(), default=None)
         r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None

@@ -12,9 +12,8 @@ import json
 import pathlib
 
 from depth_refine_ros.eval.methods import CLASSICAL
+from depth_refine_ros.eval.methods import REG_SUFFIX as REG
 from depth_refine_ros.eval.scoring import shown
-
-REG = " +reg"
 
 
 def table(rows: list[dict], method: str) -> list[str]:
