@@ -10,7 +10,7 @@ PACKAGE = "depth_refine_ros"
 CONSOLE_SCRIPTS = [
     "sr_node = depth_refine_ros.ros.sr_node:main",
     "mono_node = depth_refine_ros.ros.mono_node:main",
-    "depth-refine = depth_refine_ros.cli:main",
+    "depth-refine = depth_refine_ros.cli.main:main",
 ]
 
 setup(

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pathlib
 
-from depth_refine_ros.data import downsample_mm, rgbdd_frames
+from depth_refine_ros.data.paths import downsample_mm, rgbdd_frames
 
 
 def load_rgbdd(root: pathlib.Path, n: int, scale: int = 4):

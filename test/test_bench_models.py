@@ -3,7 +3,7 @@ import pytest
 import yaml
 
 from depth_refine_ros.backends import create_backend
-from depth_refine_ros.bench_models import ensure_model
+from depth_refine_ros.cli.bench_models import ensure_model
 from depth_refine_ros.models import config_to_dict, preset_config
 
 pytestmark = pytest.mark.unit

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import require_data
 
-from depth_refine_ros.eval.bags import BagWriter, Topics, read_bag
-from depth_refine_ros.eval.datasets import DatasetError, detect_layout, load_dataset
+from depth_refine_ros.data.bags import BagWriter, Topics, read_bag
+from depth_refine_ros.data.datasets import DatasetError, detect_layout, load_dataset
 from depth_refine_ros.ros import conversions as conv
 
 HELD_OUT_DAY = "20200518"

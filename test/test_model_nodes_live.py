@@ -8,7 +8,7 @@ from conftest import require_data
 from frames import load_rgbdd
 from modelkit import make_model_dir, make_overfit_mono
 
-from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
+from depth_refine_ros.ros.rig import FRAME, NodeProcess, Rig, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4

@@ -9,7 +9,7 @@ import pytest
 
 from depth_refine_ros.backends import BackendError, create_backend
 from depth_refine_ros.core.intrinsics import Intrinsics
-from depth_refine_ros.pipeline import InputError, Pipeline
+from depth_refine_ros.pipeline.sr import InputError, Pipeline
 from depth_refine_ros.ros.params import MonoParams, SrParams, render_yaml
 
 pytestmark = pytest.mark.unit

@@ -8,7 +8,7 @@ from conftest import require_data
 
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.register import Registration, ShiftTracker, estimate_shift, shift_image
-from depth_refine_ros.eval.datasets import load_dataset
+from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
 
 H, W = 192, 256
@@ -162,7 +162,7 @@ def test_auto_registration_on_the_real_phone_tof_frames():
 @pytest.mark.unit
 def test_eval_dataset_uses_one_median_shift_per_pass():
     """A sensor's frames share one calibration: the pass's median, not each frame's own estimate."""
-    from depth_refine_ros.eval.datasets import Frame
+    from depth_refine_ros.data.datasets import Frame
     from depth_refine_ros.eval.eval_dataset import _dataset_shift, make_input
 
     frames = []

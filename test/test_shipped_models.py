@@ -5,9 +5,9 @@ import pytest
 from conftest import require_data
 
 from depth_refine_ros.core.degrade import degrade
-from depth_refine_ros.eval.datasets import load_dataset
+from depth_refine_ros.core.modeldir import installed, load_model_dir
+from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
-from depth_refine_ros.modeldir import installed, load_model_dir
 
 SHIPPED = {"sr_lite": "sr", "sr_lite_tof": "sr", "depth_sr_lite": "depth_sr", "mono_small": "mono"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}

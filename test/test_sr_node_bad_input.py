@@ -8,7 +8,7 @@ from conftest import require_data
 from frames import load_rgbdd
 from rclpy._rclpy_pybind11 import RCLError
 
-from depth_refine_ros.ros.live import NodeProcess, Rig, image_msg, info_msg, key
+from depth_refine_ros.ros.rig import NodeProcess, Rig, image_msg, info_msg, key
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4

@@ -8,9 +8,9 @@ from conftest import require_data
 from frames import load_rgbdd
 
 from depth_refine_ros.core.register import shift_image
-from depth_refine_ros.data import downsample_mm
+from depth_refine_ros.data.paths import downsample_mm
 from depth_refine_ros.eval.methods import build_method
-from depth_refine_ros.ros.live import FRAME, NodeProcess, Rig, info_msg
+from depth_refine_ros.ros.rig import FRAME, NodeProcess, Rig, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4

@@ -10,8 +10,8 @@ import pytest
 from conftest import ROOT, require_data
 
 from depth_refine_ros.backends import create_backend
-from depth_refine_ros.modeldir import load_model_dir
-from depth_refine_ros.pipeline import Pipeline
+from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.pipeline.sr import Pipeline
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
 TINY = ROOT / "training" / "configs" / "tiny_cpu.yaml"
@@ -95,7 +95,7 @@ def test_training_reads_a_rosbag_and_every_layout(tmp_path):
     """The trainer's reader takes a bag (RGB + depth_gt) and the shared layouts, in metres."""
     from depth_refine_training.data import load_frames
 
-    from depth_refine_ros.eval.datasets import load_dataset
+    from depth_refine_ros.data.datasets import load_dataset
     from depth_refine_ros.eval.make_bag import build_bag
 
     src = load_dataset(require_data("rgbdd"), groups={"20200518"}, limit=3)

@@ -2,7 +2,7 @@
 
 An :class:`Engine` only runs a graph (``feeds -> outputs``, ``(1, C, H, W) float32``); the
 task classes here do the same pre/post-processing for every engine (padding, normalisation,
-cropping, units; :mod:`depth_refine_ros.core.netio`), so swapping the engine never changes
+cropping, units; :mod:`depth_refine_ros.core.net_input`), so swapping the engine never changes
 what is computed, only how fast.
 """
 from __future__ import annotations
@@ -12,8 +12,8 @@ import abc
 import numpy as np
 
 from depth_refine_ros.backends.base import Backend, BackendError
-from depth_refine_ros.core import netio
-from depth_refine_ros.modeldir import ModelDir
+from depth_refine_ros.core import net_input
+from depth_refine_ros.core.modeldir import ModelDir
 
 
 class Engine(abc.ABC):
@@ -74,10 +74,10 @@ class SrNetBackend(NetBackend):
         self.keep_holes = keep_holes
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-        feeds, scale, valid = netio.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
+        feeds, scale, valid = net_input.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
                                               self.model.size_multiple, self.needs_rgb)
         out = self.engine.run(feeds)[0]
-        return {"depth": netio.sr_output(out, scale, out_hw, valid, self.keep_holes)}
+        return {"depth": net_input.sr_output(out, scale, out_hw, valid, self.keep_holes)}
 
 
 class MonoBackend(NetBackend):
@@ -94,10 +94,10 @@ class MonoBackend(NetBackend):
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int], upscale: float = 1.0
               ) -> dict[str, np.ndarray]:
         m = self.model.size_multiple
-        hw = netio.padded_size((round(self.input_hw[0] * upscale), round(self.input_hw[1] * upscale)), m)
-        x = netio.rgb_to_nchw(netio.resize_rgb(inputs["rgb"], hw))
+        hw = net_input.padded_size((round(self.input_hw[0] * upscale), round(self.input_hw[1] * upscale)), m)
+        x = net_input.rgb_to_nchw(net_input.resize_rgb(inputs["rgb"], hw))
         out = self.engine.run({"rgb": x})[0][0, 0]
-        return {"depth": netio.resize_depth(out, out_hw)}
+        return {"depth": net_input.resize_depth(out, out_hw)}
 
     def warmup(self, out_hw: tuple[int, int] = (480, 640), scale: int = 4) -> None:
         rgb = np.random.default_rng(0).integers(0, 255, (*out_hw, 3), dtype=np.uint8)
@@ -111,12 +111,12 @@ class SddrBackend(NetBackend):
     """
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
-        low, lo, hi = netio.minmax_normalise(inputs["low"])
+        low, lo, hi = net_input.minmax_normalise(inputs["low"])
         span = max(hi - lo, 1e-6)
         high = np.nan_to_num((inputs["high"] - lo) / span, nan=0.5).astype(np.float32)
-        hw = netio.padded_size(low.shape, self.model.size_multiple)
-        d0, g0 = self.engine.run({"low": netio.pad_to(low, hw)[None, None],
-                                  "high": netio.pad_to(high, hw)[None, None]})
+        hw = net_input.padded_size(low.shape, self.model.size_multiple)
+        d0, g0 = self.engine.run({"low": net_input.pad_to(low, hw)[None, None],
+                                  "high": net_input.pad_to(high, hw)[None, None]})
         h, w = low.shape
         return {"depth": d0[0, 0, :h, :w] * np.float32(span) + np.float32(lo),
                 "edges": g0[0, 0, :h, :w] * np.float32(span)}
@@ -138,7 +138,7 @@ def task_backend(model: ModelDir, engine: Engine, **options) -> NetBackend:
 
 def load_for_engine(model: str, need: tuple[str, ...]) -> ModelDir:
     """Load and verify a model directory, turning model errors into :class:`BackendError`."""
-    from depth_refine_ros.modeldir import ModelError, load_model_dir
+    from depth_refine_ros.core.modeldir import ModelError, load_model_dir
 
     if not model:
         raise BackendError("this backend needs a model: set the 'model' parameter to an installed "

@@ -73,7 +73,7 @@ def decode(contents) -> tuple[list[Decoded], dict[str, int]]:
 
 def run_offline(method, frames: list[Decoded]) -> RunResult:
     """Every frame through ``method``'s pipeline; refusals counted by reason."""
-    from depth_refine_ros.pipeline import InputError
+    from depth_refine_ros.pipeline.sr import InputError
 
     res = RunResult(method.label)
     for f in frames:
@@ -105,7 +105,7 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     without it the bag plays at its own pace and a node that cannot keep up drops frames, as live.
     """
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
-    from depth_refine_ros.ros.live import NodeProcess, Rig, isolate_domain
+    from depth_refine_ros.ros.rig import NodeProcess, Rig, isolate_domain
 
     isolate_domain()
     use_packaged_fastdds_profile()
@@ -192,7 +192,7 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
     """Accuracy vs scale: bicubic-degrade the bag's ground truth and run every method (offline)."""
     from depth_refine_ros.core.degrade import degrade
     from depth_refine_ros.eval import scoring
-    from depth_refine_ros.pipeline import InputError
+    from depth_refine_ros.pipeline.sr import InputError
 
     with_gt = [f for f in frames if f.gt is not None and f.rgb is not None][:limit]
     rows = []
@@ -216,7 +216,7 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
 
 def write_out_bag(path: pathlib.Path, storage: str, contents, result: RunResult) -> int:
     """Inputs + ``depth_refined/image`` and ``depth_refined/camera_info`` into a new bag."""
-    from depth_refine_ros.eval.bags import BagWriter
+    from depth_refine_ros.data.bags import BagWriter
     from depth_refine_ros.ros import conversions as conv
 
     n = 0
@@ -301,10 +301,10 @@ def write_report(out: pathlib.Path, title: str, command: str, summary: dict, row
 def evaluate_bag(args: argparse.Namespace) -> int:
     """The command body (also used by ``depth-refine demo``); returns the exit code."""
     from depth_refine_ros.backends import BackendError
+    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.bags import BagError, read_bag
     from depth_refine_ros.eval import scoring
-    from depth_refine_ros.eval.bags import BagError, read_bag
     from depth_refine_ros.eval.methods import CLASSICAL, build_method
-    from depth_refine_ros.modeldir import ModelError
 
     out = pathlib.Path(args.out)
     tag = "[" + args.prog + "]"

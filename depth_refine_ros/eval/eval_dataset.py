@@ -156,9 +156,9 @@ def write_outputs(rows: list[dict], out: pathlib.Path, command: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.eval.datasets import DatasetError, load_dataset
+    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.datasets import DatasetError, load_dataset
     from depth_refine_ros.eval.methods import build_method
-    from depth_refine_ros.modeldir import ModelError
 
     bad = [d for d in args.degradations if d != "supplied" and d not in DEGRADATIONS]
     if bad:

@@ -23,14 +23,14 @@ DRIVER_DELAY_NS = 5_000_000
 def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float = 15.0, scale: int = 4,
               degradation: str = "bicubic", t0: float = 1_700_000_000.0, frame_id: str = "camera_color_optical_frame",
               depth_encoding: str = "16UC1", topics=None, progress=None) -> int:
-    """Write ``frames`` (:class:`~depth_refine_ros.eval.datasets.Frame`, metric) as a bag; returns frames written.
+    """Write ``frames`` (:class:`~depth_refine_ros.data.datasets.Frame`, metric) as a bag; returns frames written.
 
     Raises:
         BagError: the output exists, or a storage/encoding is unknown.
         ValueError: a frame in non-metric units, or ``supplied`` without a supplied input.
     """
     from depth_refine_ros.core.intrinsics import Intrinsics
-    from depth_refine_ros.eval.bags import BagError, BagWriter, Topics
+    from depth_refine_ros.data.bags import BagError, BagWriter, Topics
     from depth_refine_ros.eval.eval_dataset import make_input
     from depth_refine_ros.ros import conversions as conv
 
@@ -71,8 +71,8 @@ def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float =
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_refine_ros.eval.bags import BagError
-    from depth_refine_ros.eval.datasets import DatasetError, load_dataset
+    from depth_refine_ros.data.bags import BagError
+    from depth_refine_ros.data.datasets import DatasetError, load_dataset
 
     try:
         frames = load_dataset(args.root, set(args.groups) if args.groups else None, None, None)

@@ -13,7 +13,7 @@ import numpy as np
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.core.register import Registration
 from depth_refine_ros.core.upsample import UPSAMPLERS
-from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
+from depth_refine_ros.pipeline.sr import InputError, Pipeline, PipelineConfig
 
 CLASSICAL = tuple(UPSAMPLERS)
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
@@ -55,7 +55,7 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
             median over all of that pass's frames (one sensor, one calibration).
 
     Raises:
-        depth_refine_ros.backends.BackendError / depth_refine_ros.modeldir.ModelError: unknown
+        depth_refine_ros.backends.BackendError / depth_refine_ros.core.modeldir.ModelError: unknown
             name, a model of a kind that does not super-resolve, or a broken model directory.
     """
     from depth_refine_ros.backends import create_backend, create_model_backend

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import yaml
 
-from depth_refine_ros.modeldir import CARD, FORMAT, GRAPH, WEIGHTS, ModelDir, load_model_dir, sha256_file
+from depth_refine_ros.core.modeldir import CARD, FORMAT, GRAPH, WEIGHTS, ModelDir, load_model_dir, sha256_file
 from depth_refine_ros.models import build_model, config_to_dict, io_names
 
 OPSET = 18
@@ -126,11 +126,11 @@ def load_torch_model(md: ModelDir, device: str = "cpu") -> torch.nn.Module:
     """Rebuild a model directory's network from its card and load its safetensors weights.
 
     Raises:
-        depth_refine_ros.modeldir.ModelError: weights that do not match the card's config.
+        depth_refine_ros.core.modeldir.ModelError: weights that do not match the card's config.
     """
     from safetensors.torch import load_file
 
-    from depth_refine_ros.modeldir import ModelError
+    from depth_refine_ros.core.modeldir import ModelError
 
     model = build_model(md.kind, md.config)
     state = load_file(str(md.weights_path), device="cpu")

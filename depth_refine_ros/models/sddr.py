@@ -4,7 +4,7 @@ Refines a predicted depth from two inferences of a depth predictor: one at low r
 (consistent, blurry edges) and one at high resolution (sharp edges, local inconsistencies).
 
 Inputs: ``low``, ``high``: ``(B, 1, H, W) float32``, each normalised to [0, 1] over the frame
-(see :func:`depth_refine_ros.core.netio.minmax_normalise`), H and W multiples of
+(see :func:`depth_refine_ros.core.net_input.minmax_normalise`), H and W multiples of
 :attr:`SddrRefiner.size_multiple`.
 Outputs: ``d0`` ``(B, 1, H, W)`` refined depth in the same normalised units, and
 ``g0`` ``(B, 1, H, W)`` its gradient magnitude (central differences, the paper's G0).

@@ -1,7 +1,7 @@
 """Guided depth super-resolution: AdaIN-fused dual-encoder NAFNet U-Net (METHODS 1), and its
 depth-only variant (METHODS 4: the network that keeps working when RGB is missing).
 
-Inputs (what :mod:`depth_refine_ros.core.netio` prepares for every backend):
+Inputs (what :mod:`depth_refine_ros.core.net_input` prepares for every backend):
     ``depth``: ``(B, 1, H, W) float32`` low-res depth already upsampled (bicubic) to the output
     size and divided by the frame's depth scale (max valid low-res depth, metres), so values lie
     in (0, 1]. Holes are filled (nearest valid) before upsampling.

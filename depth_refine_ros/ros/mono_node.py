@@ -9,7 +9,7 @@ Topics (relative names; remap them to your driver):
         scale and shift per frame)
 
 With ``fit``, each frame's prediction is robustly fitted (Huber-reweighted least squares,
-:func:`depth_refine_ros.core.netio.fit_scale_shift`) to the depth pixels, at the depth's own
+:func:`depth_refine_ros.core.net_input.fit_scale_shift`) to the depth pixels, at the depth's own
 resolution; frames without a depth message within ``metric.max_interval_s`` or with too few
 valid pixels are rejected (counted, logged), never published in the wrong units.
 """
@@ -24,8 +24,8 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_refine_ros.backends import create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.core.netio import fit_scale_shift, resize_depth
-from depth_refine_ros.pipeline import Result
+from depth_refine_ros.core.net_input import fit_scale_shift, resize_depth
+from depth_refine_ros.pipeline.sr import Result
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
@@ -45,7 +45,7 @@ class MonoNode(RefineNode):
         self.mono.warmup()
         self.refiner = None
         if p.refine_mode != "none":
-            from depth_refine_ros.refine import SddrRefinement
+            from depth_refine_ros.pipeline.sddr import SddrRefinement
 
             self.refiner = SddrRefinement(
                 create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),

@@ -24,7 +24,7 @@ from sensor_msgs.msg import CameraInfo, Image
 from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
 from depth_refine_ros.core.register import Registration
-from depth_refine_ros.pipeline import InputError, Pipeline, PipelineConfig
+from depth_refine_ros.pipeline.sr import InputError, Pipeline, PipelineConfig
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
@@ -52,7 +52,7 @@ def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
                                        keep_holes=p.keep_holes)
     refiner = None
     if p.refine_mode != "none":
-        from depth_refine_ros.refine import SddrRefinement
+        from depth_refine_ros.pipeline.sddr import SddrRefinement
 
         refiner = SddrRefinement(
             create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),

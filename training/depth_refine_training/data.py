@@ -1,7 +1,7 @@
 """Datasets: RGB-D frames on disk or in a rosbag -> training samples made exactly as the runtime
 prepares input.
 
-Folders of every layout :mod:`depth_refine_ros.eval.datasets` reads (RGB-D-D, Middlebury, the
+Folders of every layout :mod:`depth_refine_ros.data.datasets` reads (RGB-D-D, Middlebury, the
 DCTNet sets, 7-Scenes, the generic ``rgb/`` + ``depth/`` [+ ``depth_lr/``, ``intrinsics.txt``]),
 and rosbag2 directories (sqlite3 or MCAP: RGB on ``rgb/image``, the training target on
 ``depth_gt/image``, else ``depth_lr/image`` when it has the RGB's size; see :func:`bag_frames`).
@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 import torch
 
-from depth_refine_ros.core import netio
+from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 
 
@@ -43,7 +43,7 @@ def bag_frames(root: pathlib.Path) -> list[Frame]:
     Raises:
         ValueError: no usable depth target (the message says which topics were found).
     """
-    from depth_refine_ros.eval.bags import read_bag
+    from depth_refine_ros.data.bags import read_bag
     from depth_refine_ros.ros import conversions as conv
 
     frames = []
@@ -63,7 +63,7 @@ def load_frames(root: str | pathlib.Path, groups: set[str] | None = None, exclud
 
     Depth in disparity levels (the 8-bit benchmark sets) is brought to the pipeline's pseudo-metres.
     """
-    from depth_refine_ros.eval.datasets import load_dataset
+    from depth_refine_ros.data.datasets import load_dataset
 
     root = pathlib.Path(root)
     if is_bag(root):
@@ -92,7 +92,7 @@ class SRPatches(torch.utils.data.Dataset):
 
     Each item: ``depth (1, P, P)``, ``rgb (3, P, P)``, ``gt (1, P, P)`` (same per-frame scale as
     the input; NaN -> 0), ``mask (1, P, P)`` valid ground truth. The input goes through
-    :func:`depth_refine_ros.core.netio.sr_inputs`, the function the runtime uses.
+    :func:`depth_refine_ros.core.net_input.sr_inputs`, the function the runtime uses.
     """
 
     def __init__(self, frames: list[Frame], patch: int, scales: list[int], degradations: list[str],
@@ -114,7 +114,7 @@ class SRPatches(torch.utils.data.Dataset):
         lr = degrade(str(rng.choice(self.degs)), gt, s, seed=int(rng.integers(1 << 31)), rgb=rgb)
         if not np.isfinite(lr).any():
             lr = degrade("bicubic", gt, s)
-        feeds, scale, _ = netio.sr_inputs(lr, rgb, (p, p), 1, True)
+        feeds, scale, _ = net_input.sr_inputs(lr, rgb, (p, p), 1, True)
         mask = np.isfinite(gt)
         return (torch.from_numpy(feeds["depth"][0]), torch.from_numpy(feeds["rgb"][0]),
                 torch.from_numpy(np.where(mask, gt / scale, 0).astype(np.float32)[None]),

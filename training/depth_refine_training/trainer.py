@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from depth_refine_ros.core import netio
+from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
 from depth_refine_training import losses
@@ -59,7 +59,7 @@ def validate_sr(model, frames, scales: list[int], device, guided: bool) -> dict[
             lr = degrade("bicubic", f.depth, s)
             hw = (lr.shape[0] * s, lr.shape[1] * s)
             gt = f.depth[: hw[0], : hw[1]]
-            feeds, scale, _ = netio.sr_inputs(lr, f.rgb[: hw[0], : hw[1]], hw, m, guided)
+            feeds, scale, _ = net_input.sr_inputs(lr, f.rgb[: hw[0], : hw[1]], hw, m, guided)
             args = [torch.from_numpy(feeds["depth"]).to(device)]
             if guided:
                 args.append(torch.from_numpy(feeds["rgb"]).to(device))

@@ -16,7 +16,7 @@ import numpy as np
 from depth_refine_training.config import TrainConfig
 
 from depth_refine_ros.core import metrics
-from depth_refine_ros.eval.datasets import load_dataset
+from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.eval_dataset import make_input
 from depth_refine_ros.eval.methods import build_method
 

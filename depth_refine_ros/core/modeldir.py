@@ -27,7 +27,7 @@ WEIGHTS = "model.safetensors"
 GRAPH = "model.onnx"
 KINDS = ("sr", "depth_sr", "mono", "sddr")
 # models shipped inside the package (issue: trained models live here)
-PACKAGE_MODELS = Path(__file__).resolve().parent / "model_zoo"
+PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "model_zoo"
 
 
 class ModelError(RuntimeError):

@@ -74,7 +74,7 @@ class Pipeline:
                  registration: Registration | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
-        self.refiner = refiner  # optional SDDR stage (depth_refine_ros.refine.SddrRefinement)
+        self.refiner = refiner  # optional SDDR stage (depth_refine_ros.pipeline.sddr.SddrRefinement)
         self.registration = registration
 
     def output_size(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> tuple[int, int]:

@@ -1,5 +1,5 @@
 """``depth-refine bench``: per-stage latency at 640x480, end-to-end latency over DDS, and every model
-preset through each backend (:mod:`depth_refine_ros.bench_models`).
+preset through each backend (:mod:`depth_refine_ros.cli.bench_models`).
 
 Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
 decode (Image -> numpy), refine (:class:`Pipeline.process`), encode (numpy -> 32FC1 Image), cloud
@@ -22,7 +22,7 @@ SCALE = 4
 
 def _frames(n: int):
     """(rgb 480x640x3 uint8, depth_lr 120x160 uint16 mm) pairs: real when data is present."""
-    from depth_refine_ros.data import DataMissing, downsample_mm, realsense_frames
+    from depth_refine_ros.data.paths import DataMissing, downsample_mm, realsense_frames
     try:
         real = realsense_frames(n)
         return [(rgb, downsample_mm(d.astype(np.float32) / 1000, SCALE)) for rgb, d in real], "realsense_seq"
@@ -49,9 +49,9 @@ def bench_stages(methods: list[str], iters: int) -> list[dict]:
 
     from depth_refine_ros.backends import create_backend
     from depth_refine_ros.core.cloud import CloudBuilder
-    from depth_refine_ros.pipeline import Pipeline
+    from depth_refine_ros.pipeline.sr import Pipeline
     from depth_refine_ros.ros import conversions as conv
-    from depth_refine_ros.ros.live import image_msg
+    from depth_refine_ros.ros.rig import image_msg
 
     frames, source = _frames(min(iters, 60))
     intr = Intrinsics(615.0 / SCALE, 615.0 / SCALE, 79.5, 59.5, OUT_HW[1] // SCALE, OUT_HW[0] // SCALE)
@@ -101,7 +101,7 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
         clouds: the consumer also subscribes to the xyzrgb cloud (the node builds it only then).
     """
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
-    from depth_refine_ros.ros.live import NodeProcess, Rig, info_msg, isolate_domain
+    from depth_refine_ros.ros.rig import NodeProcess, Rig, info_msg, isolate_domain
 
     isolate_domain()
     if driver_profile:
@@ -151,7 +151,7 @@ def print_table(rows: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_refine_ros import bench_models
+    from depth_refine_ros.cli import bench_models
 
     model_rows = []
     if args.models:
@@ -187,7 +187,7 @@ def add_parser(sub) -> None:
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",
                    help="Fast DDS profile of the publishing side standing in for the camera driver")
     p.add_argument("--json", help="also write the rows as JSON to this file")
-    from depth_refine_ros.bench_models import SPECS
+    from depth_refine_ros.cli.bench_models import SPECS
     p.add_argument("--models", nargs="*", default=SPECS,
                    help="kind/preset (an untrained copy is written to out/bench_models/ once) or an "
                         "installed model's name (e.g. the shipped sr_lite); none: skip")

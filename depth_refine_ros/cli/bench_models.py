@@ -32,7 +32,7 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
     """The model directory for ``spec``: an installed model's name or a directory as it is, or for
     ``kind/preset`` an untrained copy (written once under ``root``)."""
     if "/" not in spec or pathlib.Path(spec).is_dir():
-        from depth_refine_ros.modeldir import resolve
+        from depth_refine_ros.core.modeldir import resolve
 
         return resolve(spec)
     import yaml
@@ -58,7 +58,7 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
 
 def graph_hw(md, out_hw: tuple[int, int] = OUT_HW) -> tuple[int, int]:
     """The graph's input size for an ``out_hw`` output (padded to the size multiple)."""
-    from depth_refine_ros.core.netio import padded_size
+    from depth_refine_ros.core.net_input import padded_size
 
     hw = tuple(md.card["input_hw"]) if md.kind == "mono" else out_hw
     return padded_size(hw, md.size_multiple)
@@ -148,7 +148,7 @@ def bench_models(specs: list[str], backends: list[str], min_iters: int = 3, budg
     for spec in specs:
         path = ensure_model(spec)
         for backend, hw in [(b, r) for b in backends for r in resolutions]:
-            cmd = [sys.executable, "-m", "depth_refine_ros.bench_models", str(path), backend, str(min_iters),
+            cmd = [sys.executable, "-m", "depth_refine_ros.cli.bench_models", str(path), backend, str(min_iters),
                    str(budget_s), f"{hw[1]}x{hw[0]}"]
             res = subprocess.run(cmd, capture_output=True, text=True)
             if res.returncode != 0:

@@ -20,7 +20,7 @@ def data_root() -> pathlib.Path:
     """``$DEPTH_REFINE_DATA``, else ``../shared/data`` next to the checkout or the cwd."""
     env = os.environ.get("DEPTH_REFINE_DATA")
     cands = [pathlib.Path(env)] if env else []
-    cands += [pathlib.Path(__file__).resolve().parents[2] / "shared" / "data",
+    cands += [pathlib.Path(__file__).resolve().parents[3] / "shared" / "data",
               pathlib.Path.cwd().parent / "shared" / "data"]
     for c in cands:
         if c.is_dir():

@@ -5,26 +5,26 @@ import pytest
 from modelkit import make_model_dir
 
 from depth_refine_ros.backends import create_backend
-from depth_refine_ros.core import netio
-from depth_refine_ros.pipeline import InputError, Pipeline
-from depth_refine_ros.refine import SddrRefinement, windows
+from depth_refine_ros.core import net_input
+from depth_refine_ros.pipeline.sddr import SddrRefinement, windows
+from depth_refine_ros.pipeline.sr import InputError, Pipeline
 
 pytestmark = pytest.mark.unit
 
 
 def test_padding_and_sr_inputs_outputs_round_trip():
-    assert netio.padded_size((480, 640), 64) == (512, 640)
+    assert net_input.padded_size((480, 640), 64) == (512, 640)
     x = np.arange(12, dtype=np.float32).reshape(3, 4)
-    p = netio.pad_to(x, (4, 6))
+    p = net_input.pad_to(x, (4, 6))
     assert p.shape == (4, 6) and (p[:3, :4] == x).all() and (p[3, :4] == x[2]).all() and (p[:3, 5] == x[:, 3]).all()
     depth = np.full((30, 40), 2.0, np.float32)
     depth[0, 0] = 4.0
     depth[10:12, 10:12] = np.nan
     rgb = np.zeros((120, 160, 3), np.uint8)
-    feeds, scale, valid = netio.sr_inputs(depth, rgb, (120, 160), 64, True)
+    feeds, scale, valid = net_input.sr_inputs(depth, rgb, (120, 160), 64, True)
     assert scale == 4.0 and feeds["depth"].shape == (1, 1, 128, 192) and feeds["rgb"].shape == (1, 3, 128, 192)
     assert feeds["depth"].max() <= 1.2 and feeds["depth"].dtype == np.float32
-    out = netio.sr_output(feeds["depth"], scale, (120, 160), valid)
+    out = net_input.sr_output(feeds["depth"], scale, (120, 160), valid)
     assert out.shape == (120, 160)
     assert np.isnan(out[40:48, 40:48]).all() and np.isfinite(out[60:, 60:]).all()
     np.testing.assert_allclose(out[60:, 60:], 2.0, atol=1e-4)
@@ -36,10 +36,10 @@ def test_fit_scale_shift_is_robust_to_outliers():
     target = 2.5 * pred + 0.3 + rng.normal(0, 0.005, pred.shape)
     target[:5] = 50.0  # flying pixels
     target[20:30, 20:30] = np.nan
-    s, t, resid, n = netio.fit_scale_shift(pred, target)
+    s, t, resid, n = net_input.fit_scale_shift(pred, target)
     assert abs(s - 2.5) < 0.01 and abs(t - 0.3) < 0.01 and resid < 0.01
     assert n == 60 * 80 - 100
-    assert np.isnan(netio.fit_scale_shift(pred, np.full_like(pred, np.nan))[0])
+    assert np.isnan(net_input.fit_scale_shift(pred, np.full_like(pred, np.nan))[0])
 
 
 def test_windows_cover_the_image_with_overlap():

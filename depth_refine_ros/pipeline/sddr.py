@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from depth_refine_ros.backends.net import MonoBackend, SddrBackend
-from depth_refine_ros.core.netio import fit_scale_shift
+from depth_refine_ros.core.net_input import fit_scale_shift
 from depth_refine_ros.core.upsample import fill_invalid
 
 MODES = ("none", "one_stage", "two_stage")

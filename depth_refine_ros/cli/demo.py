@@ -22,15 +22,15 @@ SHIPPED_SR = "sr_lite"
 
 def default_method() -> tuple[str, str]:
     """(method, node backend): the shipped SR model through onnxruntime, else classical guided filter."""
-    from depth_refine_ros.modeldir import installed
+    from depth_refine_ros.core.modeldir import installed
 
     names = {m.name for m in installed() if m.kind == "sr"}
     return (SHIPPED_SR, "onnxruntime") if SHIPPED_SR in names else ("guided_filter", "classical")
 
 
 def run(args: argparse.Namespace) -> int:
-    from depth_refine_ros.eval.bags import BagError
-    from depth_refine_ros.eval.datasets import DatasetError, skimage_motorcycle
+    from depth_refine_ros.data.bags import BagError
+    from depth_refine_ros.data.datasets import DatasetError, skimage_motorcycle
     from depth_refine_ros.eval.eval_bag import evaluate_bag
     from depth_refine_ros.eval.make_bag import build_bag
 

@@ -9,14 +9,14 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``depth-refine <command>``."""
     ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from depth_refine_ros import bench, demo, models_cli
+    from depth_refine_ros.cli import bench, demo, models
     from depth_refine_ros.eval import eval_bag, eval_dataset, make_bag
     bench.add_parser(sub)
     eval_dataset.add_parser(sub)
     make_bag.add_parser(sub)
     eval_bag.add_parser(sub)
     demo.add_parser(sub)
-    models_cli.add_parser(sub)
+    models.add_parser(sub)
     args = ap.parse_args(argv)
     return int(args.func(args) or 0)
 

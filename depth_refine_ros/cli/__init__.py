@@ -1,0 +1,1 @@
+"""Command bodies of ``depth-refine``: argument parsing and the commands that orchestrate the layers below."""
