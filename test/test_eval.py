@@ -31,6 +31,7 @@ def cli(*args, timeout=300):
     ("depth_enh", "depth_enh", "level", None), ("depth_enh/nyu_v2_test", "depth_enh_set", "m", None),
     ("middlebury2005", "middlebury2005", "level", "x16"), ("sevenscenes_seq", "sevenscenes", "m", None),
     ("realsense_seq", "generic", "m", None)])
+@pytest.mark.unit
 def test_every_shared_layout_reads(sub, layout, unit, lr_key):
     root = require_data(sub)
     assert detect_layout(root) == layout
@@ -45,6 +46,7 @@ def test_every_shared_layout_reads(sub, layout, unit, lr_key):
         assert f.intrinsics.fx == 585.0 and np.isnan(f.depth).any()  # raw Kinect holes stay holes
 
 
+@pytest.mark.unit
 def test_generic_layout_pairs_by_name_reads_npy_lr_and_intrinsics(tmp_path):
     (tmp_path / "rgb").mkdir()
     (tmp_path / "depth").mkdir()
@@ -64,6 +66,7 @@ def test_generic_layout_pairs_by_name_reads_npy_lr_and_intrinsics(tmp_path):
         load_dataset(tmp_path / "rgb")
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_dataset_is_deterministic_and_writes_rows_table_and_panels(tmp_path):
     root = require_data("rgbdd")
     args = ["eval-dataset", "--root", root, "--groups", HELD_OUT_DAY, "--limit", 2, "--scales", 4, 8,
@@ -90,6 +93,7 @@ def test_eval_dataset_is_deterministic_and_writes_rows_table_and_panels(tmp_path
     assert len(list((tmp_path / "a" / "panels").glob("*.png"))) == 2 * 2
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_dataset_reports_disparity_sets_in_levels_and_supplied_inputs(tmp_path):
     root = require_data("middlebury2005")
     code, log = cli("eval-dataset", "--root", root, "--limit", 1, "--scales", 8, "--degradations", "supplied",
@@ -110,6 +114,7 @@ def bags(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_make_bag_writes_what_a_driver_would(bags, storage):
     c = read_bag(bags / storage)
@@ -129,6 +134,7 @@ def test_make_bag_writes_what_a_driver_would(bags, storage):
     assert f.gt.encoding == "32FC1" and 0.3 < np.nanmedian(gt) < 5
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 @pytest.mark.parametrize("storage", ["sqlite3", "mcap"])
 def test_eval_bag_offline(bags, storage, tmp_path):
     code, log = cli("eval-bag", bags / storage, "--method", "bicubic", "--compare", "guided_filter",
@@ -145,6 +151,7 @@ def test_eval_bag_offline(bags, storage, tmp_path):
     assert len(out.frames) == 5 and out.frames[0].depth.encoding == "32FC1" and out.frames[0].depth.width == 512
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_bag_offline_with_registration(bags, tmp_path):
     code, log = cli("eval-bag", bags / "mcap", "--method", "bicubic", "--compare", "guided_filter",
                     "--registration", "auto", "--scales", 4, "--out", tmp_path)
@@ -175,7 +182,7 @@ def test_eval_bag_live_through_sr_node(bags, tmp_path):
 def _write(path, frames, storage="sqlite3"):
     with BagWriter(path, storage) as bag:
         for topic, msg, t in frames:
-            bag.write(topic, msg, t)
+            bag.write_cdr(topic, *conv.to_cdr(msg), t)
 
 
 def _img(arr, enc, stamp_s):
@@ -203,6 +210,7 @@ def _bad_bags(tmp: pathlib.Path, good: pathlib.Path) -> dict[str, pathlib.Path]:
     ("missing_topic", "no 'depth_lr/image' topic"), ("mismatched_stamps", "no RGB/depth pair within 50 ms"),
     ("unknown_encoding", "no frame could be decoded"), ("empty", "no 'depth_lr/image' topic"),
     ("truncated", "truncated"), ("does_not_exist", "no such bag")])
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_bad_bags_end_with_a_clear_message(bags, tmp_path, case, message):
     paths = _bad_bags(tmp_path, bags / "sqlite3")
     code, log = cli("eval-bag", paths.get(case, tmp_path / "nope"), "--out", tmp_path / "r")
@@ -210,6 +218,7 @@ def test_bad_bags_end_with_a_clear_message(bags, tmp_path, case, message):
     assert message in log and "Traceback" not in log, log
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_make_bag_refuses_clearly(tmp_path, bags):
     code, log = cli("make-bag", "--root", tmp_path, "--out", tmp_path / "b")
     assert code == 2 and "no known dataset layout" in log and "Traceback" not in log

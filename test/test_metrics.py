@@ -8,6 +8,8 @@ from depth_refine_ros.core import metrics
 
 NAN = float("nan")
 
+pytestmark = pytest.mark.unit
+
 
 def test_standard_metrics_by_hand():
     pred = np.array([[2.0, 1.0], [4.0, NAN]], np.float32)

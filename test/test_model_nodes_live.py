@@ -8,7 +8,7 @@ from conftest import require_data
 from frames import load_rgbdd
 from modelkit import make_model_dir, make_overfit_mono
 
-from depth_refine_ros.ros.rig import FRAME, NodeProcess, Rig, info_msg
+from depth_refine_ros.ros.rig import FRAME, NodeProcess, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4
@@ -47,61 +47,51 @@ def stream(rig, frames, t0, rgb=True, rate=15.0, pace_s=10.0):
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend):
-    with NodeProcess(f"backend:={backend}", f"model:={models['sr']}") as node:
-        rig = Rig()
-        try:
-            rig.wait_matched(60)
-            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
-            lrs = [lr.copy() for _, lr, _ in frames]
-            lrs[2][10:20, 30:50] = 0
-            sent = stream(rig, [(im, lrs[i], gt) for i, (im, _, gt) in enumerate(frames)], 1_700_000_000.0, rate=5.0)
-            rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
-            rig.spin(1.2)
-            assert set(rig.images) == set(sent), node.log()[-3000:]
-            assert set(rig.clouds) == set(sent), node.log()[-3000:]
-            for k, (i, _) in sent.items():
-                m = rig.images[k][1]
-                assert (m.encoding, m.height, m.width, m.header.frame_id) == ("32FC1", H, W, FRAME)
-                d = np.frombuffer(m.data, np.float32).reshape(H, W)
-                hole = np.kron(lrs[i] == 0, np.ones((S, S), bool))
-                assert np.isnan(d[hole]).all() and np.isfinite(d[~hole]).mean() > 0.99
-                c = rig.clouds[k]
-                assert (c.height, c.width, c.point_step) == (H, W, 32)
-            diag = rig.diag_values()
-            assert diag["backend"].startswith(f"{backend}/sr_lite") and diag["mode"] == "guided"
-        finally:
-            rig.close()
-        assert node.stop() == 0
+def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend, live_node):
+    node, rig = live_node.start(f"backend:={backend}", f"model:={models['sr']}", match_s=60)
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+    lrs = [lr.copy() for _, lr, _ in frames]
+    lrs[2][10:20, 30:50] = 0
+    sent = stream(rig, [(im, lrs[i], gt) for i, (im, _, gt) in enumerate(frames)], 1_700_000_000.0, rate=5.0)
+    rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
+    rig.spin(1.2)
+    assert set(rig.images) == set(sent), node.log()[-3000:]
+    assert set(rig.clouds) == set(sent), node.log()[-3000:]
+    for k, (i, _) in sent.items():
+        m = rig.images[k][1]
+        assert (m.encoding, m.height, m.width, m.header.frame_id) == ("32FC1", H, W, FRAME)
+        d = np.frombuffer(m.data, np.float32).reshape(H, W)
+        hole = np.kron(lrs[i] == 0, np.ones((S, S), bool))
+        assert np.isnan(d[hole]).all() and np.isfinite(d[~hole]).mean() > 0.99
+        c = rig.clouds[k]
+        assert (c.height, c.width, c.point_step) == (H, W, 32)
+    diag = rig.diag_values()
+    assert diag["backend"].startswith(f"{backend}/sr_lite") and diag["mode"] == "guided"
+    live_node.stop()
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_sr_node_switches_to_depth_only_and_back(frames, models, backend):
-    with NodeProcess(f"backend:={backend}", f"model:={models['sr']}", f"depth_only.model:={models['depth_sr']}",
-                     "depth_only.rgb_timeout_s:=1.5") as node:
-        rig = Rig()
-        try:
-            rig.wait_matched(60)
-            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
-            guided = stream(rig, frames[:4], 1_700_000_000.0, rate=5.0)
-            rig.spin(2.0)  # an idle gap (longer than rgb_timeout_s) alone switches nothing
-            # RGB stops while depth goes on: the depth-only frames of the first rgb_timeout_s wait in
-            # the sync queue (unanswered: the pacing gives up on each after 1.2 s, so 2 frames); after
-            # that the node refines depth alone. The pace stays under rgb_timeout_s: a longer gap in
-            # the depth stream would (by design) restart the count.
-            sent_only = stream(rig, (frames[4:] * 4)[:22], 1_700_000_010.0, rgb=False, rate=5.0, pace_s=1.2)
-            only = dict(list(sent_only.items())[12:])
-            rig.wait_for(lambda: set(only) <= set(rig.images), 10)
-            rig.spin(1.2)
-            d_mode = rig.diag_values()
-            back = stream(rig, frames[:3], 1_700_000_020.0, rate=5.0)
-            rig.wait_for(lambda: set(back) <= set(rig.images), 10)
-            rig.spin(1.2)
-            g_mode = rig.diag_values()
-        finally:
-            rig.close()
-        log = node.log()
-        assert node.stop() == 0
+def test_sr_node_switches_to_depth_only_and_back(frames, models, backend, live_node):
+    node, rig = live_node.start(
+        f"backend:={backend}", f"model:={models['sr']}", f"depth_only.model:={models['depth_sr']}",
+        "depth_only.rgb_timeout_s:=1.5", match_s=60)
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+    guided = stream(rig, frames[:4], 1_700_000_000.0, rate=5.0)
+    rig.spin(2.0)  # an idle gap (longer than rgb_timeout_s) alone switches nothing
+    # RGB stops while depth goes on: the depth-only frames of the first rgb_timeout_s wait in
+    # the sync queue (unanswered: the pacing gives up on each after 1.2 s, so 2 frames); after
+    # that the node refines depth alone. The pace stays under rgb_timeout_s: a longer gap in
+    # the depth stream would (by design) restart the count.
+    sent_only = stream(rig, (frames[4:] * 4)[:22], 1_700_000_010.0, rgb=False, rate=5.0, pace_s=1.2)
+    only = dict(list(sent_only.items())[12:])
+    rig.wait_for(lambda: set(only) <= set(rig.images), 10)
+    rig.spin(1.2)
+    d_mode = rig.diag_values()
+    back = stream(rig, frames[:3], 1_700_000_020.0, rate=5.0)
+    rig.wait_for(lambda: set(back) <= set(rig.images), 10)
+    rig.spin(1.2)
+    g_mode = rig.diag_values()
+    log = live_node.stop()
     assert set(guided) | set(only) | set(back) <= set(rig.images), log[-3000:]
     for k in only:  # depth-only output keeps the last RGB size and the input header
         m = rig.images[k][1]
@@ -128,22 +118,17 @@ def test_corrupt_model_is_refused_at_start_with_the_file_named(models, tmp_path)
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_sr_node_sddr_refinement(frames, models, tmp_path_factory, backend):
+def test_sr_node_sddr_refinement(frames, models, tmp_path_factory, backend, live_node):
     """One-stage SDDR on sr_node's output: refiner + monocular high-res inference, each backend."""
     sddr = make_model_dir(tmp_path_factory.mktemp("sddr"), "sddr", "base")
-    with NodeProcess(f"backend:={backend}", f"model:={models['sr']}", "refine.mode:=one_stage",
-                     f"refine.model:={sddr}", f"refine.mono_model:={models['mono']}") as node:
-        rig = Rig()
-        try:
-            rig.wait_matched(90)
-            sent = stream(rig, frames[:3], 1_700_000_000.0, rate=0.7, pace_s=30.0)  # ~1 s a frame
-            rig.wait_for(lambda: set(sent) <= set(rig.images), 15)
-            rig.spin(1.2)
-            diag = rig.diag_values()
-        finally:
-            rig.close()
-        log = node.log()
-        assert node.stop() == 0
+    node, rig = live_node.start(
+        f"backend:={backend}", f"model:={models['sr']}", "refine.mode:=one_stage", f"refine.model:={sddr}",
+        f"refine.mono_model:={models['mono']}", match_s=90)
+    sent = stream(rig, frames[:3], 1_700_000_000.0, rate=0.7, pace_s=30.0)  # ~1 s a frame
+    rig.wait_for(lambda: set(sent) <= set(rig.images), 15)
+    rig.spin(1.2)
+    diag = rig.diag_values()
+    log = live_node.stop()
     assert set(rig.images) == set(sent), log[-3000:]
     for k in sent:
         d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
@@ -152,23 +137,18 @@ def test_sr_node_sddr_refinement(frames, models, tmp_path_factory, backend):
 
 
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models, backend):
-    with NodeProcess(f"model:={models['mono']}", f"backend:={backend}", "metric.mode:=fit",
-                     executable="mono_node") as node:
-        rig = Rig(prefix="depth_mono")
-        try:
-            rig.wait_matched(60)
-            # the node's camera_info subscription can match after its image one: the first frame would
-            # then (correctly) go out without camera_info and cloud; prime until one complete frame
-            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
-            sent = stream(rig, frames, 1_700_000_000.0, rate=5.0)
-            rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
-            rig.spin(1.2)
-            diag = rig.diag_values("monocular depth")
-        finally:
-            rig.close()
-        log = node.log()
-        assert node.stop() == 0
+def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models, backend, live_node):
+    node, rig = live_node.start(
+        f"model:={models['mono']}", f"backend:={backend}", "metric.mode:=fit", executable="mono_node",
+        prefix="depth_mono", match_s=60)
+    # the node's camera_info subscription can match after its image one: the first frame would
+    # then (correctly) go out without camera_info and cloud; prime until one complete frame
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+    sent = stream(rig, frames, 1_700_000_000.0, rate=5.0)
+    rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 10)
+    rig.spin(1.2)
+    diag = rig.diag_values("monocular depth")
+    log = live_node.stop()
     assert set(rig.images) == set(sent), log[-3000:]
     for k, (i, _) in sent.items():
         m = rig.images[k][1]

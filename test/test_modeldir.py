@@ -1,5 +1,6 @@
 """Model directories: loading verifies every file; corrupt ones are refused with a clear message;
 ``depth-refine models`` lists them; backends turn refusals into BackendError."""
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import yaml
 from modelkit import make_model_dir
 
 from depth_refine_ros.backends import BackendError, create_backend
-from depth_refine_ros.core.modeldir import CARD, GRAPH, WEIGHTS, ModelError, load_model_dir, sha256_file
+from depth_refine_ros.core.modeldir import CARD, GRAPH, WEIGHTS, ModelCard, ModelError, load_model_dir, sha256_file
 
 pytestmark = pytest.mark.unit
 
@@ -25,12 +26,30 @@ def model(tmp_path_factory, tmp_path):
 def test_card_describes_the_model(model):
     md = load_model_dir(model)
     card = md.card
-    assert md.kind == "sr" and card["preset"] == "lite" and md.size_multiple == 64
+    assert md.kind == "sr" and card.preset == "lite" and md.size_multiple == 64
     assert md.inputs == ["depth", "rgb"] and md.outputs == ["depth_out"]
-    assert card["scales"] == {"min": 2, "max": 16} and card["training"]["status"] == "untrained"
+    assert card.scales == (2, 16) and card.status == "untrained"
     for f in (WEIGHTS, GRAPH):
-        assert card["files"][f]["sha256"] == sha256_file(model / f)
-    assert "depth" in card["normalisation"] and card["units"]["depth_out"] == "metres"
+        assert card.files[f].sha256 == sha256_file(model / f)
+    assert "depth" in card.normalisation and card.units["depth_out"] == "metres"
+
+
+def test_card_round_trips_without_yaml_anchors(model):
+    """A card repeating a list (held-out days in two places) is written out in full, never as &id001."""
+    card = load_model_dir(model).card
+    days = ["20200518", "20200601"]
+    twice = dataclasses.replace(card, training={**card.training, "held_out_groups": days, "val_groups": days})
+    text = twice.to_yaml()
+    assert "&id" not in text and "*id" not in text
+    assert ModelCard.from_dict(yaml.safe_load(text)) == twice
+
+
+def test_card_with_a_malformed_entry_is_refused_by_name(model):
+    card = yaml.safe_load((model / CARD).read_text())
+    card["files"][GRAPH] = {"sha256": "abc"}  # no size
+    (model / CARD).write_text(yaml.safe_dump(card))
+    with pytest.raises(ModelError, match="malformed field"):
+        load_model_dir(model)
 
 
 def test_truncated_file_is_refused_naming_file_and_sizes(model):

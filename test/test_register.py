@@ -141,6 +141,7 @@ def test_pipeline_refines_on_the_depth_grid_and_moves_the_result_back():
 
 
 
+@pytest.mark.unit
 def test_auto_registration_on_the_real_phone_tof_frames():
     """The three real low-res ToF frames of RGB-D-D sit several pixels off their RGB: undoing the
     tracked offset cuts the bicubic RMSE by about a third (eval-dataset: 7.67 -> 5.38 cm)."""

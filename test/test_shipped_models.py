@@ -13,12 +13,13 @@ SHIPPED = {"sr_lite": "sr", "sr_lite_tof": "sr", "depth_sr_lite": "depth_sr", "m
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name, kind", SHIPPED.items())
 def test_shipped_model_is_intact_small_and_trained_on_other_days(name, kind):
     md = load_model_dir(name)  # verifies every file's size and sha256 against the card
     assert md.kind == kind and "model_zoo" in str(md.path)
     assert sum(f.stat().st_size for f in md.path.iterdir() if f.is_file()) <= 20 * 2**20
-    train = md.card["training"]
+    train = md.card.training
     assert train["status"] == "trained" and set(train["held_out_groups"]) == HELD_OUT
     assert name in {m.name for m in installed()}
 
@@ -39,6 +40,8 @@ def _rmse_cm(method, frames, scale, degradation="bicubic"):
     return float(np.mean(errs))
 
 
+@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["sr_lite", "depth_sr_lite"])
 @pytest.mark.parametrize("scale", [4, 8])
 def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale):
@@ -47,6 +50,8 @@ def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale)
     assert ours < bic, f"{model} x{scale}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
 
 
+@pytest.mark.unit
+@pytest.mark.slow
 @pytest.mark.parametrize("scale", [3, 4])
 def test_tof_model_beats_bicubic_and_sr_lite_on_registered_tof_input(held_out, scale):
     """sr_lite_tof's job: jagged, slightly misplaced ToF edges (``tof_reg``), where sr_lite only copies them."""

@@ -4,11 +4,11 @@ import array
 
 import numpy as np
 import pytest
-from conftest import require_data
+from conftest import LiveNode, require_data
 from frames import load_rgbdd
 from rclpy._rclpy_pybind11 import RCLError
 
-from depth_refine_ros.ros.rig import NodeProcess, Rig, image_msg, info_msg, key
+from depth_refine_ros.ros.rig import image_msg, info_msg, key
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4
@@ -17,13 +17,10 @@ H, W, S = 384, 512, 4
 @pytest.fixture(scope="module")
 def setup():
     frames = load_rgbdd(require_data("rgbdd"), 2, S)
-    with NodeProcess("log_throttle_s:=0.0") as node:
-        rig = Rig("rig_bad")
-        rig.wait_matched()
-        yield node, rig, frames
-        rig.close()
-        assert node.stop() == 0
-        assert "Traceback" not in node.log()
+    live = LiveNode()
+    node, rig = live.start("log_throttle_s:=0.0", name="rig_bad")
+    yield node, rig, frames
+    live.stop()
 
 
 class Clock:

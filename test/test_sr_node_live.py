@@ -10,7 +10,7 @@ from frames import load_rgbdd
 from depth_refine_ros.core.register import shift_image
 from depth_refine_ros.data.paths import downsample_mm
 from depth_refine_ros.eval.methods import build_method
-from depth_refine_ros.ros.rig import FRAME, NodeProcess, Rig, info_msg
+from depth_refine_ros.ros.rig import FRAME, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 H, W, S = 384, 512, 4
@@ -52,103 +52,89 @@ def run_stream(rig, frames, use_rgb_info=True, hole_frame=3):
     return {k: (i, inputs[i], frames[i][2]) for k, (i, _) in sent.items()}
 
 
-def test_outputs_formats_stamps_geometry_and_diagnostics(frames):
-    with NodeProcess() as node:
-        rig = Rig()
-        try:
-            rig.wait_matched()
-            sent = run_stream(rig, frames)
-            rig.spin(1.5)  # one more diagnostics period
-            assert set(rig.images) == set(sent), f"refined {len(rig.images)}/{len(sent)}\n{node.log()[-2000:]}"
-            assert set(rig.infos) == set(sent) and set(rig.clouds) == set(sent)
-            rmse = []
-            for k, (i, lr, gt) in sent.items():
-                m = rig.images[k][1]
-                assert (m.encoding, m.height, m.width, m.step) == ("32FC1", H, W, W * 4)
-                assert m.header.frame_id == FRAME
-                d = np.frombuffer(m.data, np.float32).reshape(H, W)
-                invalid_hr = np.kron(lr == 0, np.ones((S, S), bool))
-                assert np.isnan(d[invalid_hr]).all() and np.isfinite(d[~invalid_hr]).all()
-                if i != 3:
-                    ok = (gt > 0) & ~invalid_hr  # a few ground-truth pixels are 0 (no data)
-                    rmse.append(np.sqrt(np.mean((d[ok] - gt[ok]) ** 2)))
-                info = rig.infos[k]
-                assert (info.height, info.width) == (H, W) and info.header.frame_id == FRAME
-                np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1])
-                c = rig.clouds[k]
-                assert (c.height, c.width, c.point_step, c.is_dense) == (H, W, 32, False)
-                assert c.header.frame_id == FRAME and [f.name for f in c.fields] == ["x", "y", "z", "rgb"]
-                pts = cloud_points(c, 8)
-                np.testing.assert_array_equal(pts[..., 2], d)
-                u = np.arange(W)[None, :]
-                v = np.arange(H)[:, None]
-                np.testing.assert_allclose(pts[..., 0], (u - CX) * d / FX, rtol=1e-5, atol=1e-6)
-                np.testing.assert_allclose(pts[..., 1], (v - CY) * d / FY, rtol=1e-5, atol=1e-6)
-                rgb = frames[i][0]
-                packed = pts[..., 4].view(np.uint32)
-                r, g, b = (int(c) for c in rgb[100, 200])
-                assert packed[100, 200] == (r << 16 | g << 8 | b)
-            # classical bicubic: same accuracy as bicubic of the input (sanity of units and alignment)
-            assert np.mean(rmse) < 0.05
-            diag = rig.diag_values()
-            assert diag["backend"] == "classical/bicubic"
-            assert float(diag["rate_hz depth_lr/image"]) > 5
-            assert "latency_ms total (median/p95)" in diag
-            assert diag["frames published"] == str(len(sent) + 1)  # + the priming frame
-            assert diag["frames dropped"] == "0" and diag["frames rejected"] == "0"
-        finally:
-            rig.close()
-        assert node.stop() == 0
-        assert "Traceback" not in node.log()
+def test_outputs_formats_stamps_geometry_and_diagnostics(frames, live_node):
+    node, rig = live_node.start()
+    sent = run_stream(rig, frames)
+    rig.spin(1.5)  # one more diagnostics period
+    assert set(rig.images) == set(sent), f"refined {len(rig.images)}/{len(sent)}\n{node.log()[-2000:]}"
+    assert set(rig.infos) == set(sent) and set(rig.clouds) == set(sent)
+    rmse = []
+    for k, (i, lr, gt) in sent.items():
+        m = rig.images[k][1]
+        assert (m.encoding, m.height, m.width, m.step) == ("32FC1", H, W, W * 4)
+        assert m.header.frame_id == FRAME
+        d = np.frombuffer(m.data, np.float32).reshape(H, W)
+        invalid_hr = np.kron(lr == 0, np.ones((S, S), bool))
+        assert np.isnan(d[invalid_hr]).all() and np.isfinite(d[~invalid_hr]).all()
+        if i != 3:
+            ok = (gt > 0) & ~invalid_hr  # a few ground-truth pixels are 0 (no data)
+            rmse.append(np.sqrt(np.mean((d[ok] - gt[ok]) ** 2)))
+        info = rig.infos[k]
+        assert (info.height, info.width) == (H, W) and info.header.frame_id == FRAME
+        np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1])
+        c = rig.clouds[k]
+        assert (c.height, c.width, c.point_step, c.is_dense) == (H, W, 32, False)
+        assert c.header.frame_id == FRAME and [f.name for f in c.fields] == ["x", "y", "z", "rgb"]
+        pts = cloud_points(c, 8)
+        np.testing.assert_array_equal(pts[..., 2], d)
+        u = np.arange(W)[None, :]
+        v = np.arange(H)[:, None]
+        np.testing.assert_allclose(pts[..., 0], (u - CX) * d / FX, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(pts[..., 1], (v - CY) * d / FY, rtol=1e-5, atol=1e-6)
+        rgb = frames[i][0]
+        packed = pts[..., 4].view(np.uint32)
+        r, g, b = (int(c) for c in rgb[100, 200])
+        assert packed[100, 200] == (r << 16 | g << 8 | b)
+    # classical bicubic: same accuracy as bicubic of the input (sanity of units and alignment)
+    assert np.mean(rmse) < 0.05
+    diag = rig.diag_values()
+    assert diag["backend"] == "classical/bicubic"
+    assert float(diag["rate_hz depth_lr/image"]) > 5
+    assert "latency_ms total (median/p95)" in diag
+    assert diag["frames published"] == str(len(sent) + 1)  # + the priming frame
+    assert diag["frames dropped"] == "0" and diag["frames rejected"] == "0"
+    live_node.stop()
 
 
-def test_xyz_cloud_and_intrinsics_scaled_from_depth_camera_info(frames):
+def test_xyz_cloud_and_intrinsics_scaled_from_depth_camera_info(frames, live_node):
     """Also a calibrated registration offset (fixed): the classical result moved by exactly that."""
-    with NodeProcess("output.cloud_type:=xyz", "registration.mode:=fixed", "registration.shift_dx_px:=3",
-                     "registration.shift_dy_px:=-1") as node:
-        rig = Rig("rig_xyz")
-        try:
-            rig.wait_matched()
-            sent = run_stream(rig, frames[:6], use_rgb_info=False, hole_frame=-1)
-            assert set(rig.images) == set(sent) and set(rig.clouds) == set(sent), node.log()[-2000:]
-            rig.spin(1.2)
-            assert rig.diag_values()["registration"] == "fixed (dy, dx) = (-1, 3) px"
-            bicubic = build_method("bicubic")
-            for k, (i, lr, _) in sent.items():
-                ref, _ = bicubic.run(frames[i][0], lr.astype(np.float32) / 1000)
-                d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
-                np.testing.assert_allclose(d, shift_image(ref, -1, 3), rtol=1e-6)
-            for k in sent:
-                info = rig.infos[k]
-                # LR intrinsics scaled x4 with half-pixel alignment give back the HR ones
-                np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1], rtol=1e-6)
-                c = rig.clouds[k]
-                assert c.point_step == 16 and [f.name for f in c.fields] == ["x", "y", "z"]
-                d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
-                np.testing.assert_array_equal(cloud_points(c, 4)[..., 2], d)
-        finally:
-            rig.close()
-        assert node.stop() == 0
+    node, rig = live_node.start(
+        "output.cloud_type:=xyz", "registration.mode:=fixed", "registration.shift_dx_px:=3",
+        "registration.shift_dy_px:=-1", name="rig_xyz")
+    sent = run_stream(rig, frames[:6], use_rgb_info=False, hole_frame=-1)
+    assert set(rig.images) == set(sent) and set(rig.clouds) == set(sent), node.log()[-2000:]
+    rig.spin(1.2)
+    assert rig.diag_values()["registration"] == "fixed (dy, dx) = (-1, 3) px"
+    bicubic = build_method("bicubic")
+    for k, (i, lr, _) in sent.items():
+        ref, _ = bicubic.run(frames[i][0], lr.astype(np.float32) / 1000)
+        d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+        np.testing.assert_allclose(d, shift_image(ref, -1, 3), rtol=1e-6)
+    for k in sent:
+        info = rig.infos[k]
+        # LR intrinsics scaled x4 with half-pixel alignment give back the HR ones
+        np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1], rtol=1e-6)
+        c = rig.clouds[k]
+        assert c.point_step == 16 and [f.name for f in c.fields] == ["x", "y", "z"]
+        d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+        np.testing.assert_array_equal(cloud_points(c, 4)[..., 2], d)
+    live_node.stop()
 
 
-def test_auto_registration_finds_and_undoes_a_misregistered_depth_stream(frames):
+def test_auto_registration_finds_and_undoes_a_misregistered_depth_stream(frames, live_node):
     """A driver whose depth sits 6 px right of its RGB: the node's tracked shift (background
     estimates) finds it, diagnostics report it, and later outputs come out moved back."""
-    with NodeProcess("output.cloud_type:=none", "registration.mode:=auto", "registration.every_n:=1",
-                     "registration.window:=5") as node:
-        rig = Rig("rig_reg", clouds=False)
-        try:
-            rig.wait_matched()
-            rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
-            off = [(rgb, downsample_mm(shift_image(gt, 0, 6), S), gt) for rgb, _, gt in frames[:12]]
-            stamps = [1_700_000_000 + i / 5 for i in range(len(off))]
-            sent = rig.play([(rgb, "rgb8", lr, "16UC1", stamps[i], infos(stamps[i]))
-                             for i, (rgb, lr, _) in enumerate(off)], 5.0, pace_s=5.0)
-            rig.spin(1.2)
-            diag = rig.diag_values()
-        finally:
-            rig.close()
-        assert node.stop() == 0, node.log()[-2000:]
+    node, rig = live_node.start(
+        "output.cloud_type:=none", "registration.mode:=auto", "registration.every_n:=1", "registration.window:=5",
+        name="rig_reg", clouds=False)
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+    off = [(rgb, downsample_mm(shift_image(gt, 0, 6), S), gt) for rgb, _, gt in frames[:12]]
+    stamps = [1_700_000_000 + i / 5 for i in range(len(off))]
+    sent = rig.play([(rgb, "rgb8", lr, "16UC1", stamps[i], infos(stamps[i]))
+                     for i, (rgb, lr, _) in enumerate(off)], 5.0, pace_s=5.0)
+    rig.spin(1.2)
+    diag = rig.diag_values()
+    live_node.stop()
     assert set(rig.images) == set(sent)
     m = re.match(r"auto \(dy, dx\) = \((-?\d+), (-?\d+)\) px", diag["registration"])
     assert m, diag["registration"]

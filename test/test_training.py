@@ -39,7 +39,7 @@ def test_tiny_training_exports_a_model_the_runtime_runs(tmp_path, task):
     run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "run" / "best.pt"),
          str(tmp_path / "model")])
     md = load_model_dir(tmp_path / "model")
-    tr = md.card["training"]
+    tr = md.card.training
     assert tr["status"] == "trained" and tr["steps"] == 4 and tr["held_out_groups"] and tr["validation"]
     be = create_backend("onnxruntime", model=str(tmp_path / "model"))
     rng = np.random.default_rng(0)
@@ -70,7 +70,7 @@ def test_stop_step_stops_mid_schedule(tmp_path):
     assert [row.split(",")[2] for row in cut] == [row.split(",")[2] for row in full[:3]]
     run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "cut" / "last.pt"),
          str(tmp_path / "model")])
-    stage = load_model_dir(tmp_path / "model").card["training"]["stages"][-1]
+    stage = load_model_dir(tmp_path / "model").card.training["stages"][-1]
     assert stage["steps"] == 3 and stage["schedule_steps"] == 6 and stage["scales"]  # the card says how
 
 
@@ -137,7 +137,7 @@ def test_fine_tune_from_init_and_export_records_both_stages(tmp_path):
     assert "init: " in r.stderr
     run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "b" / "last.pt"),
          str(tmp_path / "model")])
-    tr = load_model_dir(tmp_path / "model").card["training"]
+    tr = load_model_dir(tmp_path / "model").card.training
     assert tr["steps"] == 4 and [s["steps"] for s in tr["stages"]] == [2, 2]
     assert tr["stages"][0]["init"] is None and tr["stages"][1]["lr"] == 0.0001
 

@@ -47,7 +47,13 @@ class NetBackend(Backend):
     Args:
         model: the verified model directory.
         engine: what runs its graph.
+
+    Attributes:
+        selection: why this engine was chosen, set by ``backend: auto`` (empty otherwise);
+            :meth:`describe` ends with it, so the node's start-up log says what auto picked and why.
     """
+
+    selection: str = ""
 
     def __init__(self, model: ModelDir, engine: Engine) -> None:
         self.model = model
@@ -55,7 +61,8 @@ class NetBackend(Backend):
         self.name = engine.name
 
     def describe(self) -> str:
-        return f"{self.engine.name}/{self.model.describe()} on {self.engine.describe()}"
+        text = f"{self.engine.name}/{self.model.describe()} on {self.engine.describe()}"
+        return f"{text} [auto: {self.selection}]" if self.selection else text
 
 
 class SrNetBackend(NetBackend):
@@ -69,8 +76,8 @@ class SrNetBackend(NetBackend):
     def __init__(self, model: ModelDir, engine: Engine, keep_holes: bool = True) -> None:
         super().__init__(model, engine)
         self.needs_rgb = model.kind == "sr"
-        scales = model.card.get("scales", {})
-        self.scale_range = (float(scales.get("min", 1)), float(scales.get("max", 16)))
+        lo, hi = model.card.scales or (1, 16)
+        self.scale_range = (float(lo), float(hi))
         self.keep_holes = keep_holes
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -89,7 +96,9 @@ class MonoBackend(NetBackend):
 
     def __init__(self, model: ModelDir, engine: Engine) -> None:
         super().__init__(model, engine)
-        self.input_hw = tuple(int(v) for v in model.card["input_hw"])
+        if model.card.input_hw is None:
+            raise BackendError(f"{model.path}: a mono model card needs input_hw")
+        self.input_hw = model.card.input_hw
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int], upscale: float = 1.0
               ) -> dict[str, np.ndarray]:

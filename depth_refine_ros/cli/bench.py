@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 
 OUT_HW = (480, 640)
 SCALE = 4
@@ -179,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="per-stage and end-to-end latency (prints a table)")
-    p.add_argument("--methods", nargs="+", default=["bicubic", "guided_filter", "joint_bilateral", "fgs"])
+    p.add_argument("--methods", nargs="+", default=list(CLASSICAL_METHODS))
     p.add_argument("--iters", type=int, default=200, help="iterations for bicubic (others: /10)")
     p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")

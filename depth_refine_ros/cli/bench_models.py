@@ -46,13 +46,9 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
     # a copy written by an older version of the network code would time a stale graph (and its
     # weights no longer load into the current torch module): rewrite it when the preset changed
     if not card.exists() or (yaml.safe_load(card.read_text()) or {}).get("config") != config_to_dict(cfg):
-        import torch
+        from depth_refine_ros.models.export import write_random_model_dir
 
-        from depth_refine_ros.models import build_model
-        from depth_refine_ros.models.export import write_model_dir
-
-        torch.manual_seed(0)
-        write_model_dir(build_model(kind, cfg), kind, cfg, path, preset=preset)
+        write_random_model_dir(kind, cfg, path, preset=preset, seed=0)
     return path
 
 
@@ -60,23 +56,15 @@ def graph_hw(md, out_hw: tuple[int, int] = OUT_HW) -> tuple[int, int]:
     """The graph's input size for an ``out_hw`` output (padded to the size multiple)."""
     from depth_refine_ros.core.net_input import padded_size
 
-    hw = tuple(md.card["input_hw"]) if md.kind == "mono" else out_hw
+    hw = tuple(md.card.input_hw) if md.kind == "mono" else out_hw
     return padded_size(hw, md.size_multiple)
 
 
 def gflops(md, out_hw: tuple[int, int] = OUT_HW) -> float:
     """Forward GFLOPs at :func:`graph_hw` (torch's FlopCounterMode)."""
-    import torch
-    from torch.utils.flop_counter import FlopCounterMode
+    from depth_refine_ros.models.profile import forward_gflops
 
-    from depth_refine_ros.models import build_model
-
-    model = build_model(md.kind, md.config).eval()
-    h, w = graph_hw(md, out_hw)
-    args = [torch.rand(1, 3 if n == "rgb" else 1, h, w) for n in md.inputs]
-    with torch.no_grad(), FlopCounterMode(display=False) as fc:
-        model(*args)
-    return fc.get_total_flops() / 1e9
+    return forward_gflops(md.kind, md.config, md.inputs, graph_hw(md, out_hw))
 
 
 def _inputs(md, out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
@@ -134,10 +122,10 @@ def run_one(path: str, backend: str, min_iters: int, budget_s: float, out_hw: tu
     peak_mb = sampler.stop()
     sr_in = [out_hw[0] // 4, out_hw[1] // 4]
     in_hw = sr_in if md.kind in ("sr", "depth_sr") else list(graph_hw(md, out_hw) if md.kind == "mono" else out_hw)
-    return {"kind": "model", "model": md.name, "model_kind": md.kind, "preset": md.card.get("preset"),
+    return {"kind": "model", "model": md.name, "model_kind": md.kind, "preset": md.card.preset,
             "backend": backend, "device": "cpu", "input_hw": in_hw, "output_hw": list(out_hw),
             "graph_hw": list(graph_hw(md, out_hw)), "n": len(times), "median_ms": float(np.median(times)),
-            "p95_ms": float(np.percentile(times, 95)), "params": int(md.card["params"]),
+            "p95_ms": float(np.percentile(times, 95)), "params": md.card.params,
             "gflops": round(gflops(md, out_hw), 2), "peak_mem_mb": round(peak_mb, 1)}
 
 

@@ -29,9 +29,10 @@ def default_method() -> tuple[str, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from depth_refine_ros.core.upsample import CLASSICAL_METHODS
     from depth_refine_ros.data.bags import BagError
     from depth_refine_ros.data.datasets import DatasetError, skimage_motorcycle
-    from depth_refine_ros.eval.eval_bag import evaluate_bag
+    from depth_refine_ros.eval.eval_bag import BagEvalConfig, evaluate_bag
     from depth_refine_ros.eval.make_bag import build_bag
 
     out = pathlib.Path(args.out)
@@ -52,13 +53,12 @@ def run(args: argparse.Namespace) -> int:
                      f"{args.rate:g} Hz\n")
     method, node_backend = (args.method, args.node_backend) if args.method else default_method()
     sys.stderr.write(f"[demo] replaying it live through sr_node ({node_backend}, {method})\n")
-    ev = argparse.Namespace(
+    ev = BagEvalConfig(
         bag=str(bag), live=True, out=str(out), method=method, backend="onnxruntime", node_backend=node_backend,
-        compare=["bicubic", "joint_bilateral", "guided_filter", "fgs"], scales=[2, 4, 8, 16], speed=1.0,
-        clouds=True, paced=False, registration="none", panels=1, out_bag=str(out / "refined_bag"),
-        out_bag_storage=args.storage,
+        compare=CLASSICAL_METHODS, scales=(2, 4, 8, 16), speed=1.0, clouds=True, paced=False,
+        registration="none", panels=1, out_bag=str(out / "refined_bag"), out_bag_storage=args.storage,
         prog="demo", title=f"depth_refine_ros demo: Middlebury 2014 motorcycle, {args.degradation} x{args.scale}, "
-                           f"live sr_node ({method})")
+                           f"live sr_node ({method})", command="depth-refine " + " ".join(sys.argv[1:]))
     return evaluate_bag(ev)
 
 

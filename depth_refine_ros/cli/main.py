@@ -9,12 +9,12 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``depth-refine <command>``."""
     ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from depth_refine_ros.cli import bench, demo, models
-    from depth_refine_ros.eval import eval_bag, eval_dataset, make_bag
+    from depth_refine_ros.cli import bench, demo, eval_args, models
+
     bench.add_parser(sub)
-    eval_dataset.add_parser(sub)
-    make_bag.add_parser(sub)
-    eval_bag.add_parser(sub)
+    eval_args.add_eval_dataset(sub)
+    eval_args.add_make_bag(sub)
+    eval_args.add_eval_bag(sub)
     demo.add_parser(sub)
     models.add_parser(sub)
     args = ap.parse_args(argv)

@@ -26,10 +26,8 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def model_init(args: argparse.Namespace) -> int:
-    import torch
-
-    from depth_refine_ros.models import build_model, preset_config
-    from depth_refine_ros.models.export import write_model_dir
+    from depth_refine_ros.models import preset_config
+    from depth_refine_ros.models.export import write_random_model_dir
 
     overrides = {}
     if args.fusion:
@@ -41,10 +39,8 @@ def model_init(args: argparse.Namespace) -> int:
     except (KeyError, TypeError, ValueError) as e:
         print(f"model-init: {e}", file=sys.stderr)
         return 2
-    torch.manual_seed(args.seed)
-    model = build_model(args.kind, cfg)
-    md = write_model_dir(model, args.kind, cfg, args.out, preset=args.preset)
-    print(f"wrote {md.path}: {md.describe()}, {md.card['params']:,} parameters")
+    md = write_random_model_dir(args.kind, cfg, args.out, preset=args.preset, seed=args.seed)
+    print(f"wrote {md.path}: {md.describe()}, {md.card.params:,} parameters")
     return 0
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -34,42 +34,159 @@ class ModelError(RuntimeError):
     """A model directory is missing, incomplete, corrupt or inconsistent; the message says which file."""
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """YAML without anchors/aliases: a card repeats a list rather than writing ``&id001`` / ``*id001``."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file a card vouches for: its sha256 (hex) and size in bytes."""
+
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The model card (``card.yaml``): everything the runtime needs to run a model, and its record.
+
+    Attributes:
+        name: the model's name (what ``model:=`` takes when installed).
+        kind: one of :data:`KINDS`.
+        config: the network's config dataclass as a dict (rebuilds the ``nn.Module``).
+        graph: the ONNX graph's description: ``file``, ``opset``, ``inputs``, ``outputs``,
+            ``layout``, ``dynamic``.
+        files: file name -> :class:`FileEntry`, for every file loading verifies.
+        size_multiple: input height and width must be multiples of this (the pipeline pads).
+        preset: preset name, or ``custom``.
+        model_class: the ``nn.Module`` class name.
+        params: number of parameters.
+        weights: the safetensors file name.
+        normalisation: how inputs and outputs are normalised (text per tensor).
+        units: ``depth_in`` / ``depth_out`` units (``metres`` or ``relative``).
+        scales: valid ``(min, max)`` upsampling factors (SR kinds), else None.
+        input_hw: ``(H, W)`` network input size (monocular kind), else None.
+        training: the training record: ``status``, data, held-out groups, stages, metrics, ...
+        format: the card format tag, :data:`FORMAT`.
+        extra: any other top-level field (``created``, ``torch``, ...), kept on a round trip.
+    """
+
+    name: str
+    kind: str
+    config: dict[str, Any]
+    graph: dict[str, Any]
+    files: dict[str, FileEntry]
+    size_multiple: int
+    preset: str = "custom"
+    model_class: str = ""
+    params: int = 0
+    weights: str = "model.safetensors"
+    normalisation: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    scales: tuple[int, int] | None = None
+    input_hw: tuple[int, int] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    format: str = "depth_refine_ros.model/1"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], where: str = CARD) -> ModelCard:
+        """Check and type a parsed card.
+
+        Raises:
+            ModelError: wrong format tag, missing fields, unknown kind, malformed entries.
+        """
+        if not isinstance(d, dict):
+            raise ModelError(f"{where}: not a mapping")
+        if d.get("format") != FORMAT:
+            raise ModelError(f"{where}: format is {d.get('format')!r}, expected {FORMAT!r}")
+        missing = [k for k in ("name", "kind", "config", "graph", "files", "size_multiple") if k not in d]
+        if missing:
+            raise ModelError(f"{where}: missing fields: {', '.join(missing)}")
+        if d["kind"] not in KINDS:
+            raise ModelError(f"{where}: kind {d['kind']!r} is not one of {', '.join(KINDS)}")
+        known = {f.name for f in fields(cls)} - {"extra"}
+        try:
+            files = {str(k): FileEntry(str(v["sha256"]), int(v["bytes"])) for k, v in d["files"].items()}
+            sc = d.get("scales")
+            scales = (int(sc["min"]), int(sc["max"])) if sc else None
+            hw = d.get("input_hw")
+            return cls(
+                name=str(d["name"]), kind=str(d["kind"]), config=dict(d["config"]), graph=dict(d["graph"]),
+                files=files, size_multiple=int(d["size_multiple"]), preset=str(d.get("preset") or "custom"),
+                model_class=str(d.get("model_class", "")), params=int(d.get("params", 0)),
+                weights=str(d.get("weights", WEIGHTS)), normalisation=dict(d.get("normalisation") or {}),
+                units=dict(d.get("units") or {}), scales=scales,
+                input_hw=(int(hw[0]), int(hw[1])) if hw else None, training=dict(d.get("training") or {}),
+                format=str(d["format"]), extra={k: v for k, v in d.items() if k not in known})
+        except (TypeError, KeyError, ValueError, AttributeError) as e:
+            raise ModelError(f"{where}: malformed field ({type(e).__name__}: {e})") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The card as plain YAML-able data, in the order a reader expects."""
+        d: dict[str, Any] = {
+            "format": self.format, "name": self.name, "kind": self.kind, "preset": self.preset,
+            "model_class": self.model_class, "config": self.config, "params": self.params,
+            "graph": self.graph, "weights": self.weights, "size_multiple": self.size_multiple,
+            "normalisation": self.normalisation, "units": self.units, "training": self.training,
+        }
+        if self.scales is not None:
+            d["scales"] = {"min": self.scales[0], "max": self.scales[1]}
+        if self.input_hw is not None:
+            d["input_hw"] = list(self.input_hw)
+        d.update(self.extra)
+        d["files"] = {k: {"sha256": v.sha256, "bytes": v.bytes} for k, v in self.files.items()}
+        return d
+
+    def to_yaml(self) -> str:
+        """``card.yaml`` text: block style, field order kept, no YAML anchors."""
+        return yaml.dump(self.to_dict(), Dumper=_NoAliasDumper, sort_keys=False, allow_unicode=True)
+
+    @property
+    def status(self) -> str:
+        """``trained``, ``untrained``, ... (``training.status``)."""
+        return str(self.training.get("status", "unknown"))
+
+
 @dataclass(frozen=True)
 class ModelDir:
     """A verified model directory.
 
     Attributes:
         path: the directory.
-        card: the parsed model card.
+        card: the model card.
     """
 
     path: Path
-    card: dict[str, Any]
+    card: ModelCard
 
     @property
     def name(self) -> str:
-        return str(self.card["name"])
+        return self.card.name
 
     @property
     def kind(self) -> str:
-        return str(self.card["kind"])
+        return self.card.kind
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.card["config"]
+        return self.card.config
 
     @property
     def size_multiple(self) -> int:
         """Input height and width must be multiples of this (the pipeline pads)."""
-        return int(self.card["size_multiple"])
+        return self.card.size_multiple
 
     @property
     def inputs(self) -> list[str]:
-        return list(self.card["graph"]["inputs"])
+        return list(self.card.graph["inputs"])
 
     @property
     def outputs(self) -> list[str]:
-        return list(self.card["graph"]["outputs"])
+        return list(self.card.graph["outputs"])
 
     @property
     def graph_path(self) -> Path:
@@ -80,12 +197,11 @@ class ModelDir:
         return self.path / WEIGHTS
 
     def sha256(self, fname: str) -> str:
-        return str(self.card["files"][fname]["sha256"])
+        return self.card.files[fname].sha256
 
     def describe(self) -> str:
         """One line: name, kind, preset, training status."""
-        status = self.card.get("training", {}).get("status", "unknown")
-        return f"{self.name} ({self.kind}/{self.card.get('preset', 'custom')}, {status})"
+        return f"{self.name} ({self.kind}/{self.card.preset}, {self.card.status})"
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -129,30 +245,26 @@ def resolve(name_or_path: str | os.PathLike) -> Path:
                      f"{', '.join(map(str, search_paths()))} (installed: {', '.join(names) or 'none'})")
 
 
-def read_card(path: Path) -> dict[str, Any]:
-    """Parse and check a card's required fields (no file verification).
+def read_card(path: Path) -> ModelCard:
+    """Parse and check a directory's card (no file verification).
 
     Raises:
-        ModelError: unreadable YAML, wrong format tag, or missing fields.
+        ModelError: unreadable YAML, wrong format tag, missing or malformed fields.
     """
     card_path = path / CARD
     try:
-        card = yaml.safe_load(card_path.read_text())
+        raw = yaml.safe_load(card_path.read_text())
     except (OSError, yaml.YAMLError) as e:
         raise ModelError(f"{card_path}: cannot read the model card: {e}") from e
-    if not isinstance(card, dict):
-        raise ModelError(f"{card_path}: not a mapping")
-    if card.get("format") != FORMAT:
-        raise ModelError(f"{card_path}: format is {card.get('format')!r}, expected {FORMAT!r}")
-    missing = [k for k in ("name", "kind", "config", "graph", "files", "size_multiple") if k not in card]
-    if missing:
-        raise ModelError(f"{card_path}: missing fields: {', '.join(missing)}")
-    if card["kind"] not in KINDS:
-        raise ModelError(f"{card_path}: kind {card['kind']!r} is not one of {', '.join(KINDS)}")
-    return card
+    return ModelCard.from_dict(raw, str(card_path))
 
 
-def verify_files(path: Path, card: dict[str, Any], only: tuple[str, ...] | None = None) -> None:
+def write_card(path: Path, card: ModelCard) -> None:
+    """Write ``card`` as ``path/card.yaml``."""
+    (path / CARD).write_text(card.to_yaml())
+
+
+def verify_files(path: Path, card: ModelCard, only: tuple[str, ...] | None = None) -> None:
     """Check every file the card lists: present, same size, same sha256.
 
     Args:
@@ -161,18 +273,18 @@ def verify_files(path: Path, card: dict[str, Any], only: tuple[str, ...] | None 
     Raises:
         ModelError: naming the file and the expected vs actual value.
     """
-    for fname, meta in card["files"].items():
+    for fname, meta in card.files.items():
         if only is not None and fname not in only:
             continue
         f = path / fname
         if not f.is_file():
-            raise ModelError(f"{f}: missing (the model card lists it, sha256 {meta['sha256']})")
+            raise ModelError(f"{f}: missing (the model card lists it, sha256 {meta.sha256})")
         size = f.stat().st_size
-        if size != int(meta["bytes"]):
-            raise ModelError(f"{f}: size {size} bytes, expected {meta['bytes']} (truncated or replaced)")
+        if size != meta.bytes:
+            raise ModelError(f"{f}: size {size} bytes, expected {meta.bytes} (truncated or replaced)")
         actual = sha256_file(f)
-        if actual != meta["sha256"]:
-            raise ModelError(f"{f}: sha256 {actual}, expected {meta['sha256']} (corrupt or replaced)")
+        if actual != meta.sha256:
+            raise ModelError(f"{f}: sha256 {actual}, expected {meta.sha256} (corrupt or replaced)")
 
 
 def load_model_dir(name_or_path: str | os.PathLike, need: tuple[str, ...] | None = None) -> ModelDir:
@@ -188,8 +300,8 @@ def load_model_dir(name_or_path: str | os.PathLike, need: tuple[str, ...] | None
     path = resolve(name_or_path)
     card = read_card(path)
     for fname in need or ():
-        if fname not in card["files"]:
-            raise ModelError(f"{path / CARD}: lists no {fname} (files: {', '.join(card['files'])})")
+        if fname not in card.files:
+            raise ModelError(f"{path / CARD}: lists no {fname} (files: {', '.join(card.files)})")
     verify_files(path, card, need)
     return ModelDir(path, card)
 

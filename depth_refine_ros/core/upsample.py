@@ -336,6 +336,9 @@ UPSAMPLERS: dict[str, UpsampleFn] = {
 }
 """The classical upsamplers by name (the names the CLI, parameters and reports use)."""
 
+CLASSICAL_METHODS: tuple[str, ...] = tuple(UPSAMPLERS)
+"""The one list of classical method names, in report order (bicubic first: every table's baseline)."""
+
 
 def upsample(method: str, depth_lr: np.ndarray, rgb: np.ndarray | None,
              out_hw: tuple[int, int], **params) -> np.ndarray:

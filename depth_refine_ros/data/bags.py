@@ -1,9 +1,11 @@
 """rosbag2 files (sqlite3 or MCAP) in and out, with the ``rosbags`` library (no rosbag2_py needed).
 
-Messages are the real ROS 2 types: we build them with rclpy's generated classes and serialise
-them with ``rclpy.serialization`` (the CDR the wire carries), and ``rosbags`` only stores bytes.
-Reading gives the same rclpy messages back, so offline evaluation decodes exactly what the live
-node would receive, and live replay publishes them unchanged.
+Messages are stored as the CDR bytes the wire carries. Reading deserialises them with the
+``rosbags`` type store into objects with the ROS field names (``data`` a numpy array), which
+:mod:`depth_refine_ros.data.messages` decodes exactly as it decodes the live node's messages. This
+module never imports rclpy, so training reads bags without ROS; the layers that publish
+(``ros/``, live replay) turn a message into an rclpy one with ``ros.conversions.to_rclpy``, and
+write rclpy messages with ``BagWriter.write_cdr(topic, *ros.conversions.to_cdr(msg), t_ns)``.
 
 Topics (the names ``sr_node`` listens on; :class:`Topics` renames them):
     ``rgb/image``, ``rgb/camera_info``, ``depth_lr/image``, ``depth_lr/camera_info``, ``depth_gt/image``.
@@ -14,6 +16,10 @@ import pathlib
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from depth_refine_ros.core.encodings import ImageFormatError
+from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.data.messages import camera_info_to_intrinsics, depth_msg_to_metres, rgb_msg_to_array
 
 STORAGES = ("sqlite3", "mcap")
 IMAGE, INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
@@ -34,20 +40,21 @@ class Topics:
     gt: str = "depth_gt/image"
 
 
-def _msg_classes():
-    from sensor_msgs.msg import CameraInfo, Image
-
-    return {IMAGE: Image, INFO: CameraInfo}
+_TYPESTORE = None
 
 
-def _typestore():
-    from rosbags.typesys import Stores, get_typestore
+def typestore():
+    """The ``rosbags`` type store for ROS 2 Kilted messages (built once)."""
+    global _TYPESTORE
+    if _TYPESTORE is None:
+        from rosbags.typesys import Stores, get_typestore
 
-    return get_typestore(Stores.ROS2_KILTED)
+        _TYPESTORE = get_typestore(Stores.ROS2_KILTED)
+    return _TYPESTORE
 
 
 class BagWriter:
-    """Write rclpy messages into a new rosbag2 (context manager).
+    """Write messages into a new rosbag2 (context manager).
 
     Args:
         path: the bag directory to create (must not exist: rosbag2 never overwrites).
@@ -65,20 +72,29 @@ class BagWriter:
         plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
         self._writer = Writer(self.path, version=9, storage_plugin=plugin)
         self._conns: dict[str, object] = {}
-        self._ts = _typestore()
+        self._ts = typestore()
 
     def __enter__(self) -> BagWriter:
         self._writer.open()
         return self
 
-    def write(self, topic: str, msg, t_ns: int) -> None:
-        """Store ``msg`` (an rclpy message) on ``topic`` with receive time ``t_ns``."""
-        from rclpy.serialization import serialize_message
-
-        msgtype = type(msg).__module__.split(".")[0] + "/msg/" + type(msg).__name__
+    def write_cdr(self, topic: str, msgtype: str, data: bytes, t_ns: int) -> None:
+        """Store one serialised message (``msgtype`` e.g. ``sensor_msgs/msg/Image``) on ``topic`` at ``t_ns``."""
         if topic not in self._conns:
             self._conns[topic] = self._writer.add_connection(topic, msgtype, typestore=self._ts)
-        self._writer.write(self._conns[topic], int(t_ns), serialize_message(msg))
+        elif self._conns[topic].msgtype != msgtype:
+            raise BagError(f"topic '{topic}' holds {self._conns[topic].msgtype}, not {msgtype}")
+        self._writer.write(self._conns[topic], int(t_ns), bytes(data))
+
+    def write(self, topic: str, msg, t_ns: int) -> None:
+        """Store a message read from a bag (a ``rosbags`` object) on ``topic`` at ``t_ns``.
+
+        rclpy messages go through :meth:`write_cdr` (``ros.conversions.to_cdr`` serialises them).
+        """
+        if not hasattr(msg, "__msgtype__"):
+            raise BagError(f"{type(msg).__name__} is not a bag message; serialise rclpy messages with "
+                           "ros.conversions.to_cdr and call write_cdr")
+        self.write_cdr(topic, msg.__msgtype__, self._ts.serialize_cdr(msg, msg.__msgtype__), t_ns)
 
     def __exit__(self, *exc) -> None:
         self._writer.close()
@@ -86,7 +102,7 @@ class BagWriter:
 
 @dataclass
 class BagFrame:
-    """One synchronised frame of a bag (rclpy messages; ``gt``/infos may be None)."""
+    """One synchronised frame of a bag (``rosbags`` message objects; ``rgb``/``gt``/infos may be None)."""
 
     stamp_ns: int
     t_ns: int
@@ -117,7 +133,7 @@ def _open_reader(path: pathlib.Path):
     if not path.exists():
         raise BagError(f"{path}: no such bag")
     try:
-        reader = AnyReader([path], default_typestore=_typestore())
+        reader = AnyReader([path], default_typestore=typestore())
         reader.open()
     except Exception as e:  # rosbags raises several types for damaged files; all mean the same here
         raise BagError(f"{path}: cannot open the bag: damaged or truncated ({type(e).__name__}: {e})") from None
@@ -135,11 +151,8 @@ def read_bag(path: str | pathlib.Path, topics: Topics = Topics(), need_rgb: bool
         BagError: unreadable/truncated bag, no depth topic, no RGB topic when ``need_rgb``, a topic
             of the wrong type, no messages, or no RGB/depth pair (the message gives the stamp ranges).
     """
-    from rclpy.serialization import deserialize_message
-
     path = pathlib.Path(path)
     reader = _open_reader(path)
-    classes = _msg_classes()
     try:
         by_topic = {c.topic: c for c in reader.connections}
         want = {"depth": topics.depth, "rgb": topics.rgb, "rgb_info": topics.rgb_info,
@@ -158,7 +171,7 @@ def read_bag(path: str | pathlib.Path, topics: Topics = Topics(), need_rgb: bool
         streams: dict[str, list[tuple[int, int, object]]] = {k: [] for k in want}
         messages = []
         for conn, t_ns, raw in reader.messages(connections=conns):
-            msg = deserialize_message(bytes(raw), classes[conn.msgtype])
+            msg = reader.deserialize(raw, conn.msgtype)
             k = key_of[conn.topic]
             st = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
             streams[k].append((st, t_ns, msg))
@@ -213,3 +226,45 @@ def _pair(streams, need_rgb: bool, max_interval_ns: int) -> tuple[list[BagFrame]
         frames.append(BagFrame(st, t_ns, rgb, dmsg, _latest(streams["rgb_info"], st),
                                _latest(streams["depth_info"], st), gt))
     return frames, len(rgbs) - len(used)
+
+
+@dataclass
+class Decoded:
+    """A bag frame decoded to arrays.
+
+    Attributes:
+        stamp_ns: the depth message's stamp.
+        rgb: ``(H, W, 3) uint8`` RGB, or None for a depth-only frame.
+        depth_lr: ``(h, w) float32`` metres, NaN invalid.
+        gt: ``(H, W) float32`` metres (``depth_gt/image``), or None.
+        intrinsics: of the RGB image when its camera_info is there, else of the depth; or None.
+    """
+
+    stamp_ns: int
+    rgb: np.ndarray | None
+    depth_lr: np.ndarray
+    gt: np.ndarray | None
+    intrinsics: Intrinsics | None
+
+
+def decode(contents: BagContents, log=None) -> tuple[list[Decoded], dict[str, int]]:
+    """Decode every frame of :func:`read_bag`'s result with the one decoder (:mod:`data.messages`).
+
+    Frames that do not decode are counted by reason (and reported through ``log(str)``), never fatal.
+    """
+    out, bad = [], {}
+    for f in contents.frames:
+        try:
+            rgb = rgb_msg_to_array(f.rgb) if f.rgb is not None else None
+            d = depth_msg_to_metres(f.depth)
+            gt = depth_msg_to_metres(f.gt) if f.gt is not None else None
+        except ImageFormatError as e:
+            bad[e.reason] = bad.get(e.reason, 0) + 1
+            if log:
+                log(f"frame {f.stamp_ns / 1e9:.3f} s skipped: {e}")
+            continue
+        use_rgb = f.rgb_info is not None and rgb is not None
+        info, hw = (f.rgb_info, rgb.shape[:2]) if use_rgb else (f.depth_info, d.shape)
+        intr = camera_info_to_intrinsics(info, hw) if info is not None else None
+        out.append(Decoded(f.stamp_ns, rgb, d, gt, intr))
+    return out, bad

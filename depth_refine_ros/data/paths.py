@@ -11,6 +11,9 @@ import pathlib
 import cv2
 import numpy as np
 
+from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.core.depth import metres_to_mm_u16
+
 
 class DataMissing(RuntimeError):
     """The shared data folder is not where we look; the message says where to put it."""
@@ -53,17 +56,17 @@ def realsense_frames(n: int) -> list[tuple[np.ndarray, np.ndarray]]:
 
 
 def downsample_mm(depth_m: np.ndarray, scale: int) -> np.ndarray:
-    """Low-res input by the literature's protocol: bicubic downsampling, rounded to uint16 mm.
+    """A low-res ``16UC1`` input by the literature's protocol, as a driver would send it.
+
+    The protocol is :func:`depth_refine_ros.core.degrade.bicubic` (antialiased bicubic
+    downsampling, the one eval and training use), rounded to millimetres.
 
     Args:
-        depth_m: ``(H, W) float32`` metres (NaN/0 invalid; invalid stays 0 where a nearest
-            source pixel is invalid).
+        depth_m: ``(H, W) float32`` metres, NaN/0 invalid.
         scale: integer factor.
+
+    Returns:
+        ``(H // scale, W // scale) uint16`` millimetres, 0 = invalid.
     """
-    h, w = depth_m.shape
-    valid = np.isfinite(depth_m) & (depth_m > 0)
-    d = np.where(valid, depth_m, 0).astype(np.float32)
-    lr = cv2.resize(d, (w // scale, h // scale), interpolation=cv2.INTER_CUBIC)
-    holes = cv2.resize((~valid).astype(np.uint8), (w // scale, h // scale), interpolation=cv2.INTER_NEAREST)
-    lr[holes > 0] = 0
-    return np.clip(np.round(lr * 1000), 0, 65535).astype(np.uint16)
+    d = np.where(np.isfinite(depth_m) & (depth_m > 0), depth_m, np.nan).astype(np.float32)
+    return metres_to_mm_u16(degrade("bicubic", d, scale))

@@ -16,7 +16,6 @@ every method. Writes ``report.md``, ``metrics.json``, ``latency_hist.png``,
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import pathlib
@@ -26,16 +25,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-@dataclass
-class Decoded:
-    """A bag frame decoded: ``rgb (H, W, 3) uint8`` or None, ``depth_lr (h, w)`` m, ``gt`` m or None."""
-
-    stamp_ns: int
-    rgb: np.ndarray | None
-    depth_lr: np.ndarray
-    gt: np.ndarray | None
-    intrinsics: object | None
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
+from depth_refine_ros.data.bags import Decoded
 
 
 @dataclass
@@ -47,28 +38,6 @@ class RunResult:
     latency_ms: dict[int, float] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
-
-
-def decode(contents) -> tuple[list[Decoded], dict[str, int]]:
-    """Decode every frame; frames that do not decode are counted by reason, never fatal."""
-    from depth_refine_ros.core.encodings import ImageFormatError
-    from depth_refine_ros.ros import conversions as conv
-
-    out, bad = [], {}
-    for f in contents.frames:
-        try:
-            rgb = conv.rgb_msg_to_array(f.rgb) if f.rgb is not None else None
-            d = conv.depth_msg_to_metres(f.depth)
-            gt = conv.depth_msg_to_metres(f.gt) if f.gt is not None else None
-        except ImageFormatError as e:
-            bad[e.reason] = bad.get(e.reason, 0) + 1
-            sys.stderr.write(f"[eval-bag] frame {f.stamp_ns / 1e9:.3f} s skipped: {e}\n")
-            continue
-        use_rgb = f.rgb_info is not None and rgb is not None
-        info, hw = (f.rgb_info, rgb.shape[:2]) if use_rgb else (f.depth_info, d.shape)
-        intr = conv.camera_info_to_intrinsics(info, hw) if info is not None else None
-        out.append(Decoded(f.stamp_ns, rgb, d, gt, intr))
-    return out, bad
 
 
 def run_offline(method, frames: list[Decoded]) -> RunResult:
@@ -109,7 +78,12 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
 
     isolate_domain()
     use_packaged_fastdds_profile()
+    from depth_refine_ros.ros import conversions as conv
+
     by_stamp = {f.stamp_ns: f for f in contents.frames}
+    # bag messages -> the rclpy messages a driver would publish (converted before the clock starts)
+    wire = [{k: conv.to_rclpy(getattr(f, k)) if getattr(f, k) is not None else None
+             for k in ("rgb", "depth", "rgb_info", "depth_info")} for f in contents.frames]
     first = contents.frames[0]
     label = "sr_node live (" + ", ".join(o.split(":=")[-1] for o in overrides) + ")"
     res = RunResult(label)
@@ -120,7 +94,7 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
             f0 = frames[0]
             prime_ns = first.stamp_ns - 10_000_000_000
             infos = tuple(_restamped(m, prime_ns) if m is not None else None
-                          for m in (first.rgb_info, first.depth_info))
+                          for m in (wire[0]["rgb_info"], wire[0]["depth_info"]))
             rig.prime(f0.rgb, f0.depth_lr, "32FC1", prime_ns / 1e9, infos, timeout=60)
             sent: dict[int, tuple[int, float]] = {}
             t_bag0, t_wall0 = first.t_ns, time.monotonic()
@@ -131,11 +105,12 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
                     delay += max(0.0, time.monotonic() - due)
                     due = max(due, time.monotonic())
                 rig.spin(max(0.0, due - time.monotonic()))
-                for pub, m in ((rig.pub_rgb_info, f.rgb_info), (rig.pub_depth_info, f.depth_info),
-                               (rig.pub_rgb, f.rgb)):
+                w = wire[i]
+                for pub, m in ((rig.pub_rgb_info, w["rgb_info"]), (rig.pub_depth_info, w["depth_info"]),
+                               (rig.pub_rgb, w["rgb"])):
                     if m is not None:
                         pub.publish(m)
-                rig.pub_depth.publish(f.depth)
+                rig.pub_depth.publish(w["depth"])
                 sent[f.stamp_ns] = (i, time.monotonic())
                 if paced:
                     rig.wait_for(lambda k=f.stamp_ns: k in rig.images, 10.0)
@@ -229,14 +204,14 @@ def write_out_bag(path: pathlib.Path, storage: str, contents, result: RunResult)
             d = result.depth.get(f.stamp_ns)
             if d is None:
                 continue
-            hdr = copy.deepcopy(f.depth.header)
-            bag.write("depth_refined/image", conv.depth_to_msg(d, hdr), f.t_ns)
+            hdr = conv.header_from_ns(f.stamp_ns, f.depth.header.frame_id)
+            bag.write_cdr("depth_refined/image", *conv.to_cdr(conv.depth_to_msg(d, hdr)), f.t_ns)
             info = f.rgb_info or f.depth_info
             if info is not None:
                 intr = conv.camera_info_to_intrinsics(info, (info.height, info.width))
                 if intr is not None:
-                    bag.write("depth_refined/camera_info",
-                              conv.intrinsics_to_camera_info(intr.scaled_to(d.shape[1], d.shape[0]), hdr), f.t_ns)
+                    info_hr = conv.intrinsics_to_camera_info(intr.scaled_to(d.shape[1], d.shape[0]), hdr)
+                    bag.write_cdr("depth_refined/camera_info", *conv.to_cdr(info_hr), f.t_ns)
             n += 1
     return n
 
@@ -298,19 +273,64 @@ def write_report(out: pathlib.Path, title: str, command: str, summary: dict, row
     (out / "report.md").write_text("\n".join(lines) + "\n")
 
 
-def evaluate_bag(args: argparse.Namespace) -> int:
-    """The command body (also used by ``depth-refine demo``); returns the exit code."""
+@dataclass(frozen=True)
+class BagEvalConfig:
+    """What :func:`evaluate_bag` does (``depth-refine eval-bag`` and ``demo`` fill it from their options).
+
+    Attributes:
+        bag: the rosbag2 directory (sqlite3 or MCAP).
+        out: report directory.
+        method: what refines: a classical method or a model name/directory.
+        live: play the bag into a freshly started ``sr_node`` instead of running ``method`` offline.
+        backend: backend of models run offline.
+        node_backend: ``sr_node``'s ``backend`` parameter with ``live``.
+        compare: methods also run offline on the same frames.
+        scales: accuracy-vs-scale sweep factors (empty: no sweep).
+        registration: ``none`` or ``auto`` (every method tracks and undoes the depth-to-RGB offset).
+        speed: live playback speed (1 = the bag's pace).
+        clouds: live: also subscribe to and count the clouds.
+        paced: live: hold the bag's clock until each frame is answered.
+        panels: frames with a PNG panel.
+        out_bag: write inputs + ``depth_refined/*`` to this new bag (None: don't).
+        out_bag_storage: ``sqlite3`` or ``mcap``.
+        prog: name in error messages.
+        title: the report's title.
+        command: the command line the report quotes.
+    """
+
+    bag: str
+    out: str = "out/eval_bag"
+    method: str = "bicubic"
+    live: bool = False
+    backend: str = "onnxruntime"
+    node_backend: str = "onnxruntime"
+    compare: tuple[str, ...] = ("bicubic", "guided_filter")
+    scales: tuple[int, ...] = (2, 4, 8, 16)
+    registration: str = "none"
+    speed: float = 1.0
+    clouds: bool = False
+    paced: bool = False
+    panels: int = 3
+    out_bag: str | None = None
+    out_bag_storage: str = "mcap"
+    prog: str = "eval-bag"
+    title: str = "eval-bag"
+    command: str = ""
+
+
+def evaluate_bag(args: BagEvalConfig) -> int:
+    """Score ``args.method`` (and ``args.compare``) on a bag and write the report; returns the exit code."""
     from depth_refine_ros.backends import BackendError
     from depth_refine_ros.core.modeldir import ModelError
-    from depth_refine_ros.data.bags import BagError, read_bag
+    from depth_refine_ros.data.bags import BagError, decode, read_bag
     from depth_refine_ros.eval import scoring
-    from depth_refine_ros.eval.methods import CLASSICAL, build_method
+    from depth_refine_ros.eval.methods import build_method
 
     out = pathlib.Path(args.out)
     tag = "[" + args.prog + "]"
     try:
         contents = read_bag(args.bag, need_rgb=True)
-        frames, undecodable = decode(contents)
+        frames, undecodable = decode(contents, lambda m: sys.stderr.write(f"[{args.prog}] {m}\n"))
         if not frames:
             raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
         reg = args.registration
@@ -337,7 +357,7 @@ def evaluate_bag(args: argparse.Namespace) -> int:
         overrides = [f"backend:={args.node_backend}"]
         if args.registration != "none":
             overrides.append(f"registration.mode:={args.registration}")
-        if args.node_backend == "classical" and args.method in CLASSICAL:
+        if args.node_backend == "classical" and args.method in CLASSICAL_METHODS:
             overrides.append(f"classical.method:={args.method}")
         else:
             overrides.append(f"model:={args.method}")
@@ -373,7 +393,7 @@ def evaluate_bag(args: argparse.Namespace) -> int:
         except BagError as e:
             print(f"{args.prog}: {e}", file=sys.stderr)
             return 2
-    write_report(out, args.title, "depth-refine " + " ".join(sys.argv[1:]), summary, rows, sweep, results, frames,
+    write_report(out, args.title, args.command, summary, rows, sweep, results, frames,
                  args.panels)
     print((out / "report.md").read_text())
     print(f"report: {out / 'report.md'}")
@@ -385,42 +405,3 @@ def evaluate_bag(args: argparse.Namespace) -> int:
         print(f"{args.prog}: sr_node exited with {summary['live']['node_exit_code']}", file=sys.stderr)
         return 1
     return 0
-
-
-def add_arguments(p: argparse.ArgumentParser) -> None:
-    """The options eval-bag and demo share."""
-    p.add_argument("--method", default="bicubic", help="what refines: a classical name or a model name/dir")
-    p.add_argument("--backend", default="onnxruntime", help="backend for models run offline")
-    p.add_argument("--node-backend", default="onnxruntime",
-                   help="sr_node's backend with --live (classical for classical methods)")
-    p.add_argument("--compare", nargs="*", default=["bicubic", "guided_filter"],
-                   help="methods also run offline on the same frames")
-    p.add_argument("--scales", nargs="*", type=int, default=[2, 4, 8, 16],
-                   help="accuracy-vs-scale sweep from the bag's ground truth (none: skip)")
-    p.add_argument("--registration", choices=["none", "auto"], default="none",
-                   help="auto: track and undo the depth-to-RGB offset (sr_node's registration.mode) in "
-                        "every method; labels get +reg")
-    p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
-    p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
-    p.add_argument("--paced", action="store_true",
-                   help="--live: hold the bag's clock until each frame is answered (every frame scored "
-                        "on any machine; without it a node that cannot keep up drops frames, as live)")
-    p.add_argument("--panels", type=int, default=3)
-    p.add_argument("--out-bag", help="write inputs + depth_refined/* to this new bag")
-    p.add_argument("--out-bag-storage", choices=["sqlite3", "mcap"], default="mcap")
-
-
-def run(args: argparse.Namespace) -> int:
-    args.prog, args.title = "eval-bag", f"eval-bag: {args.bag}"
-    if args.live and args.method in ("joint_bilateral", "guided_filter", "fgs", "bicubic"):
-        args.node_backend = "classical"
-    return evaluate_bag(args)
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("eval-bag", help="score refinement on a rosbag, offline or --live through sr_node")
-    p.add_argument("bag", help="rosbag2 directory (sqlite3 or MCAP)")
-    p.add_argument("--live", action="store_true", help="play the bag into a freshly started sr_node over DDS")
-    p.add_argument("--out", default="out/eval_bag")
-    add_arguments(p)
-    p.set_defaults(func=run)

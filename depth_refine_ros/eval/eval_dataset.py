@@ -10,7 +10,6 @@ scale and degradation (crc32), never from run order or Python's salted ``hash``.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
@@ -18,7 +17,7 @@ import zlib
 
 import numpy as np
 
-from depth_refine_ros.core.degrade import DEGRADATIONS, degrade
+from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.register import Registration, ShiftTracker
 
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
@@ -54,6 +53,12 @@ def make_input(frame, degradation: str, scale: int) -> tuple[np.ndarray, np.ndar
     return rgb, lr_m / frame.to_metres, gt, float(scale)
 
 
+def _registered(method) -> bool:
+    """Whether ``method`` undoes a depth-to-RGB offset (its label carries ``+reg``)."""
+    reg = method.pipeline.registration
+    return reg is not None and reg.active
+
+
 def _dataset_shift(fs, inputs: list) -> tuple[int, int]:
     """The depth-to-RGB offset ``(dy, dx)`` (output px) of one dataset pass: the median of the
     per-frame estimates on the pass's inputs (``make_input`` results; no ground truth), with
@@ -78,12 +83,12 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
         fs = [f for f in frames if f.dataset == ds]
         for deg in degradations:
             for scale in ([0] if deg == "supplied" and any("native" in f.lr for f in fs) else scales):
-                registered = any(m.pipeline.registration for m in methods)
+                registered = any(_registered(m) for m in methods)
                 # degraded once per pass: the registration estimate and the scoring share the inputs
                 inputs = [make_input(f, deg, scale) for f in fs] if registered else None
                 shift = _dataset_shift(fs, inputs) if registered else None
                 for m in methods:
-                    if m.pipeline.registration is not None:
+                    if _registered(m):
                         m.pipeline.registration = Registration("fixed", shift)
                 per: dict[str, list] = {m.label: [] for m in methods}
                 ms: dict[str, list] = {m.label: [] for m in methods}
@@ -122,7 +127,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     row = {"dataset": ds, "method": m.label, "scale": round(actual, 3), "degradation": deg}
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
                     row["median_ms"] = float(np.median(ms[m.label]))
-                    if m.pipeline.registration is not None:
+                    if _registered(m):
                         row["registration_shift_px"] = list(shift)
                     rows.append(row)
     scoring.add_relative(rows)
@@ -152,62 +157,3 @@ def write_outputs(rows: list[dict], out: pathlib.Path, command: str) -> None:
         lines += ["![accuracy vs scale](accuracy_vs_scale.png)", ""]
     lines += [f"![{p}](panels/{p})" for p in panels[:12]]
     (out / "report.md").write_text("\n".join(lines) + "\n")
-
-
-def run(args: argparse.Namespace) -> int:
-    from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.core.modeldir import ModelError
-    from depth_refine_ros.data.datasets import DatasetError, load_dataset
-    from depth_refine_ros.eval.methods import build_method
-
-    bad = [d for d in args.degradations if d != "supplied" and d not in DEGRADATIONS]
-    if bad:
-        print(f"eval-dataset: unknown degradation(s) {bad}; known: {sorted(DEGRADATIONS) + ['supplied']}",
-              file=sys.stderr)
-        return 2
-    try:
-        frames = []
-        for root in args.root:
-            frames += load_dataset(root, set(args.groups) if args.groups else None,
-                                   set(args.exclude) if args.exclude else None, args.limit)
-        methods = [build_method(m, args.backend, registration=r) for r in args.registration for m in args.methods]
-    except (DatasetError, BackendError, ModelError, OSError) as e:
-        print(f"eval-dataset: {e}", file=sys.stderr)
-        return 2
-    out = pathlib.Path(args.out)
-    (out / "panels").mkdir(parents=True, exist_ok=True)
-
-    def progress(msg: str) -> None:
-        sys.stderr.write("\r[eval-dataset] " + msg.ljust(80))
-        sys.stderr.flush()
-
-    rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges, progress)
-    sys.stderr.write("\n")
-    if not rows:
-        print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)
-        return 1
-    write_outputs(rows, out, "depth-refine " + " ".join(sys.argv[1:]))
-    print((out / "table.md").read_text())
-    print(f"report: {out / 'report.md'}")
-    return 0
-
-
-def add_parser(sub) -> None:
-    p = sub.add_parser("eval-dataset", help="score methods on RGB-D folders (metrics.json, table, panels)")
-    p.add_argument("--root", nargs="+", required=True, help="dataset folder(s); the layout is detected")
-    p.add_argument("--scales", nargs="+", type=int, default=[4, 8, 16])
-    p.add_argument("--degradations", nargs="+", default=["bicubic"],
-                   help=f"{', '.join(DEGRADATIONS)}, or supplied (the dataset's own low-res input)")
-    p.add_argument("--methods", nargs="+", default=["bicubic", "joint_bilateral", "guided_filter", "fgs"],
-                   help="classical names and/or model names or directories")
-    p.add_argument("--backend", default="onnxruntime", help="backend for models")
-    p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
-                   help="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the "
-                        "frames' edges (one median per dataset pass) and undone (real sensors' misregistered depth)")
-    p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
-    p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
-    p.add_argument("--limit", type=int, help="at most this many frames per dataset")
-    p.add_argument("--panels", type=int, default=2, help="frames per dataset/degradation/scale with a PNG panel")
-    p.add_argument("--no-edges", action="store_true", help="skip the depth-edge metrics (faster)")
-    p.add_argument("--out", default="out/eval")
-    p.set_defaults(func=run)

@@ -10,9 +10,7 @@ bag is the stamp + 5 ms (a driver's typical publish delay). Datasets without int
 """
 from __future__ import annotations
 
-import argparse
 import pathlib
-import sys
 
 import numpy as np
 
@@ -29,6 +27,7 @@ def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float =
         BagError: the output exists, or a storage/encoding is unknown.
         ValueError: a frame in non-metric units, or ``supplied`` without a supplied input.
     """
+    from depth_refine_ros.core.depth import metres_to_mm_u16
     from depth_refine_ros.core.intrinsics import Intrinsics
     from depth_refine_ros.data.bags import BagError, BagWriter, Topics
     from depth_refine_ros.eval.eval_dataset import make_input
@@ -55,62 +54,17 @@ def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float =
             hdr.stamp.sec, hdr.stamp.nanosec = divmod(st_ns, 1_000_000_000)
             t = st_ns + DRIVER_DELAY_NS
             lr_h, lr_w = lr.shape
-            bag.write(topics.rgb_info, conv.intrinsics_to_camera_info(intr, hdr), t)
-            bag.write(topics.rgb, conv.array_to_image_msg(rgb, "rgb8", hdr), t)
-            bag.write(topics.depth_info, conv.intrinsics_to_camera_info(intr.scaled_to(lr_w, lr_h), hdr), t)
+            bag.write_cdr(topics.rgb_info, *conv.to_cdr(conv.intrinsics_to_camera_info(intr, hdr)), t)
+            bag.write_cdr(topics.rgb, *conv.to_cdr(conv.array_to_image_msg(rgb, "rgb8", hdr)), t)
+            info_lr = conv.intrinsics_to_camera_info(intr.scaled_to(lr_w, lr_h), hdr)
+            bag.write_cdr(topics.depth_info, *conv.to_cdr(info_lr), t)
             if depth_encoding == "16UC1":
-                mm = np.where(np.isfinite(lr), np.clip(np.round(lr * 1000), 0, 65535), 0).astype(np.uint16)
-                bag.write(topics.depth, conv.array_to_image_msg(mm, "16UC1", hdr), t)
+                mm = metres_to_mm_u16(lr)
+                bag.write_cdr(topics.depth, *conv.to_cdr(conv.array_to_image_msg(mm, "16UC1", hdr)), t)
             else:
-                bag.write(topics.depth, conv.depth_to_msg(lr.astype(np.float32), hdr), t)
-            bag.write(topics.gt, conv.depth_to_msg(gt.astype(np.float32), hdr), t)
+                bag.write_cdr(topics.depth, *conv.to_cdr(conv.depth_to_msg(lr.astype(np.float32), hdr)), t)
+            bag.write_cdr(topics.gt, *conv.to_cdr(conv.depth_to_msg(gt.astype(np.float32), hdr)), t)
             n += 1
             if progress:
                 progress(i, len(frames))
     return n
-
-
-def run(args: argparse.Namespace) -> int:
-    from depth_refine_ros.data.bags import BagError
-    from depth_refine_ros.data.datasets import DatasetError, load_dataset
-
-    try:
-        frames = load_dataset(args.root, set(args.groups) if args.groups else None, None, None)
-        frames = frames[args.start:args.start + args.frames] if args.frames else frames[args.start:]
-        if not frames:
-            raise DatasetError(f"{args.root}: no frames from index {args.start}")
-        if frames[0].intrinsics is None:
-            sys.stderr.write(f"[make-bag] {args.root} has no intrinsics: using fx = fy = {FX_REL} * width, "
-                             "principal point at the centre\n")
-
-        def progress(i, n):
-            sys.stderr.write(f"\r[make-bag] frame {i + 1}/{n}")
-
-        n = build_bag(frames, pathlib.Path(args.out), args.storage, args.rate, args.scale, args.degradation,
-                      args.start_time, args.frame_id, args.depth_encoding, progress=progress)
-    except (DatasetError, BagError, ValueError, KeyError) as e:
-        print(f"\nmake-bag: {e}", file=sys.stderr)
-        return 2
-    lowres = ("the dataset's own low-res depth" if args.degradation == "supplied"
-              else f"{args.degradation} x{args.scale}")  # supplied depth has its own size; --scale unused
-    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres})")
-    return 0
-
-
-def add_parser(sub) -> None:
-    from depth_refine_ros.core.degrade import DEGRADATIONS
-
-    p = sub.add_parser("make-bag", help="RGB-D folder/sequence -> rosbag2 (sqlite3 or MCAP) with the node's topics")
-    p.add_argument("--root", required=True, help="dataset folder (any layout eval-dataset reads, metric depth)")
-    p.add_argument("--out", required=True, help="bag directory to create")
-    p.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3")
-    p.add_argument("--rate", type=float, default=15.0, help="frames per second (stamps and receive times)")
-    p.add_argument("--scale", type=int, default=4, help="low-res factor for synthetic degradations")
-    p.add_argument("--degradation", default="bicubic", help=f"{', '.join(DEGRADATIONS)} or supplied")
-    p.add_argument("--frames", type=int, default=0, help="number of frames (0 = all)")
-    p.add_argument("--start", type=int, default=0, help="first frame index (name order)")
-    p.add_argument("--groups", nargs="+", help="only these capture days/scenes")
-    p.add_argument("--start-time", type=float, default=1_700_000_000.0, help="stamp of the first frame (s)")
-    p.add_argument("--frame-id", default="camera_color_optical_frame")
-    p.add_argument("--depth-encoding", choices=["16UC1", "32FC1"], default="16UC1")
-    p.set_defaults(func=run)

@@ -11,11 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from depth_refine_ros.core.intrinsics import Intrinsics
-from depth_refine_ros.core.register import Registration
-from depth_refine_ros.core.upsample import UPSAMPLERS
-from depth_refine_ros.pipeline.sr import InputError, Pipeline, PipelineConfig
+from depth_refine_ros.pipeline.factory import build_sr_pipeline, spec_for_method
+from depth_refine_ros.pipeline.sr import InputError, Pipeline
 
-CLASSICAL = tuple(UPSAMPLERS)
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
 
 
@@ -46,8 +44,11 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
                  registration: str = "none") -> Method:
     """``bicubic`` | ``joint_bilateral`` | ``guided_filter`` | ``fgs`` | an SR model name or directory.
 
+    The pipeline comes from :func:`~depth_refine_ros.pipeline.factory.build_sr_pipeline`, the
+    factory ``sr_node`` uses.
+
     Args:
-        backend: inference backend for models (``onnxruntime``, ``torch``, ``tensorrt``).
+        backend: inference backend for models (``onnxruntime``, ``openvino``, ``torch``, ``tensorrt``, ``auto``).
         max_depth_m: the pipeline's range clamp.
         registration: ``none`` or ``auto``: the depth-to-RGB offset tracked over the frames run so
             far (as sr_node does: median of the last 15 per-frame estimates, dead band 2 px) and
@@ -58,16 +59,11 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
         depth_refine_ros.backends.BackendError / depth_refine_ros.core.modeldir.ModelError: unknown
             name, a model of a kind that does not super-resolve, or a broken model directory.
     """
-    from depth_refine_ros.backends import create_backend, create_model_backend
-
-    cfg = PipelineConfig(max_depth_m=max_depth_m)
-    reg = Registration(registration, every_n=1, window=15) if registration != "none" else None
-    tag = REG_SUFFIX if reg is not None else ""
-    if name in CLASSICAL:
-        return Method(name + tag, Pipeline(create_backend("classical", method=name), cfg, registration=reg), True)
-    be = create_model_backend(backend, name, kinds=("sr", "depth_sr"))
-    label = name if backend == "onnxruntime" else f"{name} ({backend})"
-    return Method(label + tag, Pipeline(be, cfg, registration=reg), be.needs_rgb)
+    spec = spec_for_method(name, backend, max_depth_m, registration)
+    pipe = build_sr_pipeline(spec, warmup=False)
+    tag = REG_SUFFIX if registration != "none" else ""
+    label = name if spec.backend in ("classical", "onnxruntime") else f"{name} ({backend})"
+    return Method(label + tag, pipe, pipe.backend.needs_rgb)
 
 
-__all__ = ["CLASSICAL", "REG_SUFFIX", "InputError", "Method", "build_method"]
+__all__ = ["REG_SUFFIX", "InputError", "Method", "build_method"]

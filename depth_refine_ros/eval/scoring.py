@@ -76,7 +76,8 @@ def add_relative(rows: list[dict], key: str = "rmse") -> None:
     The baselines are the plain classical rows; where a group has only registered ones (labels
     ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
     """
-    from depth_refine_ros.eval.methods import CLASSICAL, REG_SUFFIX
+    from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
+    from depth_refine_ros.eval.methods import REG_SUFFIX
 
     for r in rows:
         peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],

@@ -14,9 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
-from depth_refine_ros.core.modeldir import CARD, FORMAT, GRAPH, WEIGHTS, ModelDir, load_model_dir, sha256_file
+from depth_refine_ros.core.modeldir import (
+    GRAPH,
+    WEIGHTS,
+    FileEntry,
+    ModelCard,
+    ModelDir,
+    load_model_dir,
+    sha256_file,
+    write_card,
+)
 from depth_refine_ros.models import build_model, config_to_dict, io_names
 
 OPSET = 18
@@ -94,31 +102,20 @@ def write_model_dir(model: torch.nn.Module, kind: str, config: Any, out_dir: str
     export_onnx(model, kind, out / GRAPH, exporter)
     names, outs = io_names(kind)
     cfg = config_to_dict(config)
-    card: dict[str, Any] = {
-        "format": FORMAT,
-        "name": name or out.name,
-        "kind": kind,
-        "preset": preset or "custom",
-        "model_class": type(model).__name__,
-        "config": cfg,
-        "params": int(sum(p.numel() for p in model.parameters())),
-        "graph": {"file": GRAPH, "opset": OPSET, "inputs": list(names), "outputs": list(outs),
-                  "layout": "NCHW float32", "dynamic": ["height", "width"]},
-        "weights": WEIGHTS,
-        "size_multiple": size_multiple(model),
-        "normalisation": NORMALISATION[kind],
-        "units": {"depth_in": "metres", "depth_out": "metres" if kind in ("sr", "depth_sr") else "relative"},
-        "training": training or {"status": "untrained", "note": "random initialisation: for timing and tests"},
-        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "torch": str(torch.__version__),
-    }
-    if kind in ("sr", "depth_sr"):
-        card["scales"] = {"min": scales[0], "max": scales[1]}
-    if kind == "mono":
-        card["input_hw"] = list(cfg["input_hw"])
-    card["files"] = {f: {"sha256": sha256_file(out / f), "bytes": (out / f).stat().st_size}
-                     for f in (WEIGHTS, GRAPH)}
-    (out / CARD).write_text(yaml.safe_dump(card, sort_keys=False))
+    card = ModelCard(
+        name=name or out.name, kind=kind, config=cfg,
+        graph={"file": GRAPH, "opset": OPSET, "inputs": list(names), "outputs": list(outs),
+               "layout": "NCHW float32", "dynamic": ["height", "width"]},
+        files={f: FileEntry(sha256_file(out / f), (out / f).stat().st_size) for f in (WEIGHTS, GRAPH)},
+        size_multiple=size_multiple(model), preset=preset or "custom", model_class=type(model).__name__,
+        params=int(sum(p.numel() for p in model.parameters())), weights=WEIGHTS,
+        normalisation=NORMALISATION[kind],
+        units={"depth_in": "metres", "depth_out": "metres" if kind in ("sr", "depth_sr") else "relative"},
+        scales=tuple(scales) if kind in ("sr", "depth_sr") else None,
+        input_hw=tuple(cfg["input_hw"]) if kind == "mono" else None,
+        training=training or {"status": "untrained", "note": "random initialisation: for timing and tests"},
+        extra={"created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "torch": str(torch.__version__)})
+    write_card(out, card)
     return load_model_dir(out)
 
 
@@ -139,3 +136,10 @@ def load_torch_model(md: ModelDir, device: str = "cpu") -> torch.nn.Module:
         raise ModelError(f"{md.weights_path}: weights do not match the card's {md.kind} config "
                          f"(missing {len(missing)}: {missing[:3]}, unexpected {len(unexpected)}: {unexpected[:3]})")
     return model.eval().to(device)
+
+
+def write_random_model_dir(kind: str, config: Any, out_dir: str | Path, *, preset: str | None = None,
+                           seed: int = 0, **kwargs: Any) -> ModelDir:
+    """A model directory with seeded random weights (timing, tests, a starting point for training)."""
+    torch.manual_seed(seed)
+    return write_model_dir(build_model(kind, config), kind, config, out_dir, preset=preset, **kwargs)

@@ -1,4 +1,8 @@
-"""sensor_msgs <-> numpy for Image, CameraInfo and PointCloud2 (thin wrappers over ``core``).
+"""sensor_msgs <-> numpy for Image, CameraInfo and PointCloud2, and rclpy messages <-> CDR bytes.
+
+Decoding is :mod:`depth_refine_ros.data.messages` (one decoder for live messages and bag
+contents); this module re-exports it and adds what needs rclpy: building outgoing messages and
+(de)serialising them for rosbag2 files.
 
 Incoming ``msg.data`` is an ``array.array``: ``np.frombuffer`` reads it without a copy. Outgoing
 ``data`` is built with ``array('B').frombytes(...)`` because assigning ``bytes`` makes rclpy check
@@ -9,24 +13,51 @@ from __future__ import annotations
 from array import array
 
 import numpy as np
+from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from depth_refine_ros.core.cloud import fields_for
-from depth_refine_ros.core.encodings import (
-    COLOR_ENCODINGS,
-    DEPTH_ENCODINGS,
-    array_to_buffer,
-    buffer_to_array,
-    color_to_rgb,
-    depth_to_metres,
-)
+from depth_refine_ros.core.encodings import array_to_buffer
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.data.bags import typestore
+from depth_refine_ros.data.messages import (  # noqa: F401  (re-exported: the one decoder)
+    camera_info_to_intrinsics,
+    depth_msg_to_metres,
+    rgb_msg_to_array,
+    stamp_ns,
+)
+
+_TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
+          "sensor_msgs/msg/PointCloud2": PointCloud2}
 
 
-def stamp_ns(header: Header) -> int:
-    """A header's stamp as integer nanoseconds."""
-    return header.stamp.sec * 1_000_000_000 + header.stamp.nanosec
+def msgtype_of(msg) -> str:
+    """The ROS type name of an rclpy message, e.g. ``sensor_msgs/msg/Image``."""
+    return type(msg).__module__.split(".")[0] + "/msg/" + type(msg).__name__
+
+
+def to_cdr(msg) -> tuple[str, bytes]:
+    """An rclpy message as ``(type name, CDR bytes)`` (what the wire and rosbag2 carry)."""
+    return msgtype_of(msg), serialize_message(msg)
+
+
+def to_rclpy(msg):
+    """A message read from a bag (a ``rosbags`` object) as the rclpy message a node would receive.
+
+    rclpy messages pass through unchanged.
+    """
+    if not hasattr(msg, "__msgtype__"):
+        return msg
+    raw = typestore().serialize_cdr(msg, msg.__msgtype__)
+    return deserialize_message(bytes(raw), _TYPES[msg.__msgtype__])
+
+
+def header_from_ns(stamp_ns_: int, frame_id: str) -> Header:
+    """A Header for an integer-nanosecond stamp."""
+    h = Header(frame_id=frame_id)
+    h.stamp.sec, h.stamp.nanosec = divmod(int(stamp_ns_), 1_000_000_000)
+    return h
 
 
 def header_at(stamp_s: float, frame_id: str) -> Header:
@@ -44,26 +75,8 @@ def _bytes_of(arr: np.ndarray) -> array:
     return out
 
 
-def depth_msg_to_metres(msg: Image) -> np.ndarray:
-    """Decode a depth Image (``16UC1``/``mono16`` mm or ``32FC1`` m) to ``(H, W) float32`` metres.
-
-    Raises:
-        ImageFormatError: bad encoding or inconsistent sizes.
-    """
-    arr = buffer_to_array(msg.data, msg.height, msg.width, msg.step, msg.encoding,
-                          bool(msg.is_bigendian), DEPTH_ENCODINGS)
-    return depth_to_metres(arr, msg.encoding)
 
 
-def rgb_msg_to_array(msg: Image) -> np.ndarray:
-    """Decode a colour Image (rgb8/bgr8/rgba8/bgra8/mono8) to ``(H, W, 3) uint8`` RGB.
-
-    Raises:
-        ImageFormatError: bad encoding or inconsistent sizes.
-    """
-    arr = buffer_to_array(msg.data, msg.height, msg.width, msg.step, msg.encoding,
-                          bool(msg.is_bigendian), COLOR_ENCODINGS)
-    return color_to_rgb(arr, msg.encoding)
 
 
 def array_to_image_msg(arr: np.ndarray, encoding: str, header: Header) -> Image:
@@ -91,22 +104,6 @@ def depth_to_msg(depth_m: np.ndarray, header: Header) -> Image:
     return array_to_image_msg(depth_m.astype(np.float32, copy=False), "32FC1", header)
 
 
-def camera_info_to_intrinsics(msg: CameraInfo, image_hw: tuple[int, int]) -> Intrinsics | None:
-    """Intrinsics from a CameraInfo, or None when its K is unusable (fx or fy <= 0, non-finite).
-
-    Args:
-        msg: the CameraInfo.
-        image_hw: size of the image it accompanies, used when the message leaves width/height 0.
-    """
-    k = list(msg.k)
-    p = list(msg.p)
-    w = msg.width or image_hw[1]
-    h = msg.height or image_hw[0]
-    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
-                      width=int(w), height=int(h), tx=float(p[3]), ty=float(p[7]))
-    if not (np.isfinite([intr.fx, intr.fy, intr.cx, intr.cy]).all() and intr.is_valid()):
-        return None
-    return intr
 
 
 def intrinsics_to_camera_info(intr: Intrinsics, header: Header,

@@ -9,7 +9,7 @@ Topics (relative names; remap them to your driver):
         scale and shift per frame)
 
 With ``fit``, each frame's prediction is robustly fitted (Huber-reweighted least squares,
-:func:`depth_refine_ros.core.net_input.fit_scale_shift`) to the depth pixels, at the depth's own
+:class:`depth_refine_ros.pipeline.mono.MonoPipeline`) to the depth pixels, at the depth's own
 resolution; frames without a depth message within ``metric.max_interval_s`` or with too few
 valid pixels are rejected (counted, logged), never published in the wrong units.
 """
@@ -19,13 +19,12 @@ import sys
 import time
 from collections import deque
 
-import numpy as np
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_refine_ros.backends import create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.core.net_input import fit_scale_shift, resize_depth
-from depth_refine_ros.pipeline.sr import Result
+from depth_refine_ros.pipeline.factory import build_mono_pipeline
+from depth_refine_ros.pipeline.mono import MonoPipelineConfig
+from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
@@ -41,15 +40,10 @@ class MonoNode(RefineNode):
         super().__init__("mono_node", **kwargs)
         self.p: MonoParams = declare_and_read(self, MonoParams)
         p = self.p
-        self.mono = create_model_backend(p.backend, p.model, p.device, p.precision, kinds=("mono",))
-        self.mono.warmup()
-        self.refiner = None
-        if p.refine_mode != "none":
-            from depth_refine_ros.pipeline.sddr import SddrRefinement
-
-            self.refiner = SddrRefinement(
-                create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),
-                self.mono, p.refine_mode)
+        self.pipeline = build_mono_pipeline(
+            p.backend, p.model, p.device, p.precision, p.refine_mode, p.refine_model,
+            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points))
+        self.mono, self.refiner = self.pipeline.mono, self.pipeline.refiner
         self.fit = p.metric_mode == "fit"
         self._max_ns = int(p.metric_max_interval_s * 1e9)
         self.watched_inputs = ("rgb/image",) + (("depth_lr/image",) if self.fit else ())
@@ -116,28 +110,16 @@ class MonoNode(RefineNode):
             except ImageFormatError as e:
                 return self._reject("depth_" + e.reason, stamp, f"depth_lr/image: {e}")
         t1 = time.perf_counter()
-        hw = rgb.shape[:2]
-        rel = self.mono.infer({"rgb": rgb}, hw)["depth"]
-        if self.refiner is not None:
-            rel = self.refiner.apply(rel, rgb)
-        depth = rel
-        if depth_lr is not None:
-            with np.errstate(invalid="ignore"):
-                target = np.where((depth_lr > self.p.min_depth_m) & (depth_lr <= self.p.max_depth_m),
-                                  depth_lr, np.nan).astype(np.float32)
-            pred = resize_depth(rel, target.shape)
-            s, t, resid, n = fit_scale_shift(pred, target, min_points=self.p.metric_min_points)
-            if not np.isfinite(s) or s <= 0:
-                return self._reject("fit_failed", stamp, f"scale/shift fit failed ({n} valid depth pixels, "
-                                    f"scale {s:.3g}; metric.min_points {self.p.metric_min_points})")
-            depth = rel * np.float32(s) + np.float32(t)
-            self._last_fit = {"scale": s, "shift_m": t, "residual_m": resid, "points": n}
-            self.stats.record({"fit_residual_cm": resid * 100})
-        with np.errstate(invalid="ignore"):
-            depth[(depth <= (self.p.min_depth_m if self.fit else 0)) | (depth > self.p.max_depth_m)] = np.nan
         info = self._nearest(self._infos, stamp, None)
-        intr = conv.camera_info_to_intrinsics(info, hw) if info is not None else None
-        self._publish(Result(depth, intr), rgb_msg.header, rgb, t0, t1, info)
+        intr = conv.camera_info_to_intrinsics(info, rgb.shape[:2]) if info is not None else None
+        try:
+            res = self.pipeline.process(rgb, depth_lr, intr)
+        except InputError as e:
+            return self._reject(e.reason, stamp, str(e))
+        if res.fit:
+            self._last_fit = res.fit
+            self.stats.record({"fit_residual_cm": res.fit["residual_m"] * 100})
+        self._publish(res, rgb_msg.header, rgb, t0, t1, info)
 
     def _publish_diagnostics(self) -> None:
         extra = {"output": self.p.metric_mode,

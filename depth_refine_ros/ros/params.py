@@ -11,6 +11,8 @@ from typing import Any, ClassVar
 
 from rcl_interfaces.msg import ParameterDescriptor
 
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
+
 
 def _p(default: Any, name: str, doc: str, choices: tuple[str, ...] = ()) -> Any:
     return field(default=default, metadata={"ros": name, "doc": doc, "choices": choices})
@@ -23,9 +25,14 @@ class CommonParams:
     node_name: ClassVar[str] = ""
 
     backend: str = _p("classical", "backend",
-                      "Inference backend: classical (no network), onnxruntime (CPU default for models), "
-                      "torch, or tensorrt (GPU, engine cached next to the model).",
-                      ("classical", "onnxruntime", "torch", "tensorrt"))
+                      "Inference backend: classical (no network); for models: auto (the fastest present: "
+                      "tensorrt on a CUDA GPU, else openvino, else onnxruntime; logs what it picked and why), "
+                      "onnxruntime (CPU), openvino (CPU, compiled model cached next to the model), torch, "
+                      "or tensorrt (GPU, engine cached next to the model).",
+                      ("classical", "auto", "onnxruntime", "openvino", "torch", "tensorrt"))
+    backend_threads: int = _p(0, "backend_threads",
+                              "Inference threads of the onnxruntime and openvino backends (0 = the "
+                              "library's default, one per physical core).")
     model: str = _p("", "model",
                     "SR model for the network backends: an installed name (depth-refine models) or a "
                     "model directory.")
@@ -82,7 +89,7 @@ class SrParams(CommonParams):
         "bicubic", "classical.method",
         "Upsampler of the classical backend: bicubic (no guidance), joint_bilateral, "
         "guided_filter, fgs (fast global smoother).",
-        ("bicubic", "joint_bilateral", "guided_filter", "fgs"))
+        CLASSICAL_METHODS)
     use_rgb_camera_info: bool = _p(
         True, "use_rgb_camera_info",
         "Take output intrinsics from rgb/camera_info when it arrives (exact for the output size); "
@@ -128,8 +135,10 @@ class MonoParams(CommonParams):
 
     node_name: ClassVar[str] = "mono_node"
 
-    backend: str = _p("onnxruntime", "backend", "Inference backend: onnxruntime (CPU default), torch or tensorrt.",
-                      ("onnxruntime", "torch", "tensorrt"))
+    backend: str = _p("onnxruntime", "backend",
+                      "Inference backend: onnxruntime (CPU default), auto (tensorrt on a CUDA GPU, else "
+                      "openvino, else onnxruntime; logs what it picked and why), openvino, torch or tensorrt.",
+                      ("onnxruntime", "auto", "openvino", "torch", "tensorrt"))
     model: str = _p("", "model", "Monocular model: an installed name (depth-refine models) or a model directory.")
     metric_mode: str = _p(
         "relative", "metric.mode",

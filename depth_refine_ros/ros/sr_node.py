@@ -21,10 +21,9 @@ from collections import deque
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.core.register import Registration
-from depth_refine_ros.pipeline.sr import InputError, Pipeline, PipelineConfig
+from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
+from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
@@ -35,45 +34,17 @@ RGB, DEPTH = 0, 1
 INFO_CACHE = 30  # camera_info messages kept per stream for stamp matching
 
 
-def build_pipelines(p: SrParams) -> tuple[Pipeline, Pipeline]:
-    """The guided pipeline and the depth-only one (used while RGB is missing), warmed up.
-
-    Raises:
-        BackendError: a backend or model cannot be loaded (the message says why).
-    """
-    cfg = PipelineConfig(min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m)
-    if p.backend == "classical":
-        if p.model:
-            raise BackendError("parameter 'model' is set but backend is classical: choose backend "
-                               "onnxruntime, torch or tensorrt to run it")
-        backend = create_backend("classical", method=p.classical_method)
-    else:
-        backend = create_model_backend(p.backend, p.model, p.device, p.precision, kinds=("sr", "depth_sr"),
-                                       keep_holes=p.keep_holes)
-    refiner = None
-    if p.refine_mode != "none":
-        from depth_refine_ros.pipeline.sddr import SddrRefinement
-
-        refiner = SddrRefinement(
-            create_model_backend(p.backend, p.refine_model, p.device, p.precision, kinds=("sddr",)),
-            create_model_backend(p.backend, p.refine_mono_model, p.device, p.precision, kinds=("mono",)),
-            p.refine_mode)
-    if p.depth_only_model:
-        only = create_model_backend(p.backend, p.depth_only_model, p.device, p.precision, kinds=("depth_sr",),
-                                    keep_holes=p.keep_holes)
-    elif not backend.needs_rgb:
-        only = backend
-    else:
-        only = create_backend("classical", method="bicubic")
-    backend.warmup()
-    if only is not backend:
-        only.warmup()
-    registration = Registration(
-        p.registration_mode, (p.registration_shift_dy_px, p.registration_shift_dx_px),
-        p.registration_every_n, p.registration_window, max_shift_px=p.registration_max_shift_px,
-        min_shift_px=p.registration_min_shift_px, background=True)
-    # one Registration for both: depth-only output stays on the RGB grid with the last shift
-    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg, registration=registration)
+def pipeline_spec(p: SrParams) -> SrPipelineSpec:
+    """The node's parameters as the pipeline factory's spec."""
+    return SrPipelineSpec(
+        backend=p.backend, model=p.model, classical_method=p.classical_method, device=p.device,
+        precision=p.precision, keep_holes=p.keep_holes, min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
+        refine_mode=p.refine_mode, refine_model=p.refine_model, refine_mono_model=p.refine_mono_model,
+        depth_only_model=p.depth_only_model, registration_mode=p.registration_mode,
+        registration_shift_px=(p.registration_shift_dy_px, p.registration_shift_dx_px),
+        registration_every_n=p.registration_every_n, registration_window=p.registration_window,
+        registration_max_shift_px=p.registration_max_shift_px,
+        registration_min_shift_px=p.registration_min_shift_px, registration_background=True)
 
 
 class SrNode(RefineNode):
@@ -85,7 +56,7 @@ class SrNode(RefineNode):
         super().__init__("sr_node", **kwargs)
         self.p: SrParams = declare_and_read(self, SrParams)
         p = self.p
-        self.pipeline, self.depth_only = build_pipelines(p)
+        self.pipeline, self.depth_only = build_sr_pipelines(pipeline_spec(p))
         self._mode = "guided"  # or "depth_only" while rgb/image is silent (rgb_timeout_s)
         self._rgb_hw: tuple[int, int] | None = None
         self._depth_alone_since: float | None = None  # first depth arrival after the last rgb

@@ -16,7 +16,6 @@ def stages(tc: dict, step: int) -> list[dict]:
     (a ``.pt`` checkpoint, or a model directory's card) so a fine-tuned model's card shows its
     whole recipe, not only the last run."""
     import torch
-    import yaml
 
     earlier: list[dict] = []
     init = tc.get("init") or ""
@@ -25,7 +24,9 @@ def stages(tc: dict, step: int) -> list[dict]:
         ck = torch.load(src, map_location="cpu", weights_only=False)
         earlier = stages(ck["train_config"], ck["step"])
     elif init and (src / "card.yaml").is_file():
-        tr = yaml.safe_load((src / "card.yaml").read_text()).get("training", {})
+        from depth_refine_ros.core.modeldir import read_card
+
+        tr = read_card(src).training
         earlier = tr.get("stages") or [{"steps": tr.get("steps"), "lr": tr.get("lr"), "from": str(src)}]
     elif init:
         earlier = [{"from": init, "note": "not found at export time"}]

@@ -43,17 +43,16 @@ def bag_frames(root: pathlib.Path) -> list[Frame]:
     Raises:
         ValueError: no usable depth target (the message says which topics were found).
     """
-    from depth_refine_ros.data.bags import read_bag
-    from depth_refine_ros.ros import conversions as conv
+    from depth_refine_ros.data.bags import decode, read_bag
 
     frames = []
-    for f in read_bag(root).frames:
-        target = f.gt if f.gt is not None else f.depth
-        rgb = conv.rgb_msg_to_array(f.rgb)
-        if (target.height, target.width) != rgb.shape[:2]:
-            raise ValueError(f"{root}: no depth_gt/image and depth_lr/image is {target.width}x{target.height}, "
-                             f"not the RGB's {rgb.shape[1]}x{rgb.shape[0]}: nothing full-size to train towards")
-        frames.append(Frame(str(f.stamp_ns), root.name, rgb, conv.depth_msg_to_metres(target)))
+    decoded, _ = decode(read_bag(root))
+    for f in decoded:
+        target = f.gt if f.gt is not None else f.depth_lr
+        if target.shape != f.rgb.shape[:2]:
+            raise ValueError(f"{root}: no depth_gt/image and depth_lr/image is {target.shape[1]}x{target.shape[0]}, "
+                             f"not the RGB's {f.rgb.shape[1]}x{f.rgb.shape[0]}: nothing full-size to train towards")
+        frames.append(Frame(str(f.stamp_ns), root.name, f.rgb, target))
     return frames
 
 

@@ -11,7 +11,7 @@ import argparse
 import json
 import pathlib
 
-from depth_refine_ros.eval.methods import CLASSICAL
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
 from depth_refine_ros.eval.methods import REG_SUFFIX as REG
 from depth_refine_ros.eval.scoring import shown
 

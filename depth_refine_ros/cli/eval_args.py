@@ -1,0 +1,163 @@
+"""The argparse halves of the evaluation commands: ``eval-dataset``, ``make-bag``, ``eval-bag``.
+
+Each ``add_*`` declares a sub-command's options; each ``run_*`` turns them into calls of
+:mod:`depth_refine_ros.eval` (which takes plain values or a config dataclass, never a Namespace).
+"""
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+
+from depth_refine_ros.core.degrade import DEGRADATIONS
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
+
+
+def run_eval_dataset(args: argparse.Namespace) -> int:
+    from depth_refine_ros.backends import BackendError
+    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.datasets import DatasetError, load_dataset
+    from depth_refine_ros.eval.eval_dataset import evaluate, write_outputs
+    from depth_refine_ros.eval.methods import build_method
+
+    bad = [d for d in args.degradations if d != "supplied" and d not in DEGRADATIONS]
+    if bad:
+        print(f"eval-dataset: unknown degradation(s) {bad}; known: {sorted(DEGRADATIONS) + ['supplied']}",
+              file=sys.stderr)
+        return 2
+    try:
+        frames = []
+        for root in args.root:
+            frames += load_dataset(root, set(args.groups) if args.groups else None,
+                                   set(args.exclude) if args.exclude else None, args.limit)
+        methods = [build_method(m, args.backend, registration=r) for r in args.registration for m in args.methods]
+    except (DatasetError, BackendError, ModelError, OSError) as e:
+        print(f"eval-dataset: {e}", file=sys.stderr)
+        return 2
+    out = pathlib.Path(args.out)
+    (out / "panels").mkdir(parents=True, exist_ok=True)
+
+    def progress(msg: str) -> None:
+        sys.stderr.write("\r[eval-dataset] " + msg.ljust(80))
+        sys.stderr.flush()
+
+    rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges, progress)
+    sys.stderr.write("\n")
+    if not rows:
+        print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)
+        return 1
+    write_outputs(rows, out, "depth-refine " + " ".join(sys.argv[1:]))
+    print((out / "table.md").read_text())
+    print(f"report: {out / 'report.md'}")
+    return 0
+
+
+def add_eval_dataset(sub) -> None:
+    p = sub.add_parser("eval-dataset", help="score methods on RGB-D folders (metrics.json, table, panels)")
+    p.add_argument("--root", nargs="+", required=True, help="dataset folder(s); the layout is detected")
+    p.add_argument("--scales", nargs="+", type=int, default=[4, 8, 16])
+    p.add_argument("--degradations", nargs="+", default=["bicubic"],
+                   help=f"{', '.join(DEGRADATIONS)}, or supplied (the dataset's own low-res input)")
+    p.add_argument("--methods", nargs="+", default=list(CLASSICAL_METHODS),
+                   help="classical names and/or model names or directories")
+    p.add_argument("--backend", default="onnxruntime", help="backend for models")
+    p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
+                   help="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the "
+                        "frames' edges (one median per dataset pass) and undone (real sensors' misregistered depth)")
+    p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
+    p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
+    p.add_argument("--limit", type=int, help="at most this many frames per dataset")
+    p.add_argument("--panels", type=int, default=2, help="frames per dataset/degradation/scale with a PNG panel")
+    p.add_argument("--no-edges", action="store_true", help="skip the depth-edge metrics (faster)")
+    p.add_argument("--out", default="out/eval")
+    p.set_defaults(func=run_eval_dataset)
+
+
+def run_make_bag(args: argparse.Namespace) -> int:
+    from depth_refine_ros.data.bags import BagError
+    from depth_refine_ros.data.datasets import DatasetError, load_dataset
+    from depth_refine_ros.eval.make_bag import FX_REL, build_bag
+
+    try:
+        frames = load_dataset(args.root, set(args.groups) if args.groups else None, None, None)
+        frames = frames[args.start:args.start + args.frames] if args.frames else frames[args.start:]
+        if not frames:
+            raise DatasetError(f"{args.root}: no frames from index {args.start}")
+        if frames[0].intrinsics is None:
+            sys.stderr.write(f"[make-bag] {args.root} has no intrinsics: using fx = fy = {FX_REL} * width, "
+                             "principal point at the centre\n")
+
+        def progress(i, n):
+            sys.stderr.write(f"\r[make-bag] frame {i + 1}/{n}")
+
+        n = build_bag(frames, pathlib.Path(args.out), args.storage, args.rate, args.scale, args.degradation,
+                      args.start_time, args.frame_id, args.depth_encoding, progress=progress)
+    except (DatasetError, BagError, ValueError, KeyError) as e:
+        print(f"\nmake-bag: {e}", file=sys.stderr)
+        return 2
+    lowres = ("the dataset's own low-res depth" if args.degradation == "supplied"
+              else f"{args.degradation} x{args.scale}")  # supplied depth has its own size; --scale unused
+    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres})")
+    return 0
+
+
+def add_make_bag(sub) -> None:
+    p = sub.add_parser("make-bag", help="RGB-D folder/sequence -> rosbag2 (sqlite3 or MCAP) with the node's topics")
+    p.add_argument("--root", required=True, help="dataset folder (any layout eval-dataset reads, metric depth)")
+    p.add_argument("--out", required=True, help="bag directory to create")
+    p.add_argument("--storage", choices=["sqlite3", "mcap"], default="sqlite3")
+    p.add_argument("--rate", type=float, default=15.0, help="frames per second (stamps and receive times)")
+    p.add_argument("--scale", type=int, default=4, help="low-res factor for synthetic degradations")
+    p.add_argument("--degradation", default="bicubic", help=f"{', '.join(DEGRADATIONS)} or supplied")
+    p.add_argument("--frames", type=int, default=0, help="number of frames (0 = all)")
+    p.add_argument("--start", type=int, default=0, help="first frame index (name order)")
+    p.add_argument("--groups", nargs="+", help="only these capture days/scenes")
+    p.add_argument("--start-time", type=float, default=1_700_000_000.0, help="stamp of the first frame (s)")
+    p.add_argument("--frame-id", default="camera_color_optical_frame")
+    p.add_argument("--depth-encoding", choices=["16UC1", "32FC1"], default="16UC1")
+    p.set_defaults(func=run_make_bag)
+
+
+def add_eval_bag_options(p: argparse.ArgumentParser) -> None:
+    """The options eval-bag and demo share (the fields of :class:`~depth_refine_ros.eval.eval_bag.BagEvalConfig`)."""
+    p.add_argument("--method", default="bicubic", help="what refines: a classical name or a model name/dir")
+    p.add_argument("--backend", default="onnxruntime", help="backend for models run offline")
+    p.add_argument("--node-backend", default="onnxruntime",
+                   help="sr_node's backend with --live (classical methods always run on 'classical')")
+    p.add_argument("--compare", nargs="*", default=["bicubic", "guided_filter"],
+                   help="methods also run offline on the same frames")
+    p.add_argument("--scales", nargs="*", type=int, default=[2, 4, 8, 16],
+                   help="accuracy-vs-scale sweep from the bag's ground truth (none: skip)")
+    p.add_argument("--registration", choices=["none", "auto"], default="none",
+                   help="auto: track and undo the depth-to-RGB offset (sr_node's registration.mode) in "
+                        "every method; labels get +reg")
+    p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
+    p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
+    p.add_argument("--paced", action="store_true",
+                   help="--live: hold the bag's clock until each frame is answered (every frame scored "
+                        "on any machine; without it a node that cannot keep up drops frames, as live)")
+    p.add_argument("--panels", type=int, default=3)
+    p.add_argument("--out-bag", help="write inputs + depth_refined/* to this new bag")
+    p.add_argument("--out-bag-storage", choices=["sqlite3", "mcap"], default="mcap")
+
+
+def run_eval_bag(args: argparse.Namespace) -> int:
+    from depth_refine_ros.eval.eval_bag import BagEvalConfig, evaluate_bag
+
+    node_backend = "classical" if args.live and args.method in CLASSICAL_METHODS else args.node_backend
+    cfg = BagEvalConfig(
+        bag=args.bag, out=args.out, method=args.method, live=args.live, backend=args.backend,
+        node_backend=node_backend, compare=tuple(args.compare), scales=tuple(args.scales),
+        registration=args.registration, speed=args.speed, clouds=args.clouds, paced=args.paced,
+        panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage, prog="eval-bag",
+        title=f"eval-bag: {args.bag}", command="depth-refine " + " ".join(sys.argv[1:]))
+    return evaluate_bag(cfg)
+
+
+def add_eval_bag(sub) -> None:
+    p = sub.add_parser("eval-bag", help="score refinement on a rosbag, offline or --live through sr_node")
+    p.add_argument("bag", help="rosbag2 directory (sqlite3 or MCAP)")
+    p.add_argument("--live", action="store_true", help="play the bag into a freshly started sr_node over DDS")
+    p.add_argument("--out", default="out/eval_bag")
+    add_eval_bag_options(p)
+    p.set_defaults(func=run_eval_bag)

@@ -1,0 +1,156 @@
+"""The one pipeline factory: what ``sr_node`` runs and what evaluation scores are built here.
+
+``sr_node`` fills a :class:`SrPipelineSpec` from its parameters, ``depth-refine eval-*`` from a
+method name; both get their pipelines from :func:`build_sr_pipelines`, so a number in a report is
+the number the node gives on that frame.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
+from depth_refine_ros.core.register import Registration
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
+from depth_refine_ros.pipeline.mono import MonoPipeline, MonoPipelineConfig
+from depth_refine_ros.pipeline.sr import Pipeline, PipelineConfig
+
+
+@dataclass(frozen=True)
+class SrPipelineSpec:
+    """Everything that decides an SR pipeline (no ROS types: nodes and eval both fill it).
+
+    Attributes:
+        backend: ``classical`` or a network backend (``onnxruntime``, ``openvino``, ``torch``,
+            ``tensorrt``, ``auto``).
+        model: SR model name or directory (network backends); must be empty with ``classical``.
+        classical_method: one of :data:`~depth_refine_ros.core.upsample.CLASSICAL_METHODS`.
+        device: ``cpu`` or ``cuda`` (network backends).
+        precision: network precision (``fp32``, ``fp16``, ``bf16`` where the backend has it).
+        keep_holes: pixels whose nearest low-res source is invalid stay NaN in the output.
+        min_depth_m: output (and input) depth at or below this is invalid (metres).
+        max_depth_m: output (and input) depth above this is invalid (metres).
+        refine_mode: SDDR stage after the backend: ``none``, ``one_stage`` or ``two_stage``.
+        refine_model: the SDDR refiner model (``refine_mode != none``).
+        refine_mono_model: the monocular model giving the refiner its high-resolution inference.
+        depth_only_model: depth-only SR model for frames without RGB (empty: the guided backend
+            when it needs no RGB, else bicubic).
+        registration_mode: ``none``, ``fixed`` or ``auto`` (depth-to-RGB offset, see ``core.register``).
+        registration_shift_px: ``(dy, dx)`` pixels for ``fixed``.
+        registration_every_n: ``auto``: estimate on every n-th RGB frame.
+        registration_window: ``auto``: median of this many estimates.
+        registration_max_shift_px: search radius of the estimate (pixels).
+        registration_min_shift_px: ``auto``: dead band; smaller estimates are taken as 0.
+        registration_background: estimate on a background thread (live nodes: no frame waits).
+    """
+
+    backend: str = "classical"
+    model: str = ""
+    classical_method: str = "bicubic"
+    device: str = "cpu"
+    precision: str = "fp32"
+    keep_holes: bool = True
+    min_depth_m: float = 0.05
+    max_depth_m: float = 20.0
+    refine_mode: str = "none"
+    refine_model: str = ""
+    refine_mono_model: str = ""
+    depth_only_model: str = ""
+    registration_mode: str = "none"
+    registration_shift_px: tuple[int, int] = (0, 0)
+    registration_every_n: int = 5
+    registration_window: int = 15
+    registration_max_shift_px: int = 8
+    registration_min_shift_px: int = 2
+    registration_background: bool = False
+
+
+def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipeline, Pipeline]:
+    """The guided pipeline and the depth-only one (used while RGB is missing).
+
+    Both share one :class:`~depth_refine_ros.core.register.Registration`, so depth-only output
+    stays on the RGB grid with the shift in use.
+
+    Args:
+        spec: what to build.
+        warmup: run each backend once on a dummy frame (first-call costs out of the first frame).
+
+    Raises:
+        BackendError: a backend or model cannot be loaded, or ``model`` is set with the classical
+            backend (the message says why).
+        depth_refine_ros.core.modeldir.ModelError: a broken model directory.
+    """
+    cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m)
+    if spec.backend == "classical":
+        if spec.model:
+            raise BackendError("parameter 'model' is set but backend is classical: choose backend "
+                               "auto, openvino, onnxruntime, torch or tensorrt to run it")
+        if spec.classical_method not in CLASSICAL_METHODS:
+            raise BackendError(f"unknown classical method '{spec.classical_method}' "
+                               f"(one of {', '.join(CLASSICAL_METHODS)})")
+        backend = create_backend("classical", method=spec.classical_method)
+    else:
+        backend = create_model_backend(spec.backend, spec.model, spec.device, spec.precision,
+                                       kinds=("sr", "depth_sr"), keep_holes=spec.keep_holes)
+    refiner = None
+    if spec.refine_mode != "none":
+        from depth_refine_ros.pipeline.sddr import SddrRefinement
+
+        refiner = SddrRefinement(
+            create_model_backend(spec.backend, spec.refine_model, spec.device, spec.precision, kinds=("sddr",)),
+            create_model_backend(spec.backend, spec.refine_mono_model, spec.device, spec.precision,
+                                 kinds=("mono",)),
+            spec.refine_mode)
+    if spec.depth_only_model:
+        only = create_model_backend(spec.backend, spec.depth_only_model, spec.device, spec.precision,
+                                    kinds=("depth_sr",), keep_holes=spec.keep_holes)
+    elif not backend.needs_rgb:
+        only = backend
+    else:
+        only = create_backend("classical", method="bicubic")
+    if warmup:
+        backend.warmup()
+        if only is not backend:
+            only.warmup()
+    registration = Registration(
+        spec.registration_mode, spec.registration_shift_px, spec.registration_every_n,
+        spec.registration_window, max_shift_px=spec.registration_max_shift_px,
+        min_shift_px=spec.registration_min_shift_px, background=spec.registration_background)
+    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg, registration=registration)
+
+
+def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
+    """The guided pipeline of :func:`build_sr_pipelines` alone (evaluation, benchmarks)."""
+    return build_sr_pipelines(spec, warmup)[0]
+
+
+def spec_for_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
+                    registration: str = "none") -> SrPipelineSpec:
+    """The spec that runs a method by name: a classical upsampler, or an SR model name/directory.
+
+    ``registration='auto'`` estimates on every frame with a window of 15, in the caller's thread
+    (offline evaluation wants the estimate of this frame used for this frame's successors).
+    """
+    reg = dict(registration_mode=registration, registration_every_n=1, registration_window=15)
+    if name in CLASSICAL_METHODS:
+        return SrPipelineSpec(backend="classical", classical_method=name, max_depth_m=max_depth_m, **reg)
+    return SrPipelineSpec(backend=backend, model=name, max_depth_m=max_depth_m, **reg)
+
+
+def build_mono_pipeline(backend: str, model: str, device: str = "cpu", precision: str = "fp32",
+                        refine_mode: str = "none", refine_model: str = "",
+                        config: MonoPipelineConfig | None = None, warmup: bool = True) -> MonoPipeline:
+    """The monocular pipeline ``mono_node`` runs: the network, optionally the SDDR stage.
+
+    Raises:
+        BackendError: a backend or model cannot be loaded, or a model of the wrong kind.
+    """
+    mono = create_model_backend(backend, model, device, precision, kinds=("mono",))
+    if warmup:
+        mono.warmup()
+    refiner = None
+    if refine_mode != "none":
+        from depth_refine_ros.pipeline.sddr import SddrRefinement
+
+        refiner = SddrRefinement(create_model_backend(backend, refine_model, device, precision, kinds=("sddr",)),
+                                 mono, refine_mode)
+    return MonoPipeline(mono, config, refiner)

@@ -1,0 +1,121 @@
+"""The layers of ``docs/architecture.md``, guarded: imports point down, heavy libraries stay in their rooms.
+
+Every ``import`` statement of the package is read with ``ast`` (function-level imports too, since
+the package defers heavy imports into functions), so the rules hold for what the code can import,
+not only for what a test happened to run.
+"""
+from __future__ import annotations
+
+import ast
+import pathlib
+
+import pytest
+
+pytestmark = pytest.mark.unit
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+PKG = ROOT / "depth_refine_ros"
+TRAINING = ROOT / "training" / "depth_refine_training"
+
+# sub-package -> floor (data flows down, imports point down: a room imports only lower floors or itself)
+FLOORS = {"core": 1, "models": 2, "data": 2, "backends": 3, "pipeline": 4, "ros": 5, "eval": 6, "cli": 7}
+ROS_LIBS = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs",
+            "builtin_interfaces", "launch", "launch_ros", "rosidl_runtime_py")
+TORCH_ROOMS = ("models", "backends")  # + training/, which is not part of the runtime
+
+
+def imports(path: pathlib.Path) -> list[tuple[int, str]]:
+    """``(line, module)`` of every import in a file (relative imports resolved against the package)."""
+    tree = ast.parse(path.read_text(), str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, a.name) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = path.relative_to(ROOT).with_suffix("").parts[:-node.level]
+                mod = ".".join([*base, node.module] if node.module else base)
+            else:
+                mod = node.module or ""
+            out.append((node.lineno, mod))
+    return out
+
+
+def room(path: pathlib.Path) -> str | None:
+    """The sub-package a package file lives in (None for the package's own ``__init__``)."""
+    parts = path.relative_to(PKG).parts
+    return parts[0] if len(parts) > 1 else None
+
+
+def package_files() -> list[pathlib.Path]:
+    return sorted(p for p in PKG.rglob("*.py") if "model_zoo" not in p.parts)
+
+
+def target_room(mod: str) -> str | None:
+    parts = mod.split(".")
+    return parts[1] if parts[0] == "depth_refine_ros" and len(parts) > 1 else None
+
+
+def test_every_package_file_lives_in_a_layer():
+    loose = [p.name for p in PKG.glob("*.py") if p.name != "__init__.py"]
+    assert not loose, f"modules outside the layers: {loose} (put them in one of {sorted(FLOORS)})"
+    rooms = {p.name for p in PKG.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
+    assert rooms <= set(FLOORS), f"sub-packages without a floor: {rooms - set(FLOORS)}"
+
+
+def test_imports_point_down():
+    bad = []
+    for f in package_files():
+        here = room(f)
+        for line, mod in imports(f):
+            there = target_room(mod)
+            if here is None or there is None or there == here or there not in FLOORS:
+                continue
+            if FLOORS[there] >= FLOORS[here]:
+                bad.append(f"{f.relative_to(ROOT)}:{line} ({here}, floor {FLOORS[here]}) imports {mod} "
+                           f"({there}, floor {FLOORS[there]})")
+    assert not bad, "imports that do not point down:\n" + "\n".join(bad)
+
+
+def test_rclpy_and_messages_only_from_ros_up():
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in package_files() if room(f) is not None and FLOORS[room(f)] < FLOORS["ros"]
+           for line, mod in imports(f) if mod.split(".")[0] in ROS_LIBS]
+    bad += [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+            for f in sorted(TRAINING.rglob("*.py")) for line, mod in imports(f) if mod.split(".")[0] in ROS_LIBS]
+    assert not bad, "ROS imported below ros/ (or by training):\n" + "\n".join(bad)
+
+
+def test_torch_only_in_models_backends_and_training():
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in package_files() if room(f) not in TORCH_ROOMS
+           for line, mod in imports(f) if mod.split(".")[0] == "torch"]
+    assert not bad, "torch imported outside models/ and backends/:\n" + "\n".join(bad)
+
+
+def test_runtime_never_imports_training():
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in package_files() for line, mod in imports(f) if mod.startswith("depth_refine_training")]
+    assert not bad, "\n".join(bad)
+
+
+def test_training_imports_only_core_models_and_data():
+    allowed = {"core", "models", "data"}
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in sorted(TRAINING.rglob("*.py")) for line, mod in imports(f)
+           if target_room(mod) is not None and target_room(mod) not in allowed]
+    assert not bad, "training reaches past core/models/data:\n" + "\n".join(bad)
+
+
+def test_the_checker_sees_a_violation(tmp_path):
+    """The rules are not vacuous: an upward import in a core-like file is found."""
+    f = PKG / "core" / "_layer_probe_tmp.py"
+    f.write_text("def f():\n    from depth_refine_ros.ros import conversions\n")
+    try:
+        with pytest.raises(AssertionError, match="core/_layer_probe_tmp.py:2"):
+            test_imports_point_down()
+        with pytest.raises(AssertionError, match="core/_layer_probe_tmp.py"):
+            f.write_text("import rclpy\n")
+            test_rclpy_and_messages_only_from_ros_up()
+    finally:
+        f.unlink()
