@@ -8,9 +8,13 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+
+#: shortest span (s) a rate is measured over, right after a topic's first message
+MIN_RATE_SPAN_S = 1.0
 
 
 class NodeStats:
@@ -19,13 +23,17 @@ class NodeStats:
     Args:
         window: latency samples kept per stage.
         rate_window_s: inputs are rated over this many seconds.
+        clock: monotonic time in seconds (tests pass a fake one).
     """
 
-    def __init__(self, window: int = 200, rate_window_s: float = 5.0) -> None:
+    def __init__(self, window: int = 200, rate_window_s: float = 5.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._lock = threading.Lock()
         self._window = window
         self._rate_window_s = rate_window_s
-        self.arrivals: dict[str, deque[float]] = {}
+        self._clock = clock
+        self.arrivals: dict[str, deque[float]] = {}  # arrival times within the rate window
+        self.first_arrival: dict[str, float] = {}
         self.last_arrival: dict[str, float] = {}
         self.latency: dict[str, deque[float]] = {}
         self.counts: Counter[str] = Counter()
@@ -33,20 +41,42 @@ class NodeStats:
         self.rejected: Counter[str] = Counter()
 
     def arrived(self, topic: str) -> None:
-        """Count one message on an input topic."""
-        now = time.monotonic()
+        """Count one message on an input topic (call it in the subscription callback)."""
+        now = self._clock()
         with self._lock:
-            self.arrivals.setdefault(topic, deque(maxlen=1000)).append(now)
+            q = self.arrivals.get(topic)
+            if q is None:
+                q = self.arrivals[topic] = deque()
+                self.first_arrival[topic] = now
+            q.append(now)
+            while now - q[0] > self._rate_window_s:
+                q.popleft()
             self.last_arrival[topic] = now
 
     def rate_hz(self, topic: str) -> float:
-        """Arrival rate of ``topic`` over the rate window (Hz)."""
-        now = time.monotonic()
+        """Messages per second that arrived on ``topic`` over the last ``rate_window_s``.
+
+        Counted over the window (diagnostic_updater's FrequencyStatus does the same), not inferred
+        from the spacing of the arrivals: a callback's arrival time is when the executor took the
+        message, and after a stall (a busy or paused process, a reliable reader catching up) the
+        queued messages are taken microseconds apart. Spacing-based, (n - 1) / (last - first), then
+        reads thousands of Hz: a 2 Hz stream was reported as 3207 Hz. The count is what arrived.
+
+        While the topic is younger than the window, the window is the time since its first message
+        (at least ``MIN_RATE_SPAN_S``, so two back-to-back first messages do not read as a huge rate),
+        and that first message, which opens the measurement, is not counted.
+        """
+        now = self._clock()
         with self._lock:
-            ts = [t for t in self.arrivals.get(topic, ()) if now - t <= self._rate_window_s]
-        if len(ts) < 2:
+            first = self.first_arrival.get(topic)
+            ts = list(self.arrivals.get(topic, ()))
+        if first is None:
             return 0.0
-        return (len(ts) - 1) / max(ts[-1] - ts[0], 1e-9)
+        span = min(self._rate_window_s, max(now - first, MIN_RATE_SPAN_S))
+        n = sum(1 for t in ts if now - t < span)
+        if now - first < span:
+            n -= 1
+        return max(n, 0) / span
 
     def record(self, timings_ms: dict[str, float]) -> None:
         """Add one frame's per-stage latencies (ms)."""
