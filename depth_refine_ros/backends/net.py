@@ -8,6 +8,7 @@ what is computed, only how fast.
 from __future__ import annotations
 
 import abc
+import time
 
 import numpy as np
 
@@ -81,10 +82,17 @@ class SrNetBackend(NetBackend):
         self.keep_holes = keep_holes
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        """Refine; :attr:`last_timings` then holds this call's milliseconds per stage (fill,
+        upsample, normalise, pad, infer, crop, holes)."""
+        t: dict[str, float] = {}
         feeds, scale, valid = net_input.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
-                                              self.model.size_multiple, self.needs_rgb)
+                                                  self.model.size_multiple, self.needs_rgb, t)
+        t0 = time.perf_counter()
         out = self.engine.run(feeds)[0]
-        return {"depth": net_input.sr_output(out, scale, out_hw, valid, self.keep_holes)}
+        t["infer"] = (time.perf_counter() - t0) * 1e3
+        depth = net_input.sr_output(out, scale, out_hw, valid, self.keep_holes, t)
+        self.last_timings = t
+        return {"depth": depth}
 
 
 class MonoBackend(NetBackend):

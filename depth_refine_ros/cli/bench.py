@@ -2,8 +2,9 @@
 preset through each backend (:mod:`depth_refine_ros.cli.bench_models`).
 
 Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
-decode (Image -> numpy), refine (:class:`Pipeline.process`), encode (numpy -> 32FC1 Image), cloud
-(xyzrgb buffer + PointCloud2). The live part starts ``sr_node`` as its own process and streams
+decode (Image -> numpy), the pipeline with its stages (for a network: fill, upsample, normalise,
+pad, infer, crop, holes), encode (numpy -> 32FC1 Image), cloud (xyzrgb buffer + PointCloud2) and
+publish (through a real rclpy publisher). The live part starts ``sr_node`` as its own process and streams
 real RealSense frames (640x480 RGB, depth downsampled x4 to 160x120) at 15 Hz over DDS.
 """
 from __future__ import annotations
@@ -44,13 +45,75 @@ def _stats(xs: list[float]) -> tuple[float, float]:
     return float(np.median(xs)), float(np.percentile(xs, 95))
 
 
-def bench_stages(methods: list[str], iters: int) -> list[dict]:
-    """Per-stage latency rows for each classical method (ms)."""
+# the order stages are reported in: the node's path for one frame (network stages only for models)
+STAGES = ("decode", "preprocess", "registration", "fill", "upsample", "normalise", "pad", "infer", "crop",
+          "holes", "backend", "postprocess", "encode", "cloud", "publish")
+
+
+def parse_method(spec: str) -> tuple[str, str]:
+    """``bicubic`` -> (``bicubic``, ``classical``); ``sr_lite@openvino`` -> (``sr_lite``, ``openvino``)."""
+    name, _, backend = spec.partition("@")
+    if name in CLASSICAL_METHODS:
+        return name, "classical"
+    return name, backend or "onnxruntime"
+
+
+class _Publisher:
+    """A real rclpy publisher with a matched in-process subscriber (the ``publish`` stage's cost).
+
+    Uses the package's Fast DDS profile, as the node does. The subscriber is never spun: delivery
+    into its history is what the publisher pays for.
+    """
+
+    def __init__(self) -> None:
+        import rclpy
+        from sensor_msgs.msg import Image, PointCloud2
+
+        from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
+        from depth_refine_ros.ros.qos import make_qos
+        from depth_refine_ros.ros.rig import isolate_domain
+
+        isolate_domain()
+        use_packaged_fastdds_profile()
+        self._ctx = rclpy.Context()
+        rclpy.init(context=self._ctx)
+        self.node = rclpy.create_node("bench_publisher", context=self._ctx)
+        qos = make_qos("reliable", 2)
+        self.depth = self.node.create_publisher(Image, "bench/depth", qos)
+        self.cloud = self.node.create_publisher(PointCloud2, "bench/points", qos)
+        self._subs = [self.node.create_subscription(Image, "bench/depth", lambda m: None, qos),
+                      self.node.create_subscription(PointCloud2, "bench/points", lambda m: None, qos)]
+        t_end = time.monotonic() + 10
+        while time.monotonic() < t_end and (self.depth.get_subscription_count() < 1
+                                             or self.cloud.get_subscription_count() < 1):
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.node.destroy_node()
+        rclpy.shutdown(context=self._ctx)
+
+
+def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[dict]:
+    """Per-stage latency of the node's path for one 640x480 frame from x4 depth (ms).
+
+    Every stage runs the code the node runs: decode (Image -> numpy), the pipeline (its own stages,
+    and a network's: fill, upsample, normalise, pad, infer, crop, holes), encode (numpy -> 32FC1
+    Image), cloud (xyzrgb buffer + PointCloud2) and publish (depth + cloud through a real rclpy
+    publisher to a matched subscriber). ``all_but_infer`` is the frame's total minus ``infer``.
+
+    Args:
+        methods: classical names, or ``model@backend`` (e.g. ``sr_lite@openvino``).
+        iters: frames per classical bicubic / network; other classical methods run ``iters // 10``.
+        publish: include the publish stage (needs rclpy).
+    """
     from std_msgs.msg import Header
 
-    from depth_refine_ros.backends import create_backend
+    from depth_refine_ros.backends import BackendError
     from depth_refine_ros.core.cloud import CloudBuilder
-    from depth_refine_ros.pipeline.sr import Pipeline
+    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipeline
     from depth_refine_ros.ros import conversions as conv
     from depth_refine_ros.ros.rig import image_msg
 
@@ -60,34 +123,68 @@ def bench_stages(methods: list[str], iters: int) -> list[dict]:
     rows = []
     clouds = CloudBuilder()
     buf = conv.CloudBuffer()
-    for method in methods:
-        pipe = Pipeline(create_backend("classical", method=method))
-        pipe.backend.warmup(OUT_HW, SCALE)
-        t = {k: [] for k in ("decode", "refine", "encode", "cloud_xyzrgb", "decode+encode")}
-        n = iters if method == "bicubic" else max(5, iters // 10)
-        for i in range(n):
-            rgb_msg, d_msg = msgs[i % len(msgs)]
-            t0 = time.perf_counter()
-            depth = conv.depth_msg_to_metres(d_msg)
-            rgb = conv.rgb_msg_to_array(rgb_msg)
-            t1 = time.perf_counter()
-            res = pipe.process(rgb, depth, intr)
-            t2 = time.perf_counter()
-            conv.depth_to_msg(res.depth, Header())
-            t3 = time.perf_counter()
-            clouds.build(res.depth, res.intrinsics, rgb, out=buf.view(*res.depth.shape, 8))
-            conv.cloud_to_msg(buf, Header(), "xyzrgb")
-            t4 = time.perf_counter()
-            for k, v in (("decode", t1 - t0), ("refine", t2 - t1), ("encode", t3 - t2),
-                         ("cloud_xyzrgb", t4 - t3), ("decode+encode", (t1 - t0) + (t3 - t2))):
-                t[k].append(v * 1e3)
-        for stage, xs in t.items():
-            med, p95 = _stats(xs)
-            rows.append({"kind": "stage", "method": method, "stage": stage, **_classical_keys(method),
-                         "input_hw": [120, 160],
-                         "output_hw": list(OUT_HW), "n": n, "median_ms": med, "p95_ms": p95,
-                         "data": source})
+    pub = _Publisher() if publish else None
+    try:
+        for spec_text in methods:
+            name, backend = parse_method(spec_text)
+            spec = (SrPipelineSpec(backend="classical", classical_method=name) if backend == "classical"
+                    else SrPipelineSpec(backend=backend, model=name))
+            try:
+                pipe = build_sr_pipeline(spec)
+            except (BackendError, ModelError) as e:
+                print(f"bench: {spec_text} skipped: {e}")
+                continue
+            label = name if backend == "classical" else f"{name}@{pipe.backend.name}"
+            for _ in range(3):  # warm caches and allocators on real frames
+                rgb_msg, d_msg = msgs[0]
+                pipe.process(conv.rgb_msg_to_array(rgb_msg), conv.depth_msg_to_metres(d_msg), intr)
+            t: dict[str, list[float]] = {}
+            n = iters if name == "bicubic" or backend != "classical" else max(5, iters // 10)
+            for i in range(n):
+                rgb_msg, d_msg = msgs[i % len(msgs)]
+                t0 = time.perf_counter()
+                depth = conv.depth_msg_to_metres(d_msg)
+                rgb = conv.rgb_msg_to_array(rgb_msg)
+                t1 = time.perf_counter()
+                res = pipe.process(rgb, depth, intr)
+                t2 = time.perf_counter()
+                out = conv.depth_to_msg(res.depth, Header())
+                t3 = time.perf_counter()
+                clouds.build(res.depth, res.intrinsics, rgb, out=buf.view(*res.depth.shape, 8))
+                cloud = conv.cloud_to_msg(buf, Header(), "xyzrgb")
+                t4 = time.perf_counter()
+                if pub is not None:
+                    pub.depth.publish(out)
+                    pub.cloud.publish(cloud)
+                t5 = time.perf_counter()
+                stage = {"decode": t1 - t0, "encode": t3 - t2, "cloud": t4 - t3}
+                if pub is not None:
+                    stage["publish"] = t5 - t4
+                stage = {k: v * 1e3 for k, v in stage.items()}
+                stage.update(res.timings_ms)
+                stage["pipeline"] = (t2 - t1) * 1e3
+                stage["total"] = (t5 - t0) * 1e3
+                stage["all_but_infer"] = stage["total"] - stage.get("infer", 0.0)
+                for k, v in stage.items():
+                    t.setdefault(k, []).append(v)
+            order = [k for k in STAGES if k in t] + ["pipeline", "all_but_infer", "total"]
+            for st in order:
+                med, p95 = _stats(t[st])
+                rows.append({"kind": "stage", "method": label, "stage": st, **_keys(name, backend, pipe),
+                             "input_hw": [OUT_HW[0] // SCALE, OUT_HW[1] // SCALE], "output_hw": list(OUT_HW),
+                             "n": n, "median_ms": med, "p95_ms": p95, "data": source})
+    finally:
+        if pub is not None:
+            pub.close()
     return rows
+
+
+def _keys(name: str, backend: str, pipe) -> dict:
+    """The model-row keys of a stage row."""
+    if backend == "classical":
+        return _classical_keys(name)
+    return {"model": name, "preset": pipe.backend.model.card.preset, "backend": pipe.backend.name,
+            "params": pipe.backend.model.card.params, "gflops": None, "peak_mem_mb": None}
 
 
 def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
@@ -180,8 +277,11 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="per-stage and end-to-end latency (prints a table)")
-    p.add_argument("--methods", nargs="+", default=list(CLASSICAL_METHODS))
-    p.add_argument("--iters", type=int, default=200, help="iterations for bicubic (others: /10)")
+    p.add_argument("--methods", nargs="+", default=[*CLASSICAL_METHODS, "sr_lite@onnxruntime", "sr_lite@openvino"],
+                   help="per-stage rows: classical names and/or model@backend (a backend that is not "
+                        "installed is skipped with a note)")
+    p.add_argument("--iters", type=int, default=200,
+                   help="frames for bicubic and each network (other classical methods: /10)")
     p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
     p.add_argument("--no-live", action="store_true", help="skip the live DDS part")

@@ -6,6 +6,8 @@ All arrays follow the graph layout ``(1, C, H, W) float32``.
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from depth_refine_ros.core.upsample import fill_invalid, nearest_mask
@@ -44,7 +46,8 @@ def _cubic(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
 
 
 def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int], multiple: int,
-              guided: bool) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+              guided: bool, timings: dict[str, float] | None = None
+              ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     """Graph inputs of an SR model.
 
     Args:
@@ -53,32 +56,51 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
         out_hw: output size.
         multiple: the model's size multiple.
         guided: whether the graph takes ``rgb``.
+        timings: if given, filled with milliseconds per stage: ``fill`` (holes filled from the
+            nearest valid pixel), ``upsample`` (bicubic to ``out_hw``), ``normalise`` (depth / scale,
+            RGB to float NCHW), ``pad`` (to the size multiple).
 
     Returns:
         ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W')``, the per-frame
         depth scale in metres (max valid low-res depth) and the ``(h, w) bool`` input validity.
     """
+    t0 = time.perf_counter()
     filled, valid = fill_invalid(depth_lr)
     scale = float(np.max(filled[valid]))
     hw = padded_size(out_hw, multiple)
-    up = _cubic(filled, out_hw) * np.float32(1.0 / scale)
+    t1 = time.perf_counter()
+    up = _cubic(filled, out_hw)
+    t2 = time.perf_counter()
+    up *= np.float32(1.0 / scale)
+    x_rgb = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255) if guided else None
+    t3 = time.perf_counter()
     feeds = {"depth": pad_to(up.astype(np.float32, copy=False), hw)[None, None]}
     if guided:
-        feeds["rgb"] = rgb_to_nchw(rgb, hw)
+        feeds["rgb"] = pad_to(x_rgb, hw)[None]
+    if timings is not None:
+        t4 = time.perf_counter()
+        timings.update(fill=(t1 - t0) * 1e3, upsample=(t2 - t1) * 1e3, normalise=(t3 - t2) * 1e3,
+                       pad=(t4 - t3) * 1e3)
     return feeds, scale, valid
 
 
 def sr_output(out: np.ndarray, scale: float, out_hw: tuple[int, int], valid_lr: np.ndarray,
-              keep_holes: bool = True) -> np.ndarray:
+              keep_holes: bool = True, timings: dict[str, float] | None = None) -> np.ndarray:
     """Graph output ``(1, 1, H', W')`` -> ``(H, W) float32`` metres.
 
     Args:
         keep_holes: set NaN where the nearest low-res input pixel was invalid (as the classical
             upsamplers do: no invented depth where the sensor saw nothing).
+        timings: if given, filled with milliseconds for ``crop`` (crop + de-normalise) and ``holes``.
     """
-    depth = np.ascontiguousarray(out[0, 0, :out_hw[0], :out_hw[1]], dtype=np.float32) * np.float32(scale)
+    t0 = time.perf_counter()
+    depth = np.ascontiguousarray(out[0, 0, :out_hw[0], :out_hw[1]], dtype=np.float32)
+    depth *= np.float32(scale)
+    t1 = time.perf_counter()
     if keep_holes and not valid_lr.all():
         depth[~nearest_mask(valid_lr, out_hw)] = np.nan
+    if timings is not None:
+        timings.update(crop=(t1 - t0) * 1e3, holes=(time.perf_counter() - t1) * 1e3)
     return depth
 
 

@@ -63,7 +63,8 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     pipe = build_sr_pipeline(spec, warmup=False)
     tag = REG_SUFFIX if registration != "none" else ""
     label = name if spec.backend in ("classical", "onnxruntime") else f"{name} ({backend})"
-    return Method(label + tag, pipe, pipe.backend.needs_rgb)
+    # classical methods always take the RGB frame (its size is the output size; registration reads it)
+    return Method(label + tag, pipe, spec.backend == "classical" or pipe.backend.needs_rgb)
 
 
 __all__ = ["REG_SUFFIX", "InputError", "Method", "build_method"]

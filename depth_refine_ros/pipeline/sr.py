@@ -48,7 +48,10 @@ class Result:
     Attributes:
         depth: ``(H, W) float32`` metres, NaN invalid, at the RGB resolution.
         intrinsics: intrinsics of ``depth`` (None when no camera_info was available).
-        timings_ms: stage name -> milliseconds.
+        timings_ms: stage name -> milliseconds: ``preprocess`` (validation), ``registration``,
+            ``backend`` (all of the backend's work; for a network also its own stages ``fill``,
+            ``upsample``, ``normalise``, ``pad``, ``infer``, ``crop``, ``holes``), ``sddr``,
+            ``postprocess`` (range clamp, moving a registered result back).
     """
 
     depth: np.ndarray
@@ -159,8 +162,9 @@ class Pipeline:
             depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
         intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
         t3 = time.perf_counter()
-        timings = {"preprocess": (t_reg - t0) * 1e3, "upsample": (t2 - t1) * 1e3,
+        timings = {"preprocess": (t_reg - t0) * 1e3, "backend": (t2 - t1) * 1e3,
                    "postprocess": (t3 - t2 - t_ref) * 1e3}
+        timings.update(getattr(self.backend, "last_timings", {}))  # a network's own stages
         if self.registration is not None and self.registration.active:
             timings["registration"] = (t1 - t_reg) * 1e3
         if self.refiner is not None:

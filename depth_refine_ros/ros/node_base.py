@@ -140,9 +140,9 @@ class RefineNode(Node):
         t3 = time.perf_counter()
         self.pub_depth.publish(out)
         t4 = time.perf_counter()
-        timings = {"decode": (t1 - t0) * 1e3, "refine": (t2 - t1) * 1e3,
+        timings = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3,
                    "encode": (t3 - t2) * 1e3, "publish_depth": (t4 - t3) * 1e3}
-        timings.update({k: v for k, v in res.timings_ms.items() if k == "sddr"})
+        timings.update(res.timings_ms)  # the pipeline's stages (and a network's own)
         if res.intrinsics is None:
             self.stats.count("without_camera_info")
             self._warn("no_info", "no usable camera_info: publishing depth only (no camera_info, no cloud)")
