@@ -78,7 +78,7 @@ def block_noise(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray |
 
 def ais(depth: np.ndarray, factor: int = 8, seed: int = 0, rgb: np.ndarray | None = None,
         drop: tuple[float, float] = (0.09, 0.50), attenuation: tuple[float, float] = (0.9, 1.0)) -> np.ndarray:
-    """AIS 2024 challenge kind (METHODS 1): bicubic x``factor``, 9..50 % of the pixels dropped
+    """AIS 2024 challenge kind (docs/architecture.md, METHODS 1): bicubic x``factor``, 9..50 % of the pixels dropped
     (NaN: the challenge's zeros), in clusters as well as single pixels, and values attenuated by a
     random per-frame factor in ``attenuation`` plus a smooth per-pixel gain field."""
     rng = np.random.default_rng(seed)
@@ -224,8 +224,77 @@ def tof_reg(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | Non
     return _fill_nearest(lr, rng).astype(np.float32)
 
 
-DEGRADATIONS = {"bicubic": bicubic, "block_noise": block_noise, "ais": ais, "tof": tof, "tof_fill": tof_fill,
-                "tof_reg": tof_reg}
+def nearest(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """Every ``factor``-th pixel, from the top-left one: a driver's decimation or ``cv2.resize``
+    with ``INTER_NEAREST`` (a lower-resolution sensor grid samples points, not areas).
+
+    No smoothing at all: thin structures alias and edges are jagged. Holes stay holes.
+    """
+    d = _crop(depth, factor)
+    return np.ascontiguousarray(d[::factor, ::factor]).astype(np.float32)
+
+
+def cubic_noaa(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """Bicubic resize without antialiasing, as ``cv2.resize(..., INTER_CUBIC)`` makes it.
+
+    The kernel is not stretched by the factor, so only the 4x4 pixels around each sample point
+    contribute: aliased, unlike the literature's protocol (:func:`bicubic`). Holes stay holes (the
+    sample point's nearest pixel decides).
+    """
+    import cv2
+
+    d = _crop(depth, factor)
+    filled, valid = fill_invalid(d)
+    h, w = d.shape[0] // factor, d.shape[1] // factor
+    out = cv2.resize(filled, (w, h), interpolation=cv2.INTER_CUBIC).astype(np.float32)
+    holes = cv2.resize((~valid).astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+    out[holes] = np.nan
+    return out
+
+
+ROBUST_KINDS = ("bicubic", "nearest", "cubic_noaa", "block_noise", "tof", "ais")
+"""What the ``robust`` mix draws from, uniformly: every kind of low-res input the shipped model should handle."""
+
+
+def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
+           max_shift_px: int = 2) -> np.ndarray:
+    """The training mix for one set of weights that serves every kind of low-res input.
+
+    Per sample, at random:
+
+    * a kind from :data:`ROBUST_KINDS`, at a random strength where it has one (``block_noise``
+      sigma 0.5..3 % of the depth range, ``tof`` noise and flying-pixel rates x0.5..2, ``ais``
+      drop rate 5..50 %);
+    * a misregistration: the ground truth moved by an integer ``(dy, dx)`` in
+      ``[-max_shift_px, max_shift_px]`` full-resolution pixels before sampling (real rigs register
+      depth to colour only approximately);
+    * quantisation to 1 mm (a 16UC1 driver) on half of the samples.
+    """
+    rng = np.random.default_rng(seed)
+    kind = ROBUST_KINDS[int(rng.integers(len(ROBUST_KINDS)))]
+    sub = int(rng.integers(1 << 31))
+    d = _crop(depth, factor)
+    dy, dx = (int(v) for v in rng.integers(-max_shift_px, max_shift_px + 1, size=2))
+    if dy or dx:
+        p = max_shift_px
+        d = np.pad(d, p, mode="edge")[p - dy:p - dy + d.shape[0], p - dx:p - dx + d.shape[1]]
+    if kind == "block_noise":
+        lr = block_noise(d, factor, sub, sigma_rel=float(rng.uniform(0.005, 0.03)))
+    elif kind == "tof":
+        k = float(rng.uniform(0.5, 2.0))
+        lr = tof(d, factor, sub, rgb=None if rgb is None else _crop(rgb, factor),
+                 noise_k=0.0025 * k, flying=min(0.3 * k, 0.9))
+    elif kind == "ais":
+        lr = ais(d, factor, sub, drop=(0.05, float(rng.uniform(0.1, 0.5))))
+    else:
+        lr = DEGRADATIONS[kind](d, factor, sub)
+    if rng.random() < 0.5:
+        lr = np.round(lr * 1000) / 1000
+    return lr.astype(np.float32)
+
+
+DEGRADATIONS = {"bicubic": bicubic, "nearest": nearest, "cubic_noaa": cubic_noaa, "block_noise": block_noise,
+                "ais": ais, "tof": tof, "tof_fill": tof_fill, "tof_reg": tof_reg, "robust": robust}
 
 
 def degrade(kind: str, depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:

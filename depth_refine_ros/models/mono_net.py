@@ -1,4 +1,5 @@
-"""Monocular depth estimator: dilated-ResNet Dense Feature Extractor + Depth Map Generator (METHODS 2).
+"""Monocular depth estimator: dilated-ResNet Dense Feature Extractor + Depth Map Generator
+(docs/architecture.md, METHODS 2).
 
 Hao et al., "Detail Preserving Depth Estimation from a Single Image Using Attention Guided
 Networks" (3DV 2018). Written here without torchvision (no CPU build of it exists for us).

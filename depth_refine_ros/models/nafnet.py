@@ -36,7 +36,7 @@ class SimpleGate(nn.Module):
 
 
 class NAFBlock(nn.Module):
-    """One NAFNet block (METHODS 1).
+    """One NAFNet block (docs/architecture.md, METHODS 1).
 
     LayerNorm2d -> 1x1 C->2C -> depthwise 3x3 -> SimpleGate -> simplified channel attention ->
     1x1 -> residual scaled by a zero-initialised ``beta``; then LayerNorm2d -> 1x1 C->2C ->

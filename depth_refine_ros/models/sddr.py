@@ -1,4 +1,4 @@
-"""SDDR depth refiner (METHODS 3: "Self-Distilled Depth Refinement", NeurIPS 2024).
+"""SDDR depth refiner (docs/architecture.md, METHODS 3: "Self-Distilled Depth Refinement", NeurIPS 2024).
 
 Refines a predicted depth from two inferences of a depth predictor: one at low resolution
 (consistent, blurry edges) and one at high resolution (sharp edges, local inconsistencies).
@@ -9,7 +9,7 @@ Inputs: ``low``, ``high``: ``(B, 1, H, W) float32``, each normalised to [0, 1] o
 Outputs: ``d0`` ``(B, 1, H, W)`` refined depth in the same normalised units, and
 ``g0`` ``(B, 1, H, W)`` its gradient magnitude (central differences, the paper's G0).
 
-Choices (the paper's code details are not in METHODS):
+Choices (the paper's code details are not in docs/architecture.md):
     * The shared encoder is a NAFNet encoder (stem + ``levels`` stride-2 stages) applied to ``low``
       and to ``high`` separately with the same weights.
     * Each decoder level predicts ``Omega = sigmoid(conv3x3([x_up, F_low, F_high]))`` per channel

@@ -1,5 +1,5 @@
-"""Guided depth super-resolution: AdaIN-fused dual-encoder NAFNet U-Net (METHODS 1), and its
-depth-only variant (METHODS 4: the network that keeps working when RGB is missing).
+"""Guided depth super-resolution: AdaIN-fused dual-encoder NAFNet U-Net (docs/architecture.md, METHODS 1), and its
+depth-only variant (docs/architecture.md, METHODS 4: the network that keeps working when RGB is missing).
 
 Inputs (what :mod:`depth_refine_ros.core.net_input` prepares for every backend):
     ``depth``: ``(B, 1, H, W) float32`` low-res depth already upsampled (bicubic) to the output
@@ -9,7 +9,7 @@ Inputs (what :mod:`depth_refine_ros.core.net_input` prepares for every backend):
     H and W are multiples of :attr:`GuidedSRNet.size_multiple` (the pipeline pads and crops).
 Output: ``(B, 1, H, W) float32``, same normalised units as ``depth``.
 
-Design choices beyond the paper (written down here, as METHODS asks):
+Design choices beyond the paper (written down here, as docs/architecture.md's methods section asks):
     * ``work_stride``: the paper runs the whole U-Net at the output resolution (``full`` keeps that:
       stride 1). For real time on 2 CPU cores, ``lite`` runs both encoders and the decoder on a
       4x4 stride-4 "patchify" stem at 1/4 of the output size (the low-res input's own resolution

@@ -1,7 +1,7 @@
 """The monocular pipeline: RGB (+ optional low-res depth) -> relative or metric depth.
 
 ``mono_node`` converts messages and calls :meth:`MonoPipeline.process`; this module runs the
-network, the optional SDDR stage (``docs/architecture.md``, METHODS 3), the metric fit and the
+network, the optional SDDR stage (docs/architecture.md, METHODS 3), the metric fit and the
 range clamp. With a depth image, the prediction is robustly fitted (Huber-reweighted least
 squares, :func:`~depth_refine_ros.core.net_input.fit_scale_shift`) to the valid depth pixels at the
 depth's own resolution, so the output is in metres; without it the output is relative.

@@ -1,4 +1,4 @@
-"""SDDR refinement of a depth map (METHODS 3), one-stage or two-stage, as a pipeline stage.
+"""SDDR refinement of a depth map (docs/architecture.md, METHODS 3), one-stage or two-stage, as a pipeline stage.
 
 The refiner needs two inferences of the same scene: a "low-resolution" one (consistent, blurry
 edges) and a "high-resolution" one (sharp, locally inconsistent). Here:

@@ -78,7 +78,7 @@ def load_frames(root: str | pathlib.Path, groups: set[str] | None = None, exclud
 
 
 def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Horizontal flip, brightness +-0.2 and contrast x[0.8, 1.2] on the RGB (METHODS 2)."""
+    """Horizontal flip, brightness +-0.2 and contrast x[0.8, 1.2] on the RGB (docs/architecture.md, METHODS 2)."""
     if rng.random() < 0.5:
         rgb, depth = rgb[:, ::-1], depth[:, ::-1]
     x = rgb.astype(np.float32) / 255

@@ -1,4 +1,5 @@
-"""Losses (METHODS 1, 2): masked L1 + Sobel for SR, log-L1 + scale-and-shift-invariant for mono."""
+"""Losses (docs/architecture.md, METHODS 1, 2): masked L1 + Sobel for SR, log-L1 + scale-and-shift-invariant
+for mono."""
 from __future__ import annotations
 
 import torch
@@ -23,7 +24,7 @@ def l1_sobel(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, w_grad: f
 
 
 def log_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``mean |ln(D + 1) - ln(D_hat + 1)|`` over valid pixels (METHODS 2)."""
+    """``mean |ln(D + 1) - ln(D_hat + 1)|`` over valid pixels (docs/architecture.md, METHODS 2)."""
     m = mask.float()
     return (torch.abs(torch.log1p(pred) - torch.log1p(gt)) * m).sum() / m.sum().clamp(min=1)
 
