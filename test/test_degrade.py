@@ -106,3 +106,25 @@ def test_nearest_fill_copies_values_instead_of_blending():
     out = _fill_nearest(d, np.random.default_rng(0))
     assert np.isfinite(out).all()
     assert set(np.unique(out)) <= {1.0, 3.0}
+
+
+def test_nearest_is_decimation_and_cubic_noaa_aliases_where_the_protocol_averages():
+    d = scene()
+    np.testing.assert_array_equal(degrade("nearest", d, 4), d[::4, ::4])
+    stripes = np.tile(np.array([1.0, 1.0, 3.0], np.float32), (64, 22))[:, :64]  # mean 5/3, period 3 px
+    aa = degrade("bicubic", stripes, 8)[:, 1:-1]
+    noaa = degrade("cubic_noaa", stripes, 8)[:, 1:-1]
+    assert np.abs(aa - 5 / 3).max() < 0.05 and np.abs(noaa - 5 / 3).max() > 0.5  # cv2's resize aliases
+    assert np.isnan(degrade("cubic_noaa", scene(), 4)[1, 1])  # holes stay holes
+
+
+def test_robust_mix_draws_every_kind_with_misregistration():
+    from depth_refine_ros.core.degrade import ROBUST_KINDS
+
+    d = scene(128, 128)
+    outs = [degrade("robust", d, 4, seed=s) for s in range(60)]
+    assert all(o.shape == (32, 32) for o in outs)
+    # the edge column moves: misregistration of up to 2 full-res pixels shows at x4 as a fractional shift
+    edge_cols = {int(np.nanargmax(np.nanmean(np.diff(o, axis=1), axis=0))) for o in outs}
+    assert len(edge_cols) >= 2
+    assert len(ROBUST_KINDS) == 6 and set(ROBUST_KINDS) <= set(DEGRADATIONS)
