@@ -193,7 +193,7 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
 
     Args:
         driver_profile: the publishing side (standing in for the camera driver) uses the
-            package's Fast DDS profile, as the README tells users to configure drivers; False
+            package's Fast DDS profile, as docs/nodes.md tells users to configure drivers; False
             measures a driver left at Fast DDS defaults (its 1 MB RGB crosses a 512 KiB segment).
             Must be the same for every call in one process (Fast DDS reads it once).
         clouds: the consumer also subscribes to the xyzrgb cloud (the node builds it only then).

@@ -64,7 +64,9 @@ def add_parser(sub) -> None:
 
     p = sub.add_parser("model-init", help="write an untrained model directory (timing, tests)")
     p.add_argument("kind", choices=["sr", "depth_sr", "mono", "sddr"])
-    p.add_argument("preset", help="sr/depth_sr: lite, base, full; mono: tiny, resnet18, resnet50; sddr: base, large")
+    # typed out, not imported: the presets live beside torch, and --help should not load torch
+    p.add_argument("preset", help="sr/depth_sr: lite, base, full; mono: tiny, small, resnet18, resnet50; "
+                                  "sddr: base, large")
     p.add_argument("out", help="directory to write")
     p.add_argument("--fusion", choices=["adain", "concat"])
     p.add_argument("--guidance", choices=["rgb", "rgb+prior", "none"])

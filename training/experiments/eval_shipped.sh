@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The accuracy tables of the README: the shipped models against bicubic and the classical upsamplers,
+# The accuracy tables of docs/results.md: the shipped models against bicubic and the classical upsamplers,
 # by the project's own evaluation command. Run from the repository root after `make setup`.
 set -euo pipefail
 D=${DATA:-../shared/data}

@@ -1,4 +1,4 @@
-"""Print the README's accuracy tables from `eval_shipped.sh`'s `out/eval/*/metrics.json`.
+"""Print the accuracy tables of docs/results.md from `eval_shipped.sh`'s `out/eval/*/metrics.json`.
 
 Usage (repository root): ``.venv/bin/python training/experiments/readme_tables.py [--method sr_lite]``.
 One markdown row per dataset x degradation x scale: bicubic, the best classical upsampler, the

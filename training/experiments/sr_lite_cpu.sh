@@ -11,7 +11,7 @@
 # Stages 4-6 (about 90 min, one thread): fine-tuning weighted to x4, the scale whose target was
 #   still open (x4 drawn 3 times in 7 scales, then 4 in 8). Stage 4: lr 3e-4 planned for 5000 steps, stopped at
 #   2000. Stage 5: lr 3e-4 planned for 6000, stopped at 3000. Stage 6: lr 2e-4, 5000 steps,
-#   x4 4 times in 8. Each stop is where the exploratory run's next stage branched off (README).
+#   x4 4 times in 8. Each stop is where the exploratory run's next stage branched off (docs/log/2026-11.md).
 #   Stage 6's last checkpoint is the shipped `sr_lite`.
 set -euo pipefail
 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} .venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml \

@@ -2,7 +2,7 @@
 # Does training on the `tof_fill` degradation (a registered phone-ToF stream: misregistration,
 # foreground fattening, footprint blur; core/degrade.py) make `sr_lite` better on RGB-D-D's three
 # real ToF frames? Fine-tunes the stage-3 checkpoint (runs/ft/grown, from sr_lite_cpu.sh) with half
-# of the samples `tof_fill`, one thread (about 8 min per 1000 steps). The README's seventh
+# of the samples `tof_fill`, one thread (about 8 min per 1000 steps). The lab log's (docs/log/2026-11.md) seventh
 # training finding reports this run's step-1000 checkpoint (`last.pt` after the first
 # validation; the run was stopped there): it was worse on the real frames, not better.
 # Afterwards: export and score it on the real frames and on synthetic `tof_fill` input.

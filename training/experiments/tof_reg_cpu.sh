@@ -8,7 +8,7 @@
 #   c: tof_reg only, x2..x4 (the factors of ToF modules beside an RGB camera), lr 5e-4
 # Stage c's last checkpoint is the shipped `sr_lite_tof` (length and "last checkpoint" fixed before
 # it ran; its step-1000 checkpoint was scored on the real frames while it ran, none was selected). Then: score on synthetic tof_reg (20 held-out
-# RGB-D-D frames) and on the three real ToF frames with registration (README, ninth finding).
+# RGB-D-D frames) and on the three real ToF frames with registration (docs/log/2026-11.md, ninth finding).
 set -euo pipefail
 T=(.venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml patch=192 batch=8 workers=0
    val_every=1000 val_limit=20 "model_overrides={fusion: concat}")
@@ -23,7 +23,7 @@ $E --root ../shared/data/rgbdd --limit 20 --groups 20200518 20200601 20200711 20
   --degradations tof_reg --methods bicubic fgs sr_lite sr_lite_tof --out out/eval/tof_reg_synthetic
 $E --root ../shared/data/rgbdd_real_lr --degradations supplied --registration auto \
   --methods bicubic guided_filter fgs sr_lite sr_lite_tof --out out/eval/tof_reg_real_lr
-# Not shipped (README, ninth finding): one set of weights for both kinds of input, from stage c.
+# Not shipped (docs/log/2026-11.md, ninth finding): one set of weights for both kinds of input, from stage c.
 if [[ "${ONE_MODEL_ARM:-0}" == 1 ]]; then
   OMP_NUM_THREADS=2 "${T[@]}" "degradations=[bicubic,tof_reg]" "scales=[2,3,4,4,4,8,16]" steps=4000 lr=0.0003 \
     init=runs/tofreg/c/last.pt out=runs/tofreg/d
