@@ -2,8 +2,8 @@
 
 Measured (docs/architecture.md, ROS conventions): the publisher's shared-memory segment decides
 large-message latency; with the default 512 KiB segment a 1 MB image takes ~24 ms (reliable) or
-never arrives (best-effort), with the shipped 32 MiB segment ~2.5 ms, for any subscriber. Fast DDS reads the variable when the
-participant is created, so this must run before ``rclpy.init``.
+never arrives (best-effort), with the shipped 32 MiB segment ~2.5 ms, for any subscriber. Fast DDS
+reads the variable when the participant is created, so this must run before ``rclpy.init``.
 """
 from __future__ import annotations
 
