@@ -210,10 +210,13 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
     def info(stamp: float) -> tuple:
         return (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp), None)
 
-    with NodeProcess(f"classical.method:={method}") as node:
+    name, backend = parse_method(method)
+    overrides = ([f"classical.method:={name}"] if backend == "classical"
+                 else ["backend:=" + backend, f"model:={name}"])
+    with NodeProcess(*overrides) as node:
         rig = Rig("bench_rig", clouds=clouds)
         try:
-            rig.wait_matched()
+            rig.wait_matched(60)
             rgb0, lr0 = frames[0]
             rig.prime(rgb0, lr0, "16UC1", 1_500_000_000.0, info(1_500_000_000.0))
             stream = []
@@ -230,7 +233,10 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
             rig.close()
         node.stop()
     med, p95 = _stats(lat) if lat else (float("nan"), float("nan"))
-    return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz, **_classical_keys(method),
+    keys = _classical_keys(name) if backend == "classical" else {
+        "model": name, "preset": "", "backend": backend, "params": None, "gflops": None, "peak_mem_mb": None}
+    return {"kind": "end_to_end", "method": method, "rate_hz": rate_hz, **keys,
+            "node_backend": diag.get("backend", "?"),
             "stage": ("e2e_depth+cloud" if clouds else "e2e_depth_only"),
             "driver_profile": "package" if driver_profile else "fastdds_default",
             "input_hw": [120, 160], "output_hw": list(OUT_HW), "n": n_frames, "received": len(lat),
@@ -239,13 +245,13 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'method':<16} {'stage':<16} {'median ms':>10} {'p95 ms':>9}  notes")
+    print(f"{'method':<22} {'stage':<16} {'median ms':>10} {'p95 ms':>9}  notes")
     for r in rows:
         note = (f"{r['received']}/{r['n']} received, {r['dropped']} dropped at {r['rate_hz']:g} Hz; "
                 f"driver DDS profile: {r['driver_profile']}; "
-                f"node-internal total {r['node_total_ms']} ms (median/p95)"
+                f"node-internal total {r['node_total_ms']} ms (median/p95); node: {r['node_backend']}"
                 if r["kind"] == "end_to_end" else f"n={r['n']}")
-        print(f"{r['method']:<16} {r['stage']:<16} {r['median_ms']:>10.2f} {r['p95_ms']:>9.2f}  {note}")
+        print(f"{r['method']:<22} {r['stage']:<16} {r['median_ms']:>10.2f} {r['p95_ms']:>9.2f}  {note}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -259,9 +265,10 @@ def run(args: argparse.Namespace) -> int:
                                                resolutions=res)
     rows = bench_stages(args.methods, args.iters)
     if not args.no_live:
-        for clouds in (False, True):
-            rows.append(bench_live("bicubic", args.live_frames, args.rate,
-                                   args.driver_profile == "package", clouds))
+        for method in args.live_methods:
+            for clouds in (False, True):
+                rows.append(bench_live(method, args.live_frames, args.rate,
+                                       args.driver_profile == "package", clouds))
     print(f"depth-refine bench: {OUT_HW[1]}x{OUT_HW[0]} output from x{SCALE} input, data: {rows[0]['data']}")
     print_table(rows)
     if model_rows:
@@ -283,6 +290,8 @@ def add_parser(sub) -> None:
     p.add_argument("--iters", type=int, default=200,
                    help="frames for bicubic and each network (other classical methods: /10)")
     p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")
+    p.add_argument("--live-methods", nargs="+", default=["bicubic"],
+                   help="what sr_node runs in the live part: classical names and/or model@backend")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
     p.add_argument("--no-live", action="store_true", help="skip the live DDS part")
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",
