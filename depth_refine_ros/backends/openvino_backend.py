@@ -1,0 +1,401 @@
+"""The ``openvino`` backend: the model's ONNX graph compiled by OpenVINO for the CPU.
+
+Precision: ``fp32`` (alias ``f32``) or ``bf16``; ``auto`` (the default) is fp32 -- see "Why not
+bf16 by default" below. bf16 is only run where the CPU has it natively (OpenVINO lists ``BF16`` in
+the CPU's ``OPTIMIZATION_CAPABILITIES``: AVX512_BF16 or AMX); elsewhere it is refused rather than
+emulated slowly.
+
+Why not bf16 by default: OpenVINO's bf16 mode runs every op in bf16, the SR graphs' input
+standardisation included, so the normalised depth input is rounded to 8 significant bits (steps of
+0.4 %). The SR networks correct depth by ~0.5 %, so that rounding erases their gain. Measured on
+4 held-out RGB-D-D frames (RMSE, cm; ORT = OpenVINO fp32 to 1e-3 cm):
+
+    model           scale  bicubic   fp32   bf16
+    sr_lite          x4     1.75     1.24   1.45
+    sr_lite          x8     2.90     1.76   2.84
+    sr_lite          x16    4.63     3.01   4.63
+    depth_sr_lite    x8     2.90     1.92   2.13
+
+The same loss appears in fp32 ONNX Runtime when only the depth input is rounded to bf16 first, so
+it is the input rounding, not the convolutions. The start-up parity check (noise input, below)
+does not see it: it bounds the graph's arithmetic, not a model's accuracy. Ask for ``bf16``
+explicitly only for a model whose accuracy was measured in bf16 (``depth-refine eval-dataset``).
+
+Shapes: the graph has dynamic height/width; each input size the backend meets is compiled as a
+static-shape model (measured here ~10-20 % faster than one dynamic-shape model) and kept, the
+last :data:`MAX_SHAPES` in memory. The size given as ``opt_hw`` (default 480x640 output) is
+compiled at start-up, so a camera of that size never waits on its first frame.
+
+Cache: each compiled model is exported to ``<model>/ov_cache/<key>.ovblob``. The key hashes the
+OpenVINO version, the CPU (name, architecture, capabilities), the ONNX file's sha256, the
+precision and the input shapes, like the TensorRT engine cache, so a changed graph, CPU or
+OpenVINO never reuses a stale blob. A blob file is one JSON header line (key, sha256 and size of
+the blob, versions) and the blob; a blob whose size or sha256 disagrees with its header, or that
+OpenVINO cannot import, is rebuilt with a warning naming the file. When the model directory is not
+writable (a system install) the cache goes to ``$XDG_CACHE_HOME/depth_refine_ros/openvino`` (default
+``~/.cache/...``), logged and shown in :meth:`OvEngine.describe`. ``cache_dir`` overrides both.
+
+Parity: at start-up the compiled model is run on a fixed input and compared with ONNX Runtime on the
+same graph; the largest difference relative to the reference output's range must stay within
+:data:`PARITY_TOL` for the precision or the backend refuses to run (a :class:`BackendError` naming
+the precision, the output and the measured difference).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+from depth_refine_ros.backends.base import BackendError
+from depth_refine_ros.backends.net import Engine, NetBackend, load_for_engine, task_backend
+from depth_refine_ros.core.modeldir import GRAPH, ModelDir
+from depth_refine_ros.core.net_input import padded_size
+
+INSTALL = "pip install openvino (pinned in requirements.txt; Intel/AMD x86-64 and ARM64 CPUs)"
+LOG = logging.getLogger("depth_refine_ros.openvino")
+PRECISIONS = ("fp32", "bf16")
+_ALIASES = {"f32": "fp32", "fp32": "fp32", "bf16": "bf16"}
+_OV_HINT = {"fp32": "f32", "bf16": "bf16"}
+# Start-up parity tolerance: max |OpenVINO - ONNX Runtime| / (range of the ORT output), inputs
+# uniform in [0.1, 0.9] at the opt size. Measured on the shipped models (512x640 and 256x320):
+#   fp32: <= 3.3e-7 (SR kinds), <= 1.7e-6 (mono_small): op fusion and summation order only.
+#   bf16: 2.3e-3 .. 5.9e-3 (SR kinds; mean |diff| 2e-5 .. 1e-3), 1.3e-2 .. 1.4e-2 (mono_small):
+#         bf16 keeps 8 significant bits.
+# The tolerances sit a few times above the worst measured value: a wrong compile, a broken blob
+# or a graph OpenVINO misreads is off by far more (order 1 of the range). Noise input has no
+# smooth depth for the rounding to hurt, so this bounds arithmetic, not accuracy (module docstring).
+PARITY_TOL = {"fp32": 1e-5, "bf16": 3e-2}
+# precision auto picks bf16 on CPUs with native bf16 only when this is True: off, see the module
+# docstring (bf16 input rounding erases the SR models' gain)
+AUTO_BF16 = False
+MAX_SHAPES = 4
+BLOB_FORMAT = "depth_refine_ros.ovblob/1"
+
+
+def _import_openvino():
+    try:
+        import openvino as ov
+    except ImportError as e:
+        raise BackendError(f"the openvino backend needs OpenVINO: {INSTALL} ({e})") from e
+    return ov
+
+
+def cpu_flags() -> set[str]:
+    """The CPU feature flags of ``/proc/cpuinfo`` (empty where there is none)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bf16(core=None) -> tuple[bool, str]:
+    """Whether OpenVINO runs bf16 natively on this CPU, and the evidence (for logs).
+
+    True when the CPU plugin lists ``BF16`` in ``OPTIMIZATION_CAPABILITIES`` (it does so for
+    AVX512_BF16 and AMX CPUs); the matching ``/proc/cpuinfo`` flags are quoted in the evidence.
+    """
+    core = core or _import_openvino().Core()
+    caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    flags = sorted(cpu_flags() & {"avx512_bf16", "amx_bf16", "amx_tile"})
+    ok = "BF16" in caps
+    return ok, (f"OpenVINO CPU capabilities {'include' if ok else 'lack'} BF16"
+                f" (cpu flags: {', '.join(flags) or 'no avx512_bf16/amx'})")
+
+
+def resolve_precision(precision: str, core=None) -> tuple[str, str]:
+    """``(fp32 | bf16, why)`` for a requested ``precision`` (``auto``, ``fp32``/``f32`` or ``bf16``).
+
+    Raises:
+        BackendError: an unknown precision, or bf16 on a CPU without native bf16.
+    """
+    if precision in (None, "", "auto"):
+        ok, why = native_bf16(core)
+        if ok and AUTO_BF16:
+            return "bf16", f"auto: {why}"
+        return "fp32", ("auto: bf16 rounds the depth input and costs the SR models their gain (see "
+                        "openvino_backend); ask for bf16 explicitly" if ok else f"auto: {why}")
+    p = _ALIASES.get(str(precision).lower())
+    if p is None:
+        raise BackendError(f"openvino precision must be fp32 (or f32), bf16 or auto, not '{precision}'")
+    if p == "bf16":
+        ok, why = native_bf16(core)
+        if not ok:
+            raise BackendError(f"openvino precision bf16 asked for, but {why}: OpenVINO would emulate "
+                               "it slowly; use fp32 or auto")
+        LOG.warning("openvino bf16: the graph's inputs are rounded to 8 significant bits; measured, this "
+                    "erases most of sr_lite's gain over bicubic (x8 RMSE 1.76 -> 2.84 cm, bicubic 2.90): "
+                    "use it only for a model whose accuracy was measured in bf16")
+        return p, "asked for"
+    return p, "asked for"
+
+
+def cache_key(ov_version: str, cpu: dict, onnx_sha256: str, precision: str, shapes: dict) -> str:
+    """The compiled-model cache key (hex): everything that makes a blob invalid when it changes."""
+    blob = json.dumps({"openvino": ov_version, "cpu": cpu, "onnx": onnx_sha256, "precision": precision,
+                       "shapes": shapes}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _dir_writable(path: Path) -> bool:
+    """Whether files can be created in ``path`` (created if missing); tried, not guessed from modes."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        return True
+    except OSError:
+        return False
+
+
+def user_cache_root() -> Path:
+    """``$XDG_CACHE_HOME/depth_refine_ros/openvino`` (default ``~/.cache/...``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "depth_refine_ros" / "openvino"
+
+
+def choose_cache_dir(model: ModelDir, cache_dir: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """Where compiled blobs of ``model`` go, and a note for logs ('' when beside the model).
+
+    Raises:
+        BackendError: an explicit ``cache_dir`` that is not writable.
+    """
+    if cache_dir:
+        d = Path(cache_dir).expanduser()
+        if not _dir_writable(d):
+            raise BackendError(f"openvino cache_dir {d} is not writable")
+        return d, f"cache {d} (cache_dir)"
+    beside = model.path / "ov_cache"
+    if _dir_writable(beside):
+        return beside, ""
+    d = user_cache_root() / f"{model.name}-{model.sha256(GRAPH)[:12]}"
+    if not _dir_writable(d):
+        raise BackendError(f"neither {beside} nor {d} is writable for the OpenVINO compiled-model cache; "
+                           "set cache_dir")
+    return d, f"model directory {model.path} is read-only: compiled-model cache in {d}"
+
+
+class OvEngine(Engine):
+    """OpenVINO CPU execution of a model's graph (see the module docstring).
+
+    Args:
+        model: verified model directory.
+        precision: ``auto``, ``fp32`` (``f32``) or ``bf16``.
+        threads: inference threads (0 = OpenVINO's default: one per physical core).
+        opt_hw: output size whose padded input is compiled (and parity-checked) at start-up.
+        cache_dir: blob cache directory (default: beside the model, else the user cache).
+        parity: run the start-up comparison with ONNX Runtime.
+        parity_tol: override :data:`PARITY_TOL` for this precision.
+
+    Attributes:
+        precision: the precision in use (``fp32`` or ``bf16``); ``precision_reason`` says why.
+        cache_dir, cache_note: where blobs go, and why when not beside the model.
+        startup: seconds spent at start-up: ``{"load", "parity", "total"}`` and ``"cache_hit"``.
+        parity_err: the measured start-up difference per output (relative to its range).
+        events: per compiled shape, ``'imported'``, ``'built'`` or ``'rebuilt (...)'``.
+    """
+
+    name = "openvino"
+
+    def __init__(self, model: ModelDir, precision: str = "auto", threads: int = 0,
+                 opt_hw: tuple[int, int] | None = (480, 640), cache_dir: str | os.PathLike | None = None,
+                 parity: bool = True, parity_tol: float | None = None) -> None:
+        t0 = time.monotonic()
+        ov = _import_openvino()
+        self.ov, self.model = ov, model
+        self.core = ov.Core()
+        if "CPU" not in self.core.available_devices:
+            raise BackendError(f"OpenVINO sees no CPU device (devices: {self.core.available_devices})")
+        self.precision, self.precision_reason = resolve_precision(precision, self.core)
+        if int(threads) < 0:
+            raise BackendError(f"openvino threads must be >= 0 (0 = one per physical core), not {threads}")
+        self.threads = int(threads)
+        self.config = {"INFERENCE_PRECISION_HINT": _OV_HINT[self.precision],
+                       "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1}
+        if self.threads:
+            self.config["INFERENCE_NUM_THREADS"] = self.threads
+        self.cpu = {"name": str(self.core.get_property("CPU", "FULL_DEVICE_NAME")),
+                    "arch": str(self.core.get_property("CPU", "DEVICE_ARCHITECTURE")),
+                    "caps": sorted(self.core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))}
+        self.version = ov.get_version()
+        self.cache_dir, self.cache_note = choose_cache_dir(model, cache_dir)
+        if self.cache_note:  # the read-only fallback is worth a warning; an explicit cache_dir is not
+            (LOG.info if cache_dir else LOG.warning)("openvino: %s", self.cache_note)
+        self._onnx_sha = model.sha256(GRAPH)
+        self._graph = None  # the read ONNX model, read once on the first build
+        self._compiled: OrderedDict[tuple, object] = OrderedDict()
+        self.events: dict[tuple, str] = {}
+        self.parity_err: dict[str, float] = {}
+        self.startup: dict[str, object] = {}
+        if opt_hw is not None:
+            hw = padded_size(opt_hw, model.size_multiple)
+            t1 = time.monotonic()
+            self._request(self._shapes(hw))
+            self.startup["load"] = time.monotonic() - t1
+            self.startup["cache_hit"] = self.events[self._shapes(hw)] == "imported"
+            if parity:
+                t2 = time.monotonic()
+                self._check_parity(hw, PARITY_TOL[self.precision] if parity_tol is None else parity_tol)
+                self.startup["parity"] = time.monotonic() - t2
+        self.startup["total"] = time.monotonic() - t0
+
+    # shapes and compiled models -------------------------------------------------------------
+    def _shapes(self, hw: tuple[int, int]) -> tuple:
+        return tuple((n, 3 if n == "rgb" else 1, int(hw[0]), int(hw[1])) for n in self.model.inputs)
+
+    def blob_path(self, shapes: tuple) -> Path:
+        """The cache file of the model compiled for ``shapes``."""
+        key = cache_key(self.version, self.cpu, self._onnx_sha, self.precision,
+                        {n: [1, c, h, w] for n, c, h, w in shapes})
+        return self.cache_dir / f"{key}.ovblob"
+
+    def _request(self, shapes: tuple):
+        if shapes in self._compiled:
+            self._compiled.move_to_end(shapes)
+            return self._compiled[shapes]
+        compiled = self._load(shapes)
+        request = compiled.create_infer_request()
+        self._compiled[shapes] = request
+        while len(self._compiled) > MAX_SHAPES:
+            self._compiled.popitem(last=False)
+        return request
+
+    def _load(self, shapes: tuple):
+        path = self.blob_path(shapes)
+        if path.is_file():
+            try:
+                blob = read_blob(path)
+                compiled = self.core.import_model(blob, "CPU", self.config)
+                self.events[shapes] = "imported"
+                LOG.info("openvino: imported %s", path)
+                return compiled
+            except (BackendError, RuntimeError, ValueError) as e:
+                # RuntimeError: OpenVINO's own error for a blob it cannot deserialise
+                LOG.warning("openvino: cached compiled model %s is unusable (%s): rebuilding it", path,
+                            str(e).splitlines()[0] if str(e) else type(e).__name__)
+                self.events[shapes] = f"rebuilt ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        compiled = self._build(shapes, path)
+        self.events.setdefault(shapes, "built")
+        return compiled
+
+    def _build(self, shapes: tuple, path: Path):
+        t0 = time.monotonic()
+        if self._graph is None:
+            try:
+                self._graph = self.core.read_model(str(self.model.graph_path))
+            except RuntimeError as e:
+                raise BackendError(f"{self.model.graph_path}: OpenVINO cannot read the graph: {e}") from e
+        graph = self._graph.clone()
+        graph.reshape({n: [1, c, h, w] for n, c, h, w in shapes})
+        try:
+            compiled = self.core.compile_model(graph, "CPU", self.config)
+        except RuntimeError as e:
+            raise BackendError(f"{self.model.graph_path}: OpenVINO cannot compile the graph for "
+                               f"{shapes} ({self.precision}): {e}") from e
+        try:
+            write_blob(path, bytes(compiled.export_model().getvalue()),
+                       {"model": self.model.name, "onnx_sha256": self._onnx_sha, "openvino": self.version,
+                        "cpu": self.cpu, "precision": self.precision,
+                        "shapes": {n: [1, c, h, w] for n, c, h, w in shapes}})
+        except OSError as e:  # a full disk must not stop inference: run uncached, say so
+            LOG.warning("openvino: cannot write the compiled-model cache %s: %s", path, e)
+        LOG.info("openvino: compiled %s %s (%s) in %.2f s -> %s", self.model.name,
+                 [list(s[1:]) for s in shapes], self.precision, time.monotonic() - t0, path)
+        return compiled
+
+    # running ---------------------------------------------------------------------------------
+    def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        shapes = tuple((n, *np.shape(feeds[n])[1:]) for n in self.model.inputs)
+        request = self._request(shapes)
+        request.infer({n: np.ascontiguousarray(feeds[n], dtype=np.float32) for n in self.model.inputs})
+        # the request owns its output buffers: copy before the next run overwrites them
+        return [np.array(request.get_output_tensor(i).data, dtype=np.float32, copy=True)
+                for i in range(len(self.model.outputs))]
+
+    def _check_parity(self, hw: tuple[int, int], tol: float) -> None:
+        from depth_refine_ros.backends.onnxruntime_backend import OrtEngine
+
+        feeds = parity_feeds(self.model, hw)
+        ref = OrtEngine(self.model, "cpu", self.threads).run(feeds)
+        got = self.run(feeds)
+        for name, r, g in zip(self.model.outputs, ref, got, strict=True):
+            err = float(np.max(np.abs(r - g)) / (np.ptp(r) + 1e-6))
+            self.parity_err[name] = err
+            if not np.isfinite(err) or err > tol:
+                raise BackendError(
+                    f"OpenVINO {self.precision} output '{name}' of {self.model.name} differs from ONNX Runtime "
+                    f"by {err:.3g} of its range at {hw[0]}x{hw[1]} (tolerance for {self.precision}: {tol:g}): "
+                    f"refusing to run; try precision fp32, or delete {self.cache_dir} if the cache is suspect")
+
+    def describe(self) -> str:
+        threads = self.threads or "default"
+        text = f"CPU {self.cpu['name']} {self.precision} ({self.precision_reason}), threads {threads}"
+        if self.cache_note:
+            text += f"; {self.cache_note}"
+        return text
+
+
+def parity_feeds(model: ModelDir, hw: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """The fixed start-up parity input: every graph input uniform in [0.1, 0.9]."""
+    rng = np.random.default_rng(seed)
+    return {n: (0.1 + 0.8 * rng.random((1, 3 if n == "rgb" else 1, *hw))).astype(np.float32)
+            for n in model.inputs}
+
+
+def write_blob(path: Path, blob: bytes, meta: dict) -> None:
+    """Write a cache file (header line + blob) atomically: a killed write leaves no half file."""
+    header = dict(meta, format=BLOB_FORMAT, bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
+        f.write(blob)
+    tmp.replace(path)
+
+
+def read_blob(path: Path) -> bytes:
+    """The blob of a cache file, verified against its header.
+
+    Raises:
+        BackendError: unreadable header, wrong format, or a size/sha256 mismatch.
+    """
+    data = path.read_bytes()
+    head, sep, blob = data.partition(b"\n")
+    try:
+        meta = json.loads(head) if sep else None
+    except (ValueError, UnicodeDecodeError):
+        meta = None
+    if not isinstance(meta, dict) or meta.get("format") != BLOB_FORMAT:
+        raise BackendError("not a depth_refine_ros OpenVINO cache file (bad header)")
+    if len(blob) != meta.get("bytes") or hashlib.sha256(blob).hexdigest() != meta.get("sha256"):
+        raise BackendError(f"blob is {len(blob)} bytes / sha256 mismatch against its header "
+                           f"({meta.get('bytes')} bytes): corrupt or truncated")
+    return blob
+
+
+def OpenVinoBackend(model: str = "", device: str = "cpu", precision: str = "auto", threads: int = 0,
+                    **options) -> NetBackend:
+    """Build the openvino backend for an installed model name or model directory.
+
+    Options: ``opt_hw``, ``cache_dir``, ``parity``, ``parity_tol`` (see :class:`OvEngine`), and the
+    task backend's (``keep_holes``).
+
+    Raises:
+        BackendError: missing OpenVINO, a device other than cpu, a bad precision, model refused, or
+            the start-up parity check failed.
+    """
+    if device not in ("cpu", "CPU", "auto", None):
+        raise BackendError(f"openvino runs on the CPU here (device cpu), not '{device}'")
+    md = load_for_engine(model, (GRAPH,))
+    engine_opts = {k: options.pop(k) for k in ("opt_hw", "cache_dir", "parity", "parity_tol") if k in options}
+    return task_backend(md, OvEngine(md, precision, threads, **engine_opts), **options)

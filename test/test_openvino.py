@@ -1,0 +1,190 @@
+"""The openvino backend and ``backend: auto`` on the shipped sr_lite model: start-up parity numbers,
+the compiled-model cache (created, reused, corrupt -> rebuilt, read-only model dir -> user cache),
+precision handling, and what auto picks and why (with OpenVINO importable and with its import
+failing). Every model is a copy in a temporary directory, so no cache is written into the source tree.
+"""
+import importlib.util
+import logging
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from depth_refine_ros.backends import BackendError, auto_plan, create_backend, create_model_backend
+from depth_refine_ros.backends import openvino_backend as ov_backend
+from depth_refine_ros.core.modeldir import PACKAGE_MODELS
+
+NO_OPENVINO = importlib.util.find_spec("openvino") is None
+pytestmark = [pytest.mark.unit,
+              pytest.mark.skipif(NO_OPENVINO, reason="OpenVINO is not installed (pip install -r requirements.txt)")]
+
+
+@pytest.fixture
+def sr_lite(tmp_path):
+    """A private copy of the shipped sr_lite (the cache goes beside it)."""
+    dst = tmp_path / "sr_lite"
+    shutil.copytree(PACKAGE_MODELS / "sr_lite", dst)
+    return dst
+
+
+def _frame(seed=0, hw=(480, 640)):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:hw[0] // 4, 0:hw[1] // 4]
+    depth = (1.5 + 0.004 * xx + 0.5 * (yy > hw[0] // 8)).astype(np.float32)
+    return {"rgb": rng.integers(0, 255, (*hw, 3), dtype=np.uint8), "depth_lr": depth}
+
+
+def test_fp32_matches_onnxruntime_on_shipped_sr_lite(sr_lite):
+    be = create_backend("openvino", model=str(sr_lite), precision="f32", threads=2)
+    eng = be.engine
+    assert eng.precision == "fp32" and eng.threads == 2
+    assert eng.parity_err["depth_out"] < 1e-5  # measured ~2e-7 of the output range
+    ort = create_backend("onnxruntime", model=str(sr_lite), threads=2)
+    x = _frame()
+    a, b = be.infer(x, (480, 640))["depth"], ort.infer(x, (480, 640))["depth"]
+    assert np.nanmax(np.abs(a - b)) < 1e-5  # metres, through the whole pre/post-processing
+    # the compiled model really runs f32 on the threads asked for
+    compiled = next(iter(eng._compiled.values())).get_compiled_model()
+    assert str(compiled.get_property("INFERENCE_PRECISION_HINT")) in ("<Type: 'float32'>", "f32")
+    assert compiled.get_property("INFERENCE_NUM_THREADS") == 2
+
+
+def test_bf16_parity_within_its_tolerance_and_really_bf16(sr_lite):
+    ok, why = ov_backend.native_bf16()
+    if not ok:
+        with pytest.raises(BackendError, match="bf16"):
+            create_backend("openvino", model=str(sr_lite), precision="bf16")
+        pytest.skip(f"this CPU has no native bf16 ({why}); refusal checked")
+    be = create_backend("openvino", model=str(sr_lite), precision="bf16", threads=2)
+    err = be.engine.parity_err["depth_out"]
+    # measured 3.1e-3 at 512x640: far from fp32's 2e-7 (bf16 really ran), within the 3e-2 tolerance
+    assert 1e-4 < err < ov_backend.PARITY_TOL["bf16"], err
+    assert "bf16" in be.describe()
+
+
+def test_auto_precision_is_fp32_with_a_reason(sr_lite):
+    be = create_backend("openvino", model=str(sr_lite), threads=2)
+    assert be.engine.precision == "fp32"
+    assert be.engine.precision_reason.startswith("auto:")
+
+
+def test_parity_failure_names_precision_and_difference(sr_lite):
+    with pytest.raises(BackendError, match=r"OpenVINO fp32 output 'depth_out' of sr_lite differs from ONNX "
+                                           r"Runtime by [0-9.e-]+ of its range .*tolerance for fp32: 1e-12"):
+        create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, parity_tol=1e-12)
+
+
+@pytest.mark.parametrize("bad", ["fp16", "int8", "F64"])
+def test_bad_precision_rejected(sr_lite, bad):
+    with pytest.raises(BackendError, match=f"openvino precision must be fp32 \\(or f32\\), bf16 or auto, not '{bad}'"):
+        create_backend("openvino", model=str(sr_lite), precision=bad)
+
+
+def test_device_other_than_cpu_rejected(sr_lite):
+    with pytest.raises(BackendError, match="device cpu"):
+        create_backend("openvino", model=str(sr_lite), device="cuda")
+
+
+def test_cache_created_then_reused(sr_lite, caplog):
+    caplog.set_level(logging.INFO, logger="depth_refine_ros.openvino")
+    first = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    blobs = list((sr_lite / "ov_cache").glob("*.ovblob"))
+    assert len(blobs) == 1 and blobs[0] == first.engine.blob_path(next(iter(first.engine.events)))
+    assert list(first.engine.events.values()) == ["built"] and first.engine.startup["cache_hit"] is False
+    ov_backend.read_blob(blobs[0])  # header and sha256 agree
+    mtime = blobs[0].stat().st_mtime_ns
+    second = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    assert list(second.engine.events.values()) == ["imported"] and second.engine.startup["cache_hit"] is True
+    assert blobs[0].stat().st_mtime_ns == mtime  # reused, not rewritten
+    assert "imported" in caplog.text
+    x = _frame(1)
+    np.testing.assert_array_equal(first.infer(x, (480, 640))["depth"], second.infer(x, (480, 640))["depth"])
+    # another precision or input size is another key
+    other = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, opt_hw=(384, 512))
+    assert other.engine.blob_path(next(iter(other.engine.events))) != blobs[0]
+    assert len(list((sr_lite / "ov_cache").glob("*.ovblob"))) == 2
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate", "header"])
+def test_corrupt_cache_rebuilt_with_a_warning(sr_lite, caplog, damage):
+    create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    blob = next((sr_lite / "ov_cache").glob("*.ovblob"))
+    data = bytearray(blob.read_bytes())
+    if damage == "flip":  # in the middle of the blob: OpenVINO itself would import it silently
+        data[len(data) // 2] ^= 0xFF
+    elif damage == "truncate":
+        data = data[:len(data) // 2]
+    else:
+        data[:10] = b"garbage!!!"
+    blob.write_bytes(bytes(data))
+    caplog.set_level(logging.INFO, logger="depth_refine_ros.openvino")
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    (event,) = be.engine.events.values()
+    assert event.startswith("rebuilt"), event
+    assert f"cached compiled model {blob} is unusable" in caplog.text and "rebuilding it" in caplog.text
+    assert any(r.levelno == logging.WARNING for r in caplog.records)
+    ov_backend.read_blob(blob)  # the rebuilt file is whole again
+    assert be.engine.parity_err["depth_out"] < 1e-5
+
+
+def test_read_only_model_dir_falls_back_to_user_cache(sr_lite, tmp_path, monkeypatch, caplog):
+    # as root a chmod'ed directory stays writable, so the probe is told the model dir refuses writes
+    real = ov_backend._dir_writable
+    monkeypatch.setattr(ov_backend, "_dir_writable", lambda p: False if sr_lite in p.parents else real(p))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    caplog.set_level(logging.INFO, logger="depth_refine_ros.openvino")
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    assert not (sr_lite / "ov_cache").exists()
+    blobs = list((tmp_path / "xdg" / "depth_refine_ros" / "openvino").glob("sr_lite-*/*.ovblob"))
+    assert len(blobs) == 1
+    assert "read-only" in be.describe() and str(blobs[0].parent) in be.describe()
+    assert any(r.levelno == logging.WARNING and "read-only" in r.getMessage() for r in caplog.records)
+    again = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    assert list(again.engine.events.values()) == ["imported"]
+
+
+def test_auto_picks_openvino_here_and_says_why(sr_lite):
+    candidates, skipped = auto_plan()
+    assert candidates[:1] == ["openvino"] or candidates[:1] == ["tensorrt"]
+    if candidates[0] == "tensorrt":
+        pytest.skip("a CUDA GPU and TensorRT are present: auto picks tensorrt here")
+    be = create_model_backend("auto", str(sr_lite), kinds=("sr",), threads=2)
+    assert be.name == "openvino" and be.engine.precision == "fp32"
+    assert "picked openvino, the first present of tensorrt > openvino > onnxruntime" in be.describe()
+    assert "tensorrt: " in be.describe()  # why TensorRT was left out
+    assert any(s.startswith("tensorrt: ") for s in skipped)
+    # device cpu leaves TensorRT out by name; precision fp16 leaves only TensorRT
+    assert "tensorrt: device cpu asked for" in auto_plan("cpu")[1]
+    assert auto_plan(precision="fp16")[0] in ([], ["tensorrt"])
+
+
+def test_auto_falls_back_to_onnxruntime_when_openvino_import_fails(sr_lite, monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
+    with pytest.raises(BackendError, match="pip install openvino"):
+        create_backend("openvino", model=str(sr_lite))
+    be = create_model_backend("auto", str(sr_lite), kinds=("sr",), threads=2)
+    assert be.name == "onnxruntime"
+    assert "picked onnxruntime" in be.describe() and "openvino: openvino cannot be imported" in be.describe()
+    x = _frame(2)
+    assert np.isfinite(be.infer(x, (480, 640))["depth"]).all()
+    with pytest.raises(BackendError, match=r"backend auto: no backend could run sr_lite \(tensorrt: does not run "
+                                           r"bf16; openvino: openvino cannot be imported .*; onnxruntime: does not "
+                                           r"run bf16\)"):
+        create_model_backend("auto", str(sr_lite), precision="bf16")
+
+
+def test_auto_moves_on_when_a_present_backend_fails_to_start(sr_lite, caplog):
+    # parity_tol=0 makes OpenVINO's own start-up check fail for real (its difference is ~1e-7, not 0)
+    be = create_model_backend("auto", str(sr_lite), threads=2, parity_tol=0.0)
+    if be.name == "tensorrt":
+        pytest.skip("TensorRT present")
+    assert be.name == "onnxruntime"
+    assert "openvino: failed to start (OpenVINO fp32 output 'depth_out'" in be.describe()
+    assert "failed to start" in caplog.text
+
+
+def test_auto_checks_the_model_kind_before_building(sr_lite):
+    with pytest.raises(BackendError, match="is a sr model; this needs mono"):
+        create_model_backend("auto", str(sr_lite), kinds=("mono",))
+    assert not (sr_lite / "ov_cache").exists()
