@@ -188,3 +188,49 @@ def test_auto_checks_the_model_kind_before_building(sr_lite):
     with pytest.raises(BackendError, match="is a sr model; this needs mono"):
         create_model_backend("auto", str(sr_lite), kinds=("mono",))
     assert not (sr_lite / "ov_cache").exists()
+
+
+def test_mono_model_compiles_its_card_input_size_at_start(tmp_path):
+    from depth_refine_ros.core.modeldir import load_model_dir
+
+    md = load_model_dir("mono_small")
+    eng = ov_backend.OvEngine(md, "fp32", threads=2, cache_dir=tmp_path)
+    (shapes,) = eng.events
+    h, w = md.card.input_hw
+    m = md.size_multiple
+    assert shapes == (("rgb", 3, -(-h // m) * m, -(-w // m) * m),)
+    be = create_backend("openvino", model="mono_small", threads=2, cache_dir=tmp_path)
+    rgb = np.random.default_rng(0).integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    be.infer({"rgb": rgb}, (480, 640))
+    assert list(be.engine.events) == [shapes]  # the first frame needed no second compile
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_fp32_equals_ort_and_bf16_is_why_auto_stays_fp32(tmp_path):
+    """The reason ``precision: auto`` is fp32 (openvino_backend docstring), on real held-out frames:
+    OpenVINO fp32 scores what ONNX Runtime scores; bf16 loses most of sr_lite's gain over bicubic at x8.
+    When a model stops losing in bf16 this test fails: then measure and consider ``AUTO_BF16``."""
+    from conftest import require_data
+
+    from depth_refine_ros.core.degrade import degrade
+    from depth_refine_ros.data.datasets import load_dataset
+
+    frames = load_dataset(require_data("rgbdd"), groups={"20200518", "20200601", "20200711", "20200715"}, limit=2)
+    bes = {"bicubic": create_backend("classical", method="bicubic"),
+           "ort": create_backend("onnxruntime", model="sr_lite", threads=2),
+           "fp32": create_backend("openvino", model="sr_lite", precision="fp32", threads=2, cache_dir=tmp_path)}
+    if ov_backend.native_bf16()[0]:
+        bes["bf16"] = create_backend("openvino", model="sr_lite", precision="bf16", threads=2, cache_dir=tmp_path)
+    rmse = {k: [] for k in bes}
+    for f in frames:
+        lr = degrade("bicubic", f.depth, 8, seed=1, rgb=f.rgb)
+        v = np.isfinite(f.depth)
+        for k, be in bes.items():
+            d = be.infer({"rgb": f.rgb, "depth_lr": lr}, f.depth.shape)["depth"]
+            rmse[k].append(float(np.sqrt(np.nanmean((d[v] - f.depth[v]) ** 2)) * 100))
+    cm = {k: float(np.mean(v)) for k, v in rmse.items()}
+    assert abs(cm["fp32"] - cm["ort"]) < 1e-3, cm
+    assert cm["ort"] < 0.8 * cm["bicubic"], cm
+    if "bf16" in cm:  # measured on 4 frames: ort 1.76, bf16 2.84, bicubic 2.90 cm
+        gain_kept = (cm["bicubic"] - cm["bf16"]) / (cm["bicubic"] - cm["ort"])
+        assert gain_kept < 0.5, f"bf16 keeps {gain_kept:.0%} of the gain now: {cm}"

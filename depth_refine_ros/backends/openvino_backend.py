@@ -192,7 +192,8 @@ class OvEngine(Engine):
         model: verified model directory.
         precision: ``auto``, ``fp32`` (``f32``) or ``bf16``.
         threads: inference threads (0 = OpenVINO's default: one per physical core).
-        opt_hw: output size whose padded input is compiled (and parity-checked) at start-up.
+        opt_hw: output size whose padded input is compiled (and parity-checked) at start-up
+            (monocular models: their card's ``input_hw`` instead); None compiles on first use only.
         cache_dir: blob cache directory (default: beside the model, else the user cache).
         parity: run the start-up comparison with ONNX Runtime.
         parity_tol: override :data:`PARITY_TOL` for this precision.
@@ -238,7 +239,9 @@ class OvEngine(Engine):
         self.parity_err: dict[str, float] = {}
         self.startup: dict[str, object] = {}
         if opt_hw is not None:
-            hw = padded_size(opt_hw, model.size_multiple)
+            # a monocular model always runs at its card's input size, whatever the output size
+            in_hw = getattr(model.card, "input_hw", None) if model.kind == "mono" else None
+            hw = padded_size(in_hw or opt_hw, model.size_multiple)
             t1 = time.monotonic()
             self._request(self._shapes(hw))
             self.startup["load"] = time.monotonic() - t1
