@@ -234,3 +234,12 @@ def test_held_out_accuracy_fp32_equals_ort_and_bf16_is_why_auto_stays_fp32(tmp_p
     if "bf16" in cm:  # measured on 4 frames: ort 1.76, bf16 2.84, bicubic 2.90 cm
         gain_kept = (cm["bicubic"] - cm["bf16"]) / (cm["bicubic"] - cm["ort"])
         assert gain_kept < 0.5, f"bf16 keeps {gain_kept:.0%} of the gain now: {cm}"
+
+
+def test_threads_reach_onnxruntime_and_openvino_and_are_dropped_for_torch(sr_lite):
+    be = create_model_backend("openvino", str(sr_lite), threads=1, kinds=("sr",))
+    compiled = next(iter(be.engine._compiled.values())).get_compiled_model()
+    assert be.engine.threads == 1 and compiled.get_property("INFERENCE_NUM_THREADS") == 1
+    ort = create_model_backend("onnxruntime", str(sr_lite), threads=1)
+    assert ort.engine.session.get_session_options().intra_op_num_threads == 1
+    assert create_model_backend("torch", str(sr_lite), threads=1).name == "torch"  # no TypeError

@@ -69,11 +69,16 @@ def create_model_backend(backend: str, model: str, device: str | None = None, pr
         device, precision: passed on when given; None leaves the backend's default (onnxruntime,
             torch: cpu/fp32; tensorrt: cuda/fp16; openvino: cpu/auto; auto: auto/auto).
         kinds: accepted model kinds (e.g. ``('sr',)``); another kind is refused by name.
+        **options: backend options; ``threads`` (the ``backend_threads`` parameter) is taken by
+            onnxruntime, openvino and auto and dropped for torch and tensorrt, so callers can always
+            pass it.
 
     Raises:
         BackendError: as :func:`create_backend`, or a model of the wrong kind.
     """
     name = "onnxruntime" if backend == "classical" else backend
+    if name in ("torch", "tensorrt"):
+        options.pop("threads", None)
     if name == "auto":
         options["kinds"] = kinds  # checked before any engine is built
     given = {k: v for k, v in (("device", device), ("precision", precision)) if v is not None}
