@@ -91,13 +91,15 @@ def run_make_bag(args: argparse.Namespace) -> int:
             sys.stderr.write(f"\r[make-bag] frame {i + 1}/{n}")
 
         n = build_bag(frames, pathlib.Path(args.out), args.storage, args.rate, args.scale, args.degradation,
-                      args.start_time, args.frame_id, args.depth_encoding, progress=progress)
+                      args.start_time, args.frame_id, args.depth_encoding, progress=progress,
+                      transport=args.transport, rgb_format=args.rgb_format)
     except (DatasetError, BagError, ValueError, KeyError) as e:
         print(f"\nmake-bag: {e}", file=sys.stderr)
         return 2
     lowres = ("the dataset's own low-res depth" if args.degradation == "supplied"
               else f"{args.degradation} x{args.scale}")  # supplied depth has its own size; --scale unused
-    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres})")
+    sent = "" if args.transport == "raw" else f", compressed transports (rgb {args.rgb_format})"
+    print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres}{sent})")
     return 0
 
 
@@ -115,6 +117,11 @@ def add_make_bag(sub) -> None:
     p.add_argument("--start-time", type=float, default=1_700_000_000.0, help="stamp of the first frame (s)")
     p.add_argument("--frame-id", default="camera_color_optical_frame")
     p.add_argument("--depth-encoding", choices=["16UC1", "32FC1"], default="16UC1")
+    p.add_argument("--transport", choices=["raw", "compressed"], default="raw",
+                   help="compressed: record the inputs as image_transport's compressed transports would "
+                        "(rgb/image/compressed and depth_lr/image/compressedDepth, sensor_msgs/CompressedImage)")
+    p.add_argument("--rgb-format", choices=["jpeg", "png"], default="jpeg",
+                   help="--transport compressed: the RGB image's compression (jpeg quality 95, or lossless png)")
     p.set_defaults(func=run_make_bag)
 
 

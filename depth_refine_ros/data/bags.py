@@ -9,6 +9,10 @@ write rclpy messages with ``BagWriter.write_cdr(topic, *ros.conversions.to_cdr(m
 
 Topics (the names ``sr_node`` listens on; :class:`Topics` renames them):
     ``rgb/image``, ``rgb/camera_info``, ``depth_lr/image``, ``depth_lr/camera_info``, ``depth_gt/image``.
+An image stream recorded through image_transport's compressed transports is read from
+``<topic>/compressed`` (RGB) or ``<topic>/compressedDepth`` (depth, ground truth) as
+``sensor_msgs/msg/CompressedImage`` when the raw topic is not in the bag; it pairs by stamp and
+decodes (:mod:`depth_refine_ros.data.compressed`) like the raw one.
 """
 from __future__ import annotations
 
@@ -23,6 +27,9 @@ from depth_refine_ros.data.messages import camera_info_to_intrinsics, depth_msg_
 
 STORAGES = ("sqlite3", "mcap")
 IMAGE, INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+#: image_transport's compressed transport of each image stream (topic suffix = "/" + transport)
+COMPRESSED_TRANSPORT = {"rgb": "compressed", "depth": "compressedDepth", "gt": "compressedDepth"}
 
 
 class BagError(RuntimeError):
@@ -123,6 +130,22 @@ class BagContents:
     unpaired_depth: int = 0
     unpaired_rgb: int = 0
     messages: list[tuple[str, int, object]] = field(default_factory=list)
+    #: ``rgb``/``depth``/``gt`` -> the transport they were recorded with (``raw``, ``compressed``,
+    #: ``compressedDepth``); streams absent from the bag are ``raw``
+    transports: dict[str, str] = field(default_factory=dict)
+
+
+def image_topic(base: str, key: str, transport: str) -> str:
+    """The bag topic of image stream ``key`` (``rgb``/``depth``/``gt``) named ``base`` with ``transport``."""
+    return base if transport == "raw" else f"{base}/{COMPRESSED_TRANSPORT[key]}"
+
+
+def _find_image_topic(by_topic: dict, base: str, key: str) -> tuple[str, str]:
+    """``(topic, transport)`` of an image stream: the raw topic, else image_transport's compressed one."""
+    compressed = image_topic(base, key, COMPRESSED_TRANSPORT[key])
+    if base not in by_topic and compressed in by_topic:
+        return compressed, COMPRESSED_TRANSPORT[key]
+    return base, "raw"
 
 
 def _open_reader(path: pathlib.Path):
@@ -155,14 +178,20 @@ def read_bag(path: str | pathlib.Path, topics: Topics = Topics(), need_rgb: bool
     reader = _open_reader(path)
     try:
         by_topic = {c.topic: c for c in reader.connections}
-        want = {"depth": topics.depth, "rgb": topics.rgb, "rgb_info": topics.rgb_info,
-                "depth_info": topics.depth_info, "gt": topics.gt}
-        expected = {"depth": IMAGE, "rgb": IMAGE, "gt": IMAGE, "rgb_info": INFO, "depth_info": INFO}
-        if topics.depth not in by_topic:
-            raise BagError(f"{path}: no '{topics.depth}' topic (the low-res depth); topics in the bag: "
+        found = {k: _find_image_topic(by_topic, base, k)
+                 for k, base in (("depth", topics.depth), ("rgb", topics.rgb), ("gt", topics.gt))}
+        transports = {k: tr for k, (_, tr) in found.items()}
+        want = {"depth": found["depth"][0], "rgb": found["rgb"][0], "rgb_info": topics.rgb_info,
+                "depth_info": topics.depth_info, "gt": found["gt"][0]}
+        expected = {k: IMAGE if tr == "raw" else COMPRESSED for k, tr in transports.items()}
+        expected.update(rgb_info=INFO, depth_info=INFO)
+        if want["depth"] not in by_topic:
+            raise BagError(f"{path}: no '{topics.depth}' topic (the low-res depth; or "
+                           f"'{image_topic(topics.depth, 'depth', 'compressedDepth')}'); topics in the bag: "
                            f"{sorted(by_topic) or 'none'}")
-        if need_rgb and topics.rgb not in by_topic:
-            raise BagError(f"{path}: no '{topics.rgb}' topic (RGB guidance); topics in the bag: {sorted(by_topic)}")
+        if need_rgb and want["rgb"] not in by_topic:
+            raise BagError(f"{path}: no '{topics.rgb}' topic (RGB guidance; or "
+                           f"'{image_topic(topics.rgb, 'rgb', 'compressed')}'); topics in the bag: {sorted(by_topic)}")
         for k, t in want.items():
             if t in by_topic and by_topic[t].msgtype != expected[k]:
                 raise BagError(f"{path}: topic '{t}' is {by_topic[t].msgtype}, expected {expected[k]}")
@@ -186,14 +215,15 @@ def read_bag(path: str | pathlib.Path, topics: Topics = Topics(), need_rgb: bool
         reader.close()
     counts = {want[k]: len(v) for k, v in streams.items() if want[k] in by_topic}
     if not streams["depth"]:
-        raise BagError(f"{path}: '{topics.depth}' has no messages (empty bag?)")
+        raise BagError(f"{path}: '{want['depth']}' has no messages (empty bag?)")
     frames, unpaired_rgb = _pair(streams, need_rgb, max_interval_ns)
     if not frames:
         d = [s for s, _, _ in streams["depth"]]
         r = [s for s, _, _ in streams["rgb"]] or [0]
         raise BagError(f"{path}: no RGB/depth pair within {max_interval_ns / 1e6:.0f} ms: depth stamps "
                        f"{min(d) / 1e9:.3f}..{max(d) / 1e9:.3f} s, rgb {min(r) / 1e9:.3f}..{max(r) / 1e9:.3f} s")
-    return BagContents(frames, counts, storage, len(streams["depth"]) - len(frames), unpaired_rgb, messages)
+    return BagContents(frames, counts, storage, len(streams["depth"]) - len(frames), unpaired_rgb, messages,
+                       transports)
 
 
 def _latest(stream: list[tuple[int, int, object]], stamp: int):

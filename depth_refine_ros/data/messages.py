@@ -4,6 +4,9 @@ The functions read fields by name (``encoding``, ``height``, ``width``, ``step``
 ...), so they decode rclpy messages on the wire (``data`` an ``array.array``) and the messages
 :mod:`depth_refine_ros.data.bags` reads from a rosbag2 file (``rosbags`` objects, ``data`` a numpy
 array) alike: the live node, bag evaluation and training decode with the same code. No rclpy here.
+A ``sensor_msgs/CompressedImage`` (image_transport's ``compressed`` / ``compressedDepth``
+transports: fields ``format`` and ``data``) decodes through :mod:`depth_refine_ros.data.compressed`
+to the same arrays.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from depth_refine_ros.core.encodings import (
     depth_to_metres,
 )
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.data.compressed import decode_depth, decode_rgb, is_compressed
 
 
 def stamp_ns(header) -> int:
@@ -25,28 +29,36 @@ def stamp_ns(header) -> int:
 
 
 def depth_msg_to_metres(msg) -> np.ndarray:
-    """Decode a depth ``sensor_msgs/Image`` (``16UC1``/``mono16`` mm or ``32FC1`` m).
+    """Decode a depth ``sensor_msgs/Image`` (``16UC1``/``mono16`` mm or ``32FC1`` m), or a
+    ``CompressedImage`` of the ``compressedDepth`` transport.
 
     Returns:
         ``(H, W) float32`` metres, NaN invalid (0, NaN and Inf in the message are invalid).
 
     Raises:
-        ImageFormatError: bad encoding or inconsistent sizes.
+        ImageFormatError: bad encoding or inconsistent sizes; for compressed payloads also
+            ``format`` and ``decode`` (:func:`depth_refine_ros.data.compressed.decode_depth`).
     """
+    if is_compressed(msg):
+        return decode_depth(msg.format, msg.data)
     arr = buffer_to_array(msg.data, msg.height, msg.width, msg.step, msg.encoding,
                           bool(msg.is_bigendian), DEPTH_ENCODINGS)
     return depth_to_metres(arr, msg.encoding)
 
 
 def rgb_msg_to_array(msg) -> np.ndarray:
-    """Decode a colour ``sensor_msgs/Image`` (rgb8/bgr8/rgba8/bgra8/mono8).
+    """Decode a colour ``sensor_msgs/Image`` (rgb8/bgr8/rgba8/bgra8/mono8), or a ``CompressedImage``
+    of the ``compressed`` transport (jpeg/png).
 
     Returns:
         ``(H, W, 3) uint8`` RGB.
 
     Raises:
-        ImageFormatError: bad encoding or inconsistent sizes.
+        ImageFormatError: bad encoding or inconsistent sizes; for compressed payloads also
+            ``format`` and ``decode`` (:func:`depth_refine_ros.data.compressed.decode_rgb`).
     """
+    if is_compressed(msg):
+        return decode_rgb(msg.format, msg.data)
     arr = buffer_to_array(msg.data, msg.height, msg.width, msg.step, msg.encoding,
                           bool(msg.is_bigendian), COLOR_ENCODINGS)
     return color_to_rgb(arr, msg.encoding)

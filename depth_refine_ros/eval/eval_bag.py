@@ -87,8 +87,12 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     first = contents.frames[0]
     label = "sr_node live (" + ", ".join(o.split(":=")[-1] for o in overrides) + ")"
     res = RunResult(label)
+    # a bag recorded through image_transport's compressed transports is replayed as recorded, into a
+    # node subscribed to the same transports
+    tr = {k: contents.transports.get(k, "raw") for k in ("rgb", "depth")}
+    overrides = [*overrides, f"rgb_transport:={tr['rgb']}", f"depth_transport:={tr['depth']}"]
     with NodeProcess(*overrides) as node:
-        rig = Rig("eval_bag_rig", clouds=clouds)
+        rig = Rig("eval_bag_rig", clouds=clouds, rgb_transport=tr["rgb"], depth_transport=tr["depth"])
         try:
             rig.wait_matched(60)
             f0 = frames[0]
@@ -190,15 +194,20 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
 
 
 def write_out_bag(path: pathlib.Path, storage: str, contents, result: RunResult) -> int:
-    """Inputs + ``depth_refined/image`` and ``depth_refined/camera_info`` into a new bag."""
-    from depth_refine_ros.data.bags import BagWriter
+    """Inputs (on the topics and transports they were read from) + ``depth_refined/image`` and
+    ``depth_refined/camera_info`` into a new bag."""
+    from depth_refine_ros.data.bags import BagWriter, image_topic
     from depth_refine_ros.ros import conversions as conv
 
     n = 0
     with BagWriter(path, storage) as bag:
         for f in contents.frames:
-            for topic, m in (("rgb/image", f.rgb), ("rgb/camera_info", f.rgb_info), ("depth_lr/image", f.depth),
-                             ("depth_lr/camera_info", f.depth_info), ("depth_gt/image", f.gt)):
+            tr = contents.transports
+            for topic, m in ((image_topic("rgb/image", "rgb", tr.get("rgb", "raw")), f.rgb),
+                             ("rgb/camera_info", f.rgb_info),
+                             (image_topic("depth_lr/image", "depth", tr.get("depth", "raw")), f.depth),
+                             ("depth_lr/camera_info", f.depth_info),
+                             (image_topic("depth_gt/image", "gt", tr.get("gt", "raw")), f.gt)):
                 if m is not None:
                     bag.write(topic, m, f.t_ns)
             d = result.depth.get(f.stamp_ns)
@@ -351,6 +360,7 @@ def evaluate_bag(args: BagEvalConfig) -> int:
 
     results: list[RunResult] = []
     summary: dict = {"bag": str(args.bag), "storage": contents.storage, "pairs": len(contents.frames),
+                     "transports": ", ".join(f"{k} {v}" for k, v in contents.transports.items()),
                      "undecodable": undecodable, "unpaired_depth": contents.unpaired_depth,
                      "unpaired_rgb": contents.unpaired_rgb, "mode": "live" if args.live else "offline"}
     if args.live:

@@ -14,12 +14,13 @@ from array import array
 
 import numpy as np
 from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2, PointField
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from depth_refine_ros.core.cloud import fields_for
 from depth_refine_ros.core.encodings import array_to_buffer
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.data import compressed
 from depth_refine_ros.data.bags import typestore
 from depth_refine_ros.data.messages import (  # noqa: F401  (re-exported: the one decoder)
     camera_info_to_intrinsics,
@@ -29,7 +30,7 @@ from depth_refine_ros.data.messages import (  # noqa: F401  (re-exported: the on
 )
 
 _TYPES = {"sensor_msgs/msg/Image": Image, "sensor_msgs/msg/CameraInfo": CameraInfo,
-          "sensor_msgs/msg/PointCloud2": PointCloud2}
+          "sensor_msgs/msg/PointCloud2": PointCloud2, "sensor_msgs/msg/CompressedImage": CompressedImage}
 
 
 def msgtype_of(msg) -> str:
@@ -102,6 +103,25 @@ def array_to_image_msg(arr: np.ndarray, encoding: str, header: Header) -> Image:
 def depth_to_msg(depth_m: np.ndarray, header: Header) -> Image:
     """Encode ``(H, W) float32`` metres (NaN invalid) as a ``32FC1`` Image with ``header``."""
     return array_to_image_msg(depth_m.astype(np.float32, copy=False), "32FC1", header)
+
+
+def compressed_msg(fmt: str, data: bytes, header: Header) -> CompressedImage:
+    """A ``sensor_msgs/CompressedImage`` with ``format``, ``data`` and ``header``."""
+    msg = CompressedImage()
+    msg.header = header
+    msg.format = fmt
+    msg.data = array("B", data)
+    return msg
+
+
+def rgb_to_compressed_msg(rgb: np.ndarray, header: Header, method: str = "jpeg") -> CompressedImage:
+    """``(H, W, 3) uint8`` RGB as image_transport's ``compressed`` publisher sends it (jpeg or png)."""
+    return compressed_msg(*compressed.encode_rgb(rgb, method), header)
+
+
+def depth_to_compressed_msg(depth: np.ndarray, encoding: str, header: Header) -> CompressedImage:
+    """A depth image (``16UC1`` uint16 mm or ``32FC1`` float32 m) as the ``compressedDepth`` publisher sends it."""
+    return compressed_msg(*compressed.encode_depth(depth, encoding), header)
 
 
 

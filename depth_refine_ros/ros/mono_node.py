@@ -7,6 +7,8 @@ Topics (relative names; remap them to your driver):
     out ``depth_mono/image`` (32FC1; metres with ``fit``, relative units with ``relative``),
         ``depth_mono/camera_info``, ``depth_mono/points``, ``/diagnostics`` (fit residual,
         scale and shift per frame)
+    ``rgb_transport: compressed`` / ``depth_transport: compressedDepth``: the image inputs as
+    image_transport's CompressedImage topics (``<rgb/image>/compressed``, ``<depth_lr/image>/compressedDepth``).
 
 With ``fit``, each frame's prediction is robustly fitted (Huber-reweighted least squares,
 :class:`depth_refine_ros.pipeline.mono.MonoPipeline`) to the depth pixels, at the depth's own
@@ -51,13 +53,14 @@ class MonoNode(RefineNode):
         self._infos: deque = deque(maxlen=CACHE)
         self._last_fit: dict[str, float] = {}
         self._pending = None  # rgb waiting for its depth partner (fit mode; at most one)
-        self._subscribe("rgb/image", Image, self._on_rgb)
+        self._subscribe_image("rgb/image", p.rgb_transport, self._on_rgb)
         self._subscribe("rgb/camera_info", CameraInfo, self._on_info)
         if self.fit:
-            self._subscribe("depth_lr/image", Image, self._on_depth)
+            self._subscribe_image("depth_lr/image", p.depth_transport, self._on_depth)
         self._setup_outputs("depth_mono")
         self._start_worker()
         self.get_logger().info(f"mono_node ready: {self.mono.describe()}, output {p.metric_mode}, "
+                               f"input {self._subs['rgb/image'].topic_name}, "
                                f"refinement {self.refiner.describe() if self.refiner else 'none'}")
 
     # ---------------------------------------------------------------- callbacks
@@ -98,7 +101,7 @@ class MonoNode(RefineNode):
         try:
             rgb = conv.rgb_msg_to_array(rgb_msg)
         except ImageFormatError as e:
-            return self._reject("rgb_" + e.reason, stamp, f"rgb/image: {e}")
+            return self._reject("rgb_" + e.reason, stamp, f"{self._subs['rgb/image'].topic_name}: {e}")
         depth_lr = None
         if self.fit:
             dmsg = self._nearest(self._depths, stamp, int(self.p.metric_max_interval_s * 1e9))
@@ -108,7 +111,7 @@ class MonoNode(RefineNode):
             try:
                 depth_lr = conv.depth_msg_to_metres(dmsg)
             except ImageFormatError as e:
-                return self._reject("depth_" + e.reason, stamp, f"depth_lr/image: {e}")
+                return self._reject("depth_" + e.reason, stamp, f"{self._subs['depth_lr/image'].topic_name}: {e}")
         t1 = time.perf_counter()
         info = self._nearest(self._infos, stamp, None)
         intr = conv.camera_info_to_intrinsics(info, rgb.shape[:2]) if info is not None else None

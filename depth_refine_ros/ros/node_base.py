@@ -23,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from depth_refine_ros.backends import BackendError
 from depth_refine_ros.core.cloud import CloudBuilder
 from depth_refine_ros.ros import conversions as conv
+from depth_refine_ros.ros import transports
 from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
 from depth_refine_ros.ros.diagnostics import NodeStats
 from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, SILENT_HINT, make_qos
@@ -54,12 +55,20 @@ class RefineNode(Node):
         self._t_start = time.monotonic()
 
     # ---------------------------------------------------------------- set-up
-    def _subscribe(self, key: str, mtype, callback) -> None:
-        """Subscribe to ``key`` (a relative topic) with the input QoS and a QoS-mismatch warning."""
+    def _subscribe(self, key: str, mtype, callback, topic: str | None = None) -> None:
+        """Subscribe to ``topic`` (default ``key``, a relative topic) with the input QoS and a
+        QoS-mismatch warning; ``key`` names the input in diagnostics and logs."""
         p = self.p
         events = SubscriptionEventCallbacks(incompatible_qos=lambda info, t=key: self._on_incompatible(t, info))
-        self._subs[key] = self.create_subscription(mtype, key, callback, make_qos(p.input_reliability, p.input_depth),
+        self._subs[key] = self.create_subscription(mtype, topic or key, callback,
+                                                   make_qos(p.input_reliability, p.input_depth),
                                                    event_callbacks=events)
+
+    def _subscribe_image(self, key: str, transport: str, callback) -> None:
+        """Subscribe to image input ``key`` through an image_transport ``transport`` (``raw``,
+        ``compressed``, ``compressedDepth``: topic and type from :mod:`depth_refine_ros.ros.transports`)."""
+        mtype, topic = transports.subscription(self, key, transport)
+        self._subscribe(key, mtype, callback, topic)
 
     def _setup_outputs(self, prefix: str) -> None:
         """Publishers ``<prefix>/image``, ``/camera_info``, ``/points`` (unless cloud none), /diagnostics."""

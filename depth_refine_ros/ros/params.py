@@ -62,6 +62,16 @@ class CommonParams:
     diagnostics_period_s: float = _p(1.0, "diagnostics.period_s", "Period (s) of /diagnostics.")
     log_throttle_s: float = _p(5.0, "log_throttle_s",
                                "Each kind of rejected-input log line repeats at most this often (s).")
+    rgb_transport: str = _p(
+        "raw", "rgb_transport",
+        "image_transport transport of rgb/image: raw (sensor_msgs/Image on rgb/image) or compressed "
+        "(sensor_msgs/CompressedImage, jpeg or png, on the remapped rgb/image + /compressed).",
+        ("raw", "compressed"))
+    depth_transport: str = _p(
+        "raw", "depth_transport",
+        "image_transport transport of depth_lr/image: raw (sensor_msgs/Image) or compressedDepth "
+        "(sensor_msgs/CompressedImage, 16UC1 or 32FC1 png, on the remapped depth_lr/image + /compressedDepth).",
+        ("raw", "compressedDepth"))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.ros import conversions as conv
@@ -99,12 +99,27 @@ def image_msg(arr: np.ndarray, encoding: str, stamp_s: float, frame: str = FRAME
     return conv.array_to_image_msg(arr, encoding, conv.header_at(stamp_s, frame))
 
 
+def compressed_image_msg(arr: np.ndarray, encoding: str, stamp_s: float, frame: str = FRAME,
+                         rgb_format: str = "jpeg") -> CompressedImage:
+    """A CompressedImage as image_transport's publishers send it: ``rgb8`` arrays through ``compressed``
+    (``rgb_format`` jpeg or png), depth (``16UC1`` mm / ``32FC1`` m) through ``compressedDepth``."""
+    header = conv.header_at(stamp_s, frame)
+    if encoding == "rgb8":
+        return conv.rgb_to_compressed_msg(arr, header, rgb_format)
+    return conv.depth_to_compressed_msg(arr, encoding, header)
+
+
 def info_msg(h: int, w: int, fx: float, fy: float, cx: float, cy: float, stamp_s: float) -> CameraInfo:
     """A plumb_bob CameraInfo with zero distortion for a ``w x h`` image."""
     return conv.intrinsics_to_camera_info(Intrinsics(fx, fy, cx, cy, w, h), conv.header_at(stamp_s, FRAME))
 
 
 key = conv.stamp_ns  # outputs are recorded by stamp in ns
+
+
+def _transport_topic(base: str, transport: str) -> tuple[type, str]:
+    """``(type, topic)`` image_transport publishes ``base`` on with ``transport`` (the rig is not remapped)."""
+    return (Image, base) if transport == "raw" else (CompressedImage, f"{base}/{transport}")
 
 
 class Rig:
@@ -114,18 +129,24 @@ class Rig:
         name: rig node name.
         clouds: also subscribe to the cloud (the nodes build it only when someone does).
         prefix: the node's output namespace (``depth_refined`` for sr_node, ``depth_mono``).
+        rgb_transport, depth_transport: image_transport transports the rig publishes the images
+            with (``raw``; ``compressed`` (``rgb_format`` jpeg or png) on ``rgb/image/compressed``,
+            ``compressedDepth`` on ``depth_lr/image/compressedDepth``); the node must be started with
+            the same ``rgb_transport`` / ``depth_transport`` parameters.
     """
 
-    def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined") -> None:
+    def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined",
+                 rgb_transport: str = "raw", depth_transport: str = "raw", rgb_format: str = "jpeg") -> None:
         self.prefix = prefix
         self.record_clouds = clouds
+        self.rgb_transport, self.depth_transport, self.rgb_format = rgb_transport, depth_transport, rgb_format
         if not rclpy.ok():
             rclpy.init()
         self.node = rclpy.create_node(name)
         n = self.node
-        self.pub_rgb = n.create_publisher(Image, "rgb/image", REL)
+        self.pub_rgb = n.create_publisher(*_transport_topic("rgb/image", rgb_transport), REL)
         self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
-        self.pub_depth = n.create_publisher(Image, "depth_lr/image", REL)
+        self.pub_depth = n.create_publisher(*_transport_topic("depth_lr/image", depth_transport), REL)
         self.pub_depth_info = n.create_publisher(CameraInfo, "depth_lr/camera_info", REL)
         self.images: dict[int, tuple[float, Image]] = {}
         self.infos: dict[int, CameraInfo] = {}
@@ -174,12 +195,18 @@ class Rig:
             if di is not None:
                 self.pub_depth_info.publish(di)
         if rgb is not None:
-            self.pub_rgb.publish(image_msg(rgb, rgb_enc, stamp_s if rgb_stamp_s is None else rgb_stamp_s))
-        msg = image_msg(depth, depth_enc, stamp_s) if depth is not None else None
+            self.pub_rgb.publish(self._image(rgb, rgb_enc, stamp_s if rgb_stamp_s is None else rgb_stamp_s,
+                                             self.rgb_transport))
+        msg = self._image(depth, depth_enc, stamp_s, self.depth_transport) if depth is not None else None
         if msg is not None:
             self.pub_depth.publish(msg)
             return key(msg.header)
         return -1
+
+    def _image(self, arr: np.ndarray, encoding: str, stamp_s: float, transport: str):
+        if transport == "raw":
+            return image_msg(arr, encoding, stamp_s)
+        return compressed_image_msg(arr, encoding, stamp_s, rgb_format=self.rgb_format)
 
     def play(self, frames, rate_hz: float, progress=None,
              pace_s: float | None = None) -> dict[int, tuple[int, float]]:

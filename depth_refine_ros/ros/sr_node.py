@@ -7,6 +7,9 @@ Topics (relative names; remap them to your driver):
     out ``depth_refined/image`` (32FC1 m, NaN invalid, rgb resolution),
         ``depth_refined/camera_info``, ``depth_refined/points`` (organized PointCloud2),
         ``/diagnostics``
+    ``rgb_transport: compressed`` / ``depth_transport: compressedDepth`` take the image inputs as
+    image_transport's CompressedImage topics instead (``<rgb/image>/compressed``,
+    ``<depth_lr/image>/compressedDepth``; :mod:`depth_refine_ros.ros.transports`).
 
 Any backend runs any SR model (``backend``, ``model``, ``device``, ``precision``). When
 ``rgb/image`` is silent for ``depth_only.rgb_timeout_s`` the node refines depth alone with the
@@ -68,15 +71,17 @@ class SrNode(RefineNode):
             self.sync = ApproximateTimeSync(2, p.sync_queue_size, int(p.sync_max_interval_s * 1e9), [lb, lb])
         self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE), "depth": deque(maxlen=INFO_CACHE)}
         self._last_set_ns: int | None = None
-        self._subscribe("rgb/image", Image, lambda m: self._on_image(RGB, "rgb/image", m))
-        self._subscribe("depth_lr/image", Image, lambda m: self._on_image(DEPTH, "depth_lr/image", m))
+        self._subscribe_image("rgb/image", p.rgb_transport, lambda m: self._on_image(RGB, "rgb/image", m))
+        self._subscribe_image("depth_lr/image", p.depth_transport,
+                              lambda m: self._on_image(DEPTH, "depth_lr/image", m))
         self._subscribe("rgb/camera_info", CameraInfo, lambda m: self._on_info("rgb", "rgb/camera_info", m))
         self._subscribe("depth_lr/camera_info", CameraInfo,
                         lambda m: self._on_info("depth", "depth_lr/camera_info", m))
         self._setup_outputs("depth_refined")
         self._start_worker()
         self.get_logger().info(
-            f"sr_node ready: backend {self.pipeline.backend.describe()}, inputs {p.input_reliability}, "
+            f"sr_node ready: backend {self.pipeline.backend.describe()}, inputs {p.input_reliability} "
+            f"({self._subs['rgb/image'].topic_name}, {self._subs['depth_lr/image'].topic_name}), "
             f"sync {p.sync_mode} (max interval {p.sync_max_interval_s} s), cloud {p.cloud_type}, "
             f"without rgb: {self.depth_only.backend.describe()}")
 
@@ -171,13 +176,13 @@ class SrNode(RefineNode):
         try:
             depth = conv.depth_msg_to_metres(depth_msg)
         except ImageFormatError as e:
-            return self._reject("depth_" + e.reason, stamp, f"depth_lr/image: {e}")
+            return self._reject("depth_" + e.reason, stamp, f"{self._subs['depth_lr/image'].topic_name}: {e}")
         if rgb_msg is None:
             return self._process_depth_only(depth_msg, depth, stamp, t0)
         try:
             rgb = conv.rgb_msg_to_array(rgb_msg)
         except ImageFormatError as e:
-            return self._reject("rgb_" + e.reason, stamp, f"rgb/image: {e}")
+            return self._reject("rgb_" + e.reason, stamp, f"{self._subs['rgb/image'].topic_name}: {e}")
         self._rgb_hw = rgb.shape[:2]
         if rgb_msg.header.frame_id != depth_msg.header.frame_id and "frame" not in self._warned_once:
             self._warned_once.add("frame")
@@ -228,7 +233,8 @@ class SrNode(RefineNode):
             self.pipeline.backend.describe(),
             ["rgb/image", "depth_lr/image", "rgb/camera_info", "depth_lr/camera_info"],
             self._stale_inputs(),
-            {"mode": self._mode, "depth_only_backend": self.depth_only.backend.describe(),
+            {"mode": self._mode, "transports": f"rgb {self.p.rgb_transport}, depth {self.p.depth_transport}",
+             "depth_only_backend": self.depth_only.backend.describe(),
              "refinement": self.pipeline.refiner.describe() if self.pipeline.refiner else "none",
              "registration": self.pipeline.registration.describe()})
         self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), status))
