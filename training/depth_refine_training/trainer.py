@@ -195,6 +195,7 @@ def train(cfg: TrainConfig) -> dict:
         except ImportError:  # tensorboard is optional
             writer = None
     csv_w = csv.writer(log_f) if log_f else None
+    (out / "STOP").unlink(missing_ok=True)  # a request to stop the previous run, not this one
     t0 = time.time()
     metrics: dict[str, float] = {}
     best = float("inf")
@@ -222,8 +223,10 @@ def train(cfg: TrainConfig) -> dict:
         opt.step()
         sched.step()
         step += 1
+        # a STOP file in the run directory ends the run at this step, validated and saved (resumable):
+        # how a CPU stage is cut short on schedule without losing the steps since the last checkpoint
         stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min
-                or 0 < cfg.stop_step <= step)
+                or 0 < cfg.stop_step <= step or (out / "STOP").exists())
         if world > 1:  # every rank must stop at the same step
             flag = torch.tensor([float(stop)], device=device)
             dist.all_reduce(flag)
