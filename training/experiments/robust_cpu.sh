@@ -9,7 +9,7 @@
 set -euo pipefail
 T=(.venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml patch=192 batch=8 workers=0
    val_every=250 val_limit=12 "model_overrides={fusion: concat}")
-OMP_NUM_THREADS=2 "${T[@]}" "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]" steps=6000 \
+OMP_NUM_THREADS=2 "${T[@]}" "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]" steps=3000 \
   lr=0.0003 time_limit_min=110 init=depth_refine_ros/model_zoo/sr_lite out=runs/robust/a
 .venv/bin/depth-refine-train export runs/robust/a/last.pt depth_refine_ros/model_zoo/sr_lite_robust \
   --name sr_lite_robust --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
