@@ -1,25 +1,30 @@
-"""Launch sr_node (guided depth super-resolution) and, optionally, rviz2.
+"""Launch sr_node (guided depth super-resolution) and, with use_rviz:=true, rviz2.
 
     ros2 launch depth_refine_ros sr.launch.py rgb_topic:=/camera/color/image_raw \
         rgb_info_topic:=/camera/color/camera_info \
         depth_topic:=/camera/aligned_depth_to_color/image_raw \
         depth_info_topic:=/camera/aligned_depth_to_color/camera_info
 
+Parameters come from params_file; the backend/model/... arguments override it only when given
+(their default, '', means "as in the params file"). rviz2 shows the node's topics through the
+namespace and remappings given here (its config is written at launch time with resolved names);
+when rviz2 is asked for but not installed, the launch stops before starting anything.
+
 Every node started here uses the package's Fast DDS profile (32 MiB shared memory) unless
 FASTDDS_DEFAULT_PROFILES_FILE is already set, so the 1 MB depth images and multi-MB clouds it
 publishes are fast for any subscriber.
 """
-from launch.actions import DeclareLaunchArgument, SetEnvironmentVariable
-from launch.conditions import IfCondition
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
+from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, node_and_rviz
+from depth_refine_ros.ros.params import SrParams
 from launch import LaunchDescription
 
 PACKAGE = "depth_refine_ros"
 
-# (name, default, description): topics are remappings of sr_node's relative topic names.
+# (name, default, description): each remaps the sr_node topic named by its default.
 TOPIC_ARGS = [
     ("rgb_topic", "rgb/image", "RGB image topic (rgb8/bgr8/rgba8/bgra8/mono8)."),
     ("rgb_info_topic", "rgb/camera_info", "RGB camera_info topic (optional input)."),
@@ -30,38 +35,27 @@ TOPIC_ARGS = [
     ("refined_info_topic", "depth_refined/camera_info", "Output: camera_info of the refined depth."),
     ("points_topic", "depth_refined/points", "Output: organized PointCloud2."),
 ]
-REMAP_OF = {
-    "rgb_topic": "rgb/image", "rgb_info_topic": "rgb/camera_info",
-    "depth_topic": "depth_lr/image", "depth_info_topic": "depth_lr/camera_info",
-    "refined_depth_topic": "depth_refined/image", "refined_info_topic": "depth_refined/camera_info",
-    "points_topic": "depth_refined/points",
+# launch argument -> sr_node parameter: given ones override the params file, others leave it be.
+PARAM_ARGS = {
+    "backend": "backend", "model": "model", "depth_only_model": "depth_only.model", "device": "device",
+    "precision": "precision", "classical_method": "classical.method", "registration": "registration.mode",
 }
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     args = [DeclareLaunchArgument(n, default_value=d, description=doc) for n, d, doc in TOPIC_ARGS]
+    args += [DeclareLaunchArgument(n, default_value=NOT_GIVEN, description=describe_parameter(SrParams, p))
+             for n, p in PARAM_ARGS.items()]
     args += [
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "sr.yaml"]),
                               description="sr_node parameter file (every parameter, documented)."),
-        DeclareLaunchArgument("backend", default_value="classical",
-                              description="Inference backend: classical, onnxruntime, torch or tensorrt."),
-        DeclareLaunchArgument("model", default_value="",
-                              description="SR model (installed name from `depth-refine models`, or a "
-                                          "model directory) for the network backends."),
-        DeclareLaunchArgument("depth_only_model", default_value="",
-                              description="Depth-only SR model used while RGB is missing (empty: bicubic)."),
-        DeclareLaunchArgument("device", default_value="cpu", description="Network device: cpu or cuda."),
-        DeclareLaunchArgument("precision", default_value="fp32", description="Network precision: fp32 or fp16."),
-        DeclareLaunchArgument("classical_method", default_value="bicubic",
-                              description="Classical upsampler: bicubic, joint_bilateral, guided_filter, fgs."),
-        DeclareLaunchArgument("registration", default_value="none",
-                              description="Depth-to-RGB offset correction: none, fixed (registration.shift_*_px "
-                                          "in the params file) or auto (tracked from RGB/depth edges)."),
-        DeclareLaunchArgument("namespace", default_value="", description="Namespace for sr_node."),
-        DeclareLaunchArgument("use_rviz", default_value="true", description="Start rviz2 with the package's view."),
+        DeclareLaunchArgument("namespace", default_value="", description="Namespace for sr_node (and rviz2)."),
+        DeclareLaunchArgument("use_rviz", default_value="false",
+                              description="Start rviz2 with the package's view of sr_node's topics."),
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "rviz", "sr.rviz"]),
-                              description="rviz2 configuration file."),
+                              description="rviz2 configuration; its relative topic names are resolved through "
+                                          "the namespace and remappings given here."),
         DeclareLaunchArgument(
             "fastdds_profile",
             default_value=EnvironmentVariable(
@@ -70,31 +64,8 @@ def generate_launch_description() -> LaunchDescription:
             description="Fast DDS XML profile for the nodes started here (default: the shipped "
                         "32 MiB shared-memory profile, unless FASTDDS_DEFAULT_PROFILES_FILE is set)."),
     ]
-    sr_node = Node(
-        package=PACKAGE,
-        executable="sr_node",
-        name="sr_node",
-        namespace=LaunchConfiguration("namespace"),
-        output="screen",
-        emulate_tty=True,
-        parameters=[LaunchConfiguration("params_file"),
-                    {"backend": LaunchConfiguration("backend"),
-                     "classical.method": LaunchConfiguration("classical_method"),
-                     "model": LaunchConfiguration("model"),
-                     "depth_only.model": LaunchConfiguration("depth_only_model"),
-                     "device": LaunchConfiguration("device"),
-                     "precision": LaunchConfiguration("precision"),
-                     "registration.mode": LaunchConfiguration("registration")}],
-        remappings=[(REMAP_OF[n], LaunchConfiguration(n)) for n, _, _ in TOPIC_ARGS],
-    )
-    rviz = Node(
-        package="rviz2",
-        executable="rviz2",
-        name="rviz2",
-        arguments=["-d", LaunchConfiguration("rviz_config")],
-        condition=IfCondition(LaunchConfiguration("use_rviz")),
-        output="screen",
-    )
     return LaunchDescription(
         args + [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-                sr_node, rviz])
+                OpaqueFunction(function=node_and_rviz, kwargs=dict(
+                    package=PACKAGE, executable="sr_node", remap_args={n: d for n, d, _ in TOPIC_ARGS},
+                    param_args=PARAM_ARGS))])

@@ -53,7 +53,7 @@ def test_launch_file_arguments_and_executables(launch_file):
     declared, used, executables = set(), set(), []
     consts, consts_str = {}, {}
     for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple)):
+        if isinstance(node, ast.Assign) and isinstance(node.value, (ast.List, ast.Tuple, ast.Dict)):
             consts[getattr(node.targets[0], "id", "")] = node.value
         if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
             consts_str[getattr(node.targets[0], "id", "")] = node.value.value
@@ -68,26 +68,27 @@ def test_launch_file_arguments_and_executables(launch_file):
                 assert "description" in kw, f"argument {node.args[0].value} has no description"
         elif name == "LaunchConfiguration" and isinstance(node.args[0], ast.Constant):
             used.add(node.args[0].value)
-        elif name == "Node":
+        elif "executable" in kw and "package" in kw:  # Node(...) or the kwargs of node_and_rviz
             pkg = kw["package"]
             pkg = pkg.value if isinstance(pkg, ast.Constant) else consts_str[pkg.id]
             executables.append((pkg, kw["executable"].value))
-            # parameter overrides in the launch file must be parameters the node declares
-            for d in (e for e in getattr(kw.get("parameters"), "elts", []) if isinstance(e, ast.Dict)):
-                cls = {"sr_node": SrParams, "mono_node": MonoParams}[kw["executable"].value]
-                from dataclasses import fields
-                names = {f.metadata["ros"] for f in fields(cls)}
-                for k in d.keys:
-                    assert k.value in names, f"{launch_file.name}: {k.value} is not a {cls.node_name} parameter"
     # arguments declared from the TOPIC_ARGS table: (name, default, description)
     for elt in consts.get("TOPIC_ARGS", ast.List(elts=[])).elts:
         name, _, doc = (e.value for e in elt.elts)
         assert doc, name
         declared.add(name)
-    assert {"use_rviz", "params_file", "backend", "model", "rgb_topic", "depth_topic"} <= declared
-    assert used - declared - {"n"} == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
+    # arguments that override parameters: PARAM_ARGS {argument: parameter}; each a parameter the node declares
     ours = [e for p, e in executables if p == "depth_refine_ros"]
-    assert ours and set(ours) <= console_scripts()
+    assert len(ours) == 1 and set(ours) <= console_scripts()
+    cls = {"sr_node": SrParams, "mono_node": MonoParams}[ours[0]]
+    from dataclasses import fields
+    names = {f.metadata["ros"] for f in fields(cls)}
+    param_args = consts["PARAM_ARGS"]
+    for k, v in zip(param_args.keys, param_args.values, strict=True):
+        assert v.value in names, f"{launch_file.name}: {v.value} is not a {cls.node_name} parameter"
+        declared.add(k.value)
+    assert {"use_rviz", "params_file", "backend", "model", "rgb_topic", "namespace", "rviz_config"} <= declared
+    assert used - declared == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
     # everything the launch file finds in share/ is installed there by setup.py
     setup_src = (ROOT / "setup.py").read_text()
     for sub in re.findall(r'\[share, "(\w+)", "([\w.]+)"\]', src):
