@@ -99,8 +99,14 @@ def test_launch_file_arguments_and_executables(launch_file):
 def test_package_xml_and_setup_cfg():
     root = ET.parse(ROOT / "package.xml").getroot()
     assert root.get("format") == "3" and root.findtext("name") == "depth_refine_ros"
-    deps = {e.text for e in root if e.tag.endswith("depend")}
-    assert {"rclpy", "sensor_msgs", "diagnostic_msgs", "launch_ros", "rviz2"} <= deps
+    exec_deps = {e.text for e in root.findall("exec_depend")}
+    # what the nodes, launch files and runtime import, by rosdep key (ros/rosdistro rosdep/python.yaml)
+    assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "rcl_interfaces", "launch", "launch_ros",
+            "rviz2", "ament_index_python", "python3-numpy", "python3-yaml", "python3-opencv", "python3-matplotlib",
+            "python3-skimage", "python3-onnxruntime-pip", "python3-rosbags-pip"} <= exec_deps
+    assert "python3-pytest" in {e.text for e in root.findall("test_depend")}
+    assert root.findtext("license") == "Apache-2.0"
+    assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
     assert root.find("export/build_type").text == "ament_python"
     cfg = (ROOT / "setup.cfg").read_text()
     assert "install_scripts=$base/lib/depth_refine_ros" in cfg  # where launch_ros finds executables
