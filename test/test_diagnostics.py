@@ -84,9 +84,9 @@ def test_start_and_stop_of_a_stream():
     assert stats.rate_hz("rgb/camera_info") <= 1.0
     feed(stats, clock, np.arange(0, 3.01, 0.5), "rgb/image")  # a stream younger than the window
     assert stats.rate_hz("rgb/image") == pytest.approx(2.0)
-    clock.t += 0.2
-    assert stats.rate_hz("rgb/image") == pytest.approx(2.0, abs=0.15)
-    clock.t += 5.01  # the stream stopped
+    clock.t += 1.5  # the stream paused: its rate is still the stream's
+    assert stats.rate_hz("rgb/image") == pytest.approx(2.0)
+    clock.t += 3.51  # nothing for the whole window
     assert stats.rate_hz("rgb/image") == 0.0
     assert stats.rate_hz("depth_lr/image") == 0.0  # topics are separate
 
@@ -125,5 +125,7 @@ def test_live_2hz_stream_with_a_stalled_node_reads_about_2hz():
             rig.close()
         assert node.stop() == 0
     assert len(rates) >= 4, rates
-    assert max(rates) < 3.0, rates  # the burst on resuming read 1000+ Hz before
+    # the burst on resuming read 1000+ Hz before; now it adds at most what was queued (the rig's
+    # history of 10) over the 5 s window
+    assert max(rates) <= 2.0 + 10 / 5.0 + 0.1, rates
     assert rates[-1] == pytest.approx(2.0, abs=0.3), rates

@@ -54,15 +54,16 @@ class NodeStats:
             self.last_arrival[topic] = now
 
     def rate_hz(self, topic: str) -> float:
-        """Messages per second that arrived on ``topic`` over the last ``rate_window_s``.
+        """Messages per second on ``topic``: the count over the ``rate_window_s`` up to its latest message.
 
-        Counted over the window (diagnostic_updater's FrequencyStatus does the same), not inferred
-        from the spacing of the arrivals: a callback's arrival time is when the executor took the
-        message, and after a stall (a busy or paused process, a reliable reader catching up) the
-        queued messages are taken microseconds apart. Spacing-based, (n - 1) / (last - first), then
-        reads thousands of Hz: a 2 Hz stream was reported as 3207 Hz. The count is what arrived.
+        Counted over the window, not inferred from the spacing of the arrivals: a callback's arrival
+        time is when the executor took the message, and after a stall (a busy or paused process, a
+        reliable reader catching up) the queued messages are taken microseconds apart. Spacing-based,
+        (n - 1) / (last - first), then reads thousands of Hz: a 2 Hz stream was reported as 3207 Hz.
+        The window ends at the latest message, so a pause before the diagnostics are read does not
+        dilute the rate of the stream; 0 once nothing arrived for ``rate_window_s``.
 
-        While the topic is younger than the window, the window is the time since its first message
+        While the topic is younger than the window, the window is the time from its first message
         (at least ``MIN_RATE_SPAN_S``, so two back-to-back first messages do not read as a huge rate),
         and that first message, which opens the measurement, is not counted.
         """
@@ -70,11 +71,12 @@ class NodeStats:
         with self._lock:
             first = self.first_arrival.get(topic)
             ts = list(self.arrivals.get(topic, ()))
-        if first is None:
+        if first is None or not ts or now - ts[-1] > self._rate_window_s:
             return 0.0
-        span = min(self._rate_window_s, max(now - first, MIN_RATE_SPAN_S))
-        n = sum(1 for t in ts if now - t < span)
-        if now - first < span:
+        last = ts[-1]
+        span = min(self._rate_window_s, max(last - first, MIN_RATE_SPAN_S))
+        n = sum(1 for t in ts if last - t < span)
+        if last - first < span:
             n -= 1
         return max(n, 0) / span
 
