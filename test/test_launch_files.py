@@ -136,7 +136,7 @@ def test_require_executable_says_what_is_missing(tmp_path, monkeypatch):
 @pytest.mark.unit
 def test_argument_descriptions_are_the_node_parameter_descriptions():
     assert "bicubic" in describe_parameter(SrParams, "classical.method")
-    assert "Empty: as in params_file" in describe_parameter(MonoParams, "metric.mode")
+    assert "Unset (''): params_file's value holds." in describe_parameter(MonoParams, "metric.mode")
     with pytest.raises(KeyError):
         describe_parameter(SrParams, "no.such.parameter")
 

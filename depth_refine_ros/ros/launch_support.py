@@ -49,7 +49,7 @@ def describe_parameter(params_cls, ros_name: str) -> str:
 
     for f in fields(params_cls):
         if f.metadata["ros"] == ros_name:
-            return f"{params_cls.node_name} parameter {ros_name}: {_describe(f)} Empty: as in params_file."
+            return f"{params_cls.node_name} parameter {ros_name}: {_describe(f)} Unset (''): params_file's value holds."
     raise KeyError(f"{params_cls.node_name} has no parameter {ros_name!r}")
 
 
