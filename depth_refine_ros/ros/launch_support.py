@@ -159,6 +159,7 @@ def node_and_rviz(context, *, package: str, executable: str, remap_args: dict[st
     returning anything, so nothing is started.
     """
     from launch.conditions import IfCondition
+    from launch.logging import launch_config
     from launch.substitutions import LaunchConfiguration
     from launch_ros.actions import Node
     from launch_ros.utilities import make_namespace_absolute, prefix_namespace
@@ -175,13 +176,14 @@ def node_and_rviz(context, *, package: str, executable: str, remap_args: dict[st
     # what launch_ros gives the node: an enclosing PushRosNamespace prefixes a relative namespace,
     # SetRemap rules come before the node's own
     full_ns = make_namespace_absolute(prefix_namespace(context.launch_configurations.get("ros_namespace"), namespace))
-    params = params_file_for_namespace(arg("params_file"), full_ns, executable)
+    out_dir = launch_config.log_dir  # generated files go beside this launch's logs
+    params = params_file_for_namespace(arg("params_file"), full_ns, executable, out_dir)
     actions = [Node(package=package, executable=executable, name=executable, namespace=namespace,
                     output="screen", emulate_tty=True, remappings=remaps,
                     parameters=[pathlib.Path(params)] + ([overrides] if overrides else []))]
     if use_rviz:
         all_remaps = list(context.launch_configurations.get("ros_remaps", [])) + remaps
-        config = rviz_config(arg("rviz_config"), full_ns, all_remaps, executable)
+        config = rviz_config(arg("rviz_config"), full_ns, all_remaps, executable, out_dir)
         actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
                             arguments=["-d", config], output="screen"))
     return actions
