@@ -170,6 +170,15 @@ def fake_rviz_prefix(prefix: pathlib.Path) -> None:
     exe.chmod(0o755)
 
 
+@pytest.fixture(scope="module")
+def launch_log_dir(tmp_path_factory):
+    """launch's log directory (where the launch files write generated files): a temporary one, set once."""
+    from launch.logging import launch_config
+
+    launch_config.log_dir = str(tmp_path_factory.mktemp("launch_logs"))
+    return pathlib.Path(launch_config.log_dir)
+
+
 def evaluate(node: str, **args):
     """Run a launch file's argument declarations and OpaqueFunction; returns (context, actions)."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
@@ -203,7 +212,7 @@ def parameter_files(node_action) -> list[dict]:
 @pytest.mark.ros
 @needs_launch
 @pytest.mark.parametrize("node", ["sr_node", "mono_node"])
-def test_launch_passes_only_given_arguments(node, tmp_path):
+def test_launch_passes_only_given_arguments(node, tmp_path, launch_log_dir):
     mine = tmp_path / "mine.yaml"
     mine.write_text(f"{node}:\n  ros__parameters:\n    backend: torch\n    device: cuda\n")
     _, actions = evaluate(node, params_file=str(mine))
@@ -218,7 +227,7 @@ def test_launch_passes_only_given_arguments(node, tmp_path):
 
 @pytest.mark.ros
 @needs_launch
-def test_launch_rviz_follows_namespace_remaps_and_pushed_namespace(tmp_path, monkeypatch):
+def test_launch_rviz_follows_namespace_remaps_and_pushed_namespace(tmp_path, monkeypatch, launch_log_dir):
     fake_rviz_prefix(tmp_path)
     monkeypatch.setenv("AMENT_PREFIX_PATH", f"{tmp_path}{os.pathsep}{os.environ.get('AMENT_PREFIX_PATH', '')}")
     ctx, actions = evaluate("sr_node", use_rviz="true", namespace="front", rgb_topic="/camera/color/image_raw",
@@ -232,6 +241,7 @@ def test_launch_rviz_follows_namespace_remaps_and_pushed_namespace(tmp_path, mon
             cmd.append(perform_substitutions(ctx, part))
         except Exception:  # the ros-specific arguments, filled in only when the process starts
             cmd.append(None)
+    assert cmd[cmd.index("-d") + 1].startswith(str(launch_log_dir))
     topics = rviz_topics(cmd[cmd.index("-d") + 1])
     assert topics == ["/camera/color/image_raw", "/robot/front/depth_refined/image", "/robot/front/cloud"]
     # the shipped params file (keyed sr_node:) is re-keyed so that it applies in the namespace
@@ -240,7 +250,7 @@ def test_launch_rviz_follows_namespace_remaps_and_pushed_namespace(tmp_path, mon
 
 @pytest.mark.ros
 @needs_launch
-def test_launch_without_rviz2_fails_before_starting_anything(tmp_path, monkeypatch):
+def test_launch_without_rviz2_fails_before_starting_anything(tmp_path, monkeypatch, launch_log_dir):
     monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))  # no rviz2 there
     with pytest.raises(RuntimeError, match="rviz2 is not installed.*use_rviz:=false"):
         evaluate("sr_node", use_rviz="true")
