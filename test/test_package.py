@@ -99,7 +99,7 @@ def test_launch_file_arguments_and_executables(launch_file):
 def test_package_xml_and_setup_cfg():
     root = ET.parse(ROOT / "package.xml").getroot()
     assert root.get("format") == "3" and root.findtext("name") == "depth_refine_ros"
-    exec_deps = {e.text for e in root.findall("exec_depend")}
+    exec_deps = {e.text for e in root.findall("exec_depend") + root.findall("depend")}  # depend = build+exec
     # what the nodes, launch files and runtime import, by rosdep key (ros/rosdistro rosdep/python.yaml)
     assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "rcl_interfaces", "launch", "launch_ros",
             "rviz2", "ament_index_python", "python3-numpy", "python3-yaml", "python3-opencv", "python3-matplotlib",
@@ -107,7 +107,10 @@ def test_package_xml_and_setup_cfg():
     assert "python3-pytest" in {e.text for e in root.findall("test_depend")}
     assert root.findtext("license") == "Apache-2.0"
     assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
-    assert root.find("export/build_type").text == "ament_python"
+    build_type = root.find("export/build_type").text
+    assert build_type in ("ament_python", "ament_cmake")
+    if build_type == "ament_cmake":  # ament_cmake_python installs the Python package
+        assert (ROOT / "CMakeLists.txt").exists()
     cfg = (ROOT / "setup.cfg").read_text()
     assert "install_scripts=$base/lib/depth_refine_ros" in cfg  # where launch_ros finds executables
     assert (ROOT / "resource" / "depth_refine_ros").exists()
