@@ -16,37 +16,64 @@ publishes are fast for any subscriber.
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
+from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, node_and_rviz
+from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, node_setup
 from depth_refine_ros.ros.params import SrParams
 from launch import LaunchDescription
 
 PACKAGE = "depth_refine_ros"
 
-# (name, default, description): each remaps the sr_node topic named by its default.
-TOPIC_ARGS = [
-    ("rgb_topic", "rgb/image", "RGB image topic (rgb8/bgr8/rgba8/bgra8/mono8)."),
-    ("rgb_info_topic", "rgb/camera_info", "RGB camera_info topic (optional input)."),
-    ("depth_topic", "depth_lr/image",
-     "Low-res depth registered to the RGB camera (16UC1/mono16 mm or 32FC1 m)."),
-    ("depth_info_topic", "depth_lr/camera_info", "camera_info of the low-res depth."),
-    ("refined_depth_topic", "depth_refined/image", "Output: refined depth, 32FC1 metres."),
-    ("refined_info_topic", "depth_refined/camera_info", "Output: camera_info of the refined depth."),
-    ("points_topic", "depth_refined/points", "Output: organized PointCloud2."),
-]
-# launch argument -> sr_node parameter: given ones override the params file, others leave it be.
-PARAM_ARGS = {
-    "backend": "backend", "model": "model", "depth_only_model": "depth_only.model", "device": "device",
-    "precision": "precision", "classical_method": "classical.method", "registration": "registration.mode",
+# launch argument -> the sr_node topic it remaps (also its default: the node's own name)
+REMAP_OF = {
+    "rgb_topic": "rgb/image",
+    "rgb_info_topic": "rgb/camera_info",
+    "depth_topic": "depth_lr/image",
+    "depth_info_topic": "depth_lr/camera_info",
+    "refined_depth_topic": "depth_refined/image",
+    "refined_info_topic": "depth_refined/camera_info",
+    "points_topic": "depth_refined/points",
 }
+# (launch argument, description) of each topic argument
+TOPIC_ARGS = [
+    ("rgb_topic", "RGB image topic (rgb8/bgr8/rgba8/bgra8/mono8)."),
+    ("rgb_info_topic", "RGB camera_info topic (optional input)."),
+    ("depth_topic", "Low-res depth registered to the RGB camera (16UC1/mono16 mm or 32FC1 m)."),
+    ("depth_info_topic", "camera_info of the low-res depth."),
+    ("refined_depth_topic", "Output: refined depth, 32FC1 metres."),
+    ("refined_info_topic", "Output: camera_info of the refined depth."),
+    ("points_topic", "Output: organized PointCloud2."),
+]
+# (launch argument, sr_node parameter): given ones override the params file, others leave it be.
+PARAM_ARGS = [
+    ("backend", "backend"),
+    ("model", "model"),
+    ("depth_only_model", "depth_only.model"),
+    ("device", "device"),
+    ("precision", "precision"),
+    ("classical_method", "classical.method"),
+    ("registration", "registration.mode"),
+]
+
+
+def launch_setup(context):
+    """sr_node, and rviz2 showing its topics with use_rviz.
+
+    launch_support.node_setup reads the arguments: the params file, the given overrides, namespace and
+    remappings; a missing rviz2 raises before anything starts.
+    """
+    s = node_setup(context, "sr_node", REMAP_OF, PARAM_ARGS)
+    node = Node(package=PACKAGE, executable="sr_node", name="sr_node", namespace=s.namespace,
+                parameters=s.parameters, remappings=s.remappings, output="screen", emulate_tty=True)
+    return [node, *s.rviz]
 
 
 def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
-    args = [DeclareLaunchArgument(n, default_value=d, description=doc) for n, d, doc in TOPIC_ARGS]
+    args = [DeclareLaunchArgument(n, default_value=REMAP_OF[n], description=doc) for n, doc in TOPIC_ARGS]
     args += [DeclareLaunchArgument(n, default_value=NOT_GIVEN, description=describe_parameter(SrParams, p))
-             for n, p in PARAM_ARGS.items()]
+             for n, p in PARAM_ARGS]
     args += [
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "sr.yaml"]),
                               description="sr_node parameter file (every parameter, documented)."),
@@ -66,6 +93,4 @@ def generate_launch_description() -> LaunchDescription:
     ]
     return LaunchDescription(
         args + [SetEnvironmentVariable("FASTDDS_DEFAULT_PROFILES_FILE", LaunchConfiguration("fastdds_profile")),
-                OpaqueFunction(function=node_and_rviz, kwargs=dict(
-                    package=PACKAGE, executable="sr_node", remap_args={n: d for n, d, _ in TOPIC_ARGS},
-                    param_args=PARAM_ARGS))])
+                OpaqueFunction(function=launch_setup)])

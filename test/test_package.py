@@ -68,25 +68,25 @@ def test_launch_file_arguments_and_executables(launch_file):
                 assert "description" in kw, f"argument {node.args[0].value} has no description"
         elif name == "LaunchConfiguration" and isinstance(node.args[0], ast.Constant):
             used.add(node.args[0].value)
-        elif "executable" in kw and "package" in kw:  # Node(...) or the kwargs of node_and_rviz
+        elif name == "Node":
             pkg = kw["package"]
             pkg = pkg.value if isinstance(pkg, ast.Constant) else consts_str[pkg.id]
             executables.append((pkg, kw["executable"].value))
-    # arguments declared from the TOPIC_ARGS table: (name, default, description)
-    for elt in consts.get("TOPIC_ARGS", ast.List(elts=[])).elts:
-        name, _, doc = (e.value for e in elt.elts)
+    # topic arguments: TOPIC_ARGS [(name, description)], each remapping the node topic REMAP_OF[name]
+    topic_args = ast.literal_eval(consts["TOPIC_ARGS"])
+    assert [n for n, _ in topic_args] == list(ast.literal_eval(consts["REMAP_OF"]))
+    for name, doc in topic_args:
         assert doc, name
         declared.add(name)
-    # arguments that override parameters: PARAM_ARGS {argument: parameter}; each a parameter the node declares
+    # arguments that override parameters: PARAM_ARGS [(argument, parameter)]; each a parameter the node declares
     ours = [e for p, e in executables if p == "depth_refine_ros"]
     assert len(ours) == 1 and set(ours) <= console_scripts()
     cls = {"sr_node": SrParams, "mono_node": MonoParams}[ours[0]]
     from dataclasses import fields
     names = {f.metadata["ros"] for f in fields(cls)}
-    param_args = consts["PARAM_ARGS"]
-    for k, v in zip(param_args.keys, param_args.values, strict=True):
-        assert v.value in names, f"{launch_file.name}: {v.value} is not a {cls.node_name} parameter"
-        declared.add(k.value)
+    for argument, param in ast.literal_eval(consts["PARAM_ARGS"]):
+        assert param in names, f"{launch_file.name}: {param} is not a {cls.node_name} parameter"
+        declared.add(argument)
     assert {"use_rviz", "params_file", "backend", "model", "rgb_topic", "namespace", "rviz_config"} <= declared
     assert used - declared == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
     # everything the launch file finds in share/ is installed there by setup.py

@@ -1,5 +1,6 @@
-"""What the launch files share. :func:`node_and_rviz` starts a node and, if asked, rviz2; the plain
-functions it uses import no ``launch`` (unit tests run them anywhere).
+"""What the launch files share. :func:`node_setup` gives a launch file's node its parameters,
+namespace and remappings, and rviz2 if asked; the plain functions it uses import no ``launch``
+(unit tests run them anywhere).
 
 - :func:`given_overrides`: a launch argument overrides the params file only when the user gives it;
   :func:`describe_parameter` gives such an argument the description the node declares.
@@ -20,6 +21,7 @@ import os
 import pathlib
 import re
 import tempfile
+from dataclasses import dataclass, field
 
 import yaml
 
@@ -147,16 +149,25 @@ def require_executable(package: str, executable: str, hint: str) -> str:
     return path
 
 
-def node_and_rviz(context, *, package: str, executable: str, remap_args: dict[str, str],
-                  param_args: dict[str, str]) -> list:
-    """The actions of a launch file's ``OpaqueFunction``: the node, and rviz2 when ``use_rviz``.
+@dataclass
+class NodeSetup:
+    """What a launch file's node gets (see :func:`node_setup`), and the rviz2 actions (empty or one Node)."""
+
+    namespace: str
+    parameters: list
+    remappings: list[tuple[str, str]]
+    rviz: list = field(default_factory=list)
+
+
+def node_setup(context, node_name: str, remap_args: dict[str, str], param_args: list[tuple[str, str]]) -> NodeSetup:
+    """Namespace, parameters and remappings for a launch file's node, and rviz2 when ``use_rviz``.
 
     Reads the launch arguments ``params_file``, ``namespace``, ``use_rviz``, ``rviz_config`` and
     those named in ``remap_args`` (argument -> the node's relative topic) and ``param_args``
-    (argument -> the node's parameter). Parameters come from ``params_file``; an argument in
-    ``param_args`` overrides it only when given, and it applies in any namespace
-    (:func:`params_file_for_namespace`). With ``use_rviz`` and no rviz2 installed it raises before
-    returning anything, so nothing is started.
+    ((argument, the node's parameter) pairs). Parameters come from ``params_file``, made to apply
+    in the node's namespace (:func:`params_file_for_namespace`); an argument of ``param_args``
+    overrides it only when given. With ``use_rviz`` and no rviz2 installed it raises before the
+    launch file returns any action, so nothing is started. Generated files go beside the launch's logs.
     """
     from launch.conditions import IfCondition
     from launch.logging import launch_config
@@ -170,20 +181,18 @@ def node_and_rviz(context, *, package: str, executable: str, remap_args: dict[st
     use_rviz = IfCondition(LaunchConfiguration("use_rviz")).evaluate(context)
     if use_rviz:
         require_executable("rviz2", "rviz2", RVIZ_HINT)
-    overrides = given_overrides({param: arg(name) for name, param in param_args.items()})
+    overrides = given_overrides({param: arg(name) for name, param in param_args})
     remaps = [(topic, arg(name)) for name, topic in remap_args.items()]
     namespace = arg("namespace")
     # what launch_ros gives the node: an enclosing PushRosNamespace prefixes a relative namespace,
     # SetRemap rules come before the node's own
     full_ns = make_namespace_absolute(prefix_namespace(context.launch_configurations.get("ros_namespace"), namespace))
-    out_dir = launch_config.log_dir  # generated files go beside this launch's logs
-    params = params_file_for_namespace(arg("params_file"), full_ns, executable, out_dir)
-    actions = [Node(package=package, executable=executable, name=executable, namespace=namespace,
-                    output="screen", emulate_tty=True, remappings=remaps,
-                    parameters=[pathlib.Path(params)] + ([overrides] if overrides else []))]
+    out_dir = launch_config.log_dir
+    params = params_file_for_namespace(arg("params_file"), full_ns, node_name, out_dir)
+    setup = NodeSetup(namespace, [pathlib.Path(params)] + ([overrides] if overrides else []), remaps)
     if use_rviz:
         all_remaps = list(context.launch_configurations.get("ros_remaps", [])) + remaps
-        config = rviz_config(arg("rviz_config"), full_ns, all_remaps, executable, out_dir)
-        actions.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
-                            arguments=["-d", config], output="screen"))
-    return actions
+        config = rviz_config(arg("rviz_config"), full_ns, all_remaps, node_name, out_dir)
+        setup.rviz.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
+                               arguments=["-d", config], output="screen"))
+    return setup
