@@ -157,6 +157,7 @@ def run_eval_bag(args: argparse.Namespace) -> int:
         node_backend=node_backend, compare=tuple(args.compare), scales=tuple(args.scales),
         registration=args.registration, speed=args.speed, clouds=args.clouds, paced=args.paced,
         panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage, prog="eval-bag",
+        temporal=args.temporal, node_params=tuple(args.node_param),
         title=f"eval-bag: {args.bag}", command="depth-refine " + " ".join(sys.argv[1:]))
     return evaluate_bag(cfg)
 
@@ -167,4 +168,9 @@ def add_eval_bag(sub) -> None:
     p.add_argument("--live", action="store_true", help="play the bag into a freshly started sr_node over DDS")
     p.add_argument("--out", default="out/eval_bag")
     add_eval_bag_options(p)
+    p.add_argument("--temporal", action="store_true",
+                   help="--method with the temporal filter (sr_node's temporal.* defaults; label +temporal): "
+                        "offline as a pipeline stage, --live as temporal.enable:=true; --compare rows stay plain")
+    p.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                   help="--live: one more sr_node parameter override (repeatable), e.g. temporal.alpha:=0.2")
     p.set_defaults(func=run_eval_bag)

@@ -56,34 +56,47 @@ class CloudBuilder:
         return self._rx, self._ry
 
     def build(self, depth_m: np.ndarray, intr: Intrinsics, rgb: np.ndarray | None = None,
-              out: np.ndarray | None = None) -> np.ndarray:
+              out: np.ndarray | None = None, stride: int = 1) -> np.ndarray:
         """Make the cloud's point buffer.
 
         Args:
             depth_m: ``(H, W) float32`` metres, NaN invalid; must match ``intr`` size.
             intr: intrinsics of ``depth_m``.
             rgb: optional ``(H, W, 3) uint8`` RGB registered to ``depth_m``; gives ``xyzrgb``.
-            out: optional writable ``(H, W, 4 or 8) float32`` buffer to fill in place (e.g. a
+            out: optional writable ``(h, w, 4 or 8) float32`` buffer to fill in place (e.g. a
                 view of a reused message buffer); its padding must already be zero.
+            stride: keep every ``stride``-th row and column (pixels ``[::stride, ::stride]``), so
+                ``h, w = ceil(H / stride), ceil(W / stride)``. The kept pixels are back-projected
+                with the full-resolution rays, so the points are exactly the full cloud's points
+                ``[::stride, ::stride]`` (equivalently: the decimated grid's intrinsics are
+                ``fx / stride``, ``cx / stride``, since its pixel ``j`` is full pixel
+                ``j * stride``; not :meth:`Intrinsics.scaled_to`, which describes resampling).
 
         Returns:
-            ``(H, W, 4)`` float32 (xyz: x, y, z, pad) or ``(H, W, 8)`` float32 (xyzrgb: x, y, z,
+            ``(h, w, 4)`` float32 (xyz: x, y, z, pad) or ``(h, w, 8)`` float32 (xyzrgb: x, y, z,
             pad, rgb, pad, pad, pad); ``.tobytes()`` is the PointCloud2 ``data``. Padding is 0.
 
         Raises:
-            ValueError: sizes disagree.
+            ValueError: sizes disagree, or ``stride < 1``.
         """
         h, w = depth_m.shape
         if (w, h) != (intr.width, intr.height):
             raise ValueError(f"depth {w}x{h} does not match intrinsics {intr.width}x{intr.height}")
+        if rgb is not None and rgb.shape[:2] != (h, w):
+            raise ValueError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} does not match depth {w}x{h}")
+        if stride < 1:
+            raise ValueError(f"cloud stride must be >= 1, got {stride}")
         rx, ry = self._rays(intr)
+        if stride > 1:
+            sl = (slice(None, None, stride), slice(None, None, stride))
+            depth_m, rx, ry = depth_m[sl], rx[sl], ry[sl]
+            rgb = rgb[sl] if rgb is not None else None
+            h, w = depth_m.shape
         nfloat = 4 if rgb is None else 8
         if out is None:
             out = np.zeros((h, w, nfloat), dtype=np.float32)
         elif out.shape != (h, w, nfloat) or out.dtype != np.float32:
             raise ValueError(f"out buffer {out.shape} {out.dtype} != {(h, w, nfloat)} float32")
-        if rgb is not None and rgb.shape[:2] != (h, w):
-            raise ValueError(f"rgb {rgb.shape[1]}x{rgb.shape[0]} does not match depth {w}x{h}")
         z = depth_m.astype(np.float32, copy=False)
         np.multiply(rx, z, out=out[:, :, 0])  # NaN depth -> NaN x, y, z
         np.multiply(ry, z, out=out[:, :, 1])

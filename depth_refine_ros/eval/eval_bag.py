@@ -85,7 +85,9 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     wire = [{k: conv.to_rclpy(getattr(f, k)) if getattr(f, k) is not None else None
              for k in ("rgb", "depth", "rgb_info", "depth_info")} for f in contents.frames]
     first = contents.frames[0]
-    label = "sr_node live (" + ", ".join(o.split(":=")[-1] for o in overrides) + ")"
+    main_names = ("backend", "model", "classical.method", "registration.mode")  # shown by value alone
+    label = "sr_node live (" + ", ".join(o.split(":=")[-1] if o.split(":=")[0] in main_names else o
+                                         for o in overrides) + ")"
     res = RunResult(label)
     # a bag recorded through image_transport's compressed transports is replayed as recorded, into a
     # node subscribed to the same transports
@@ -302,6 +304,9 @@ class BagEvalConfig:
         panels: frames with a PNG panel.
         out_bag: write inputs + ``depth_refined/*`` to this new bag (None: don't).
         out_bag_storage: ``sqlite3`` or ``mcap``.
+        temporal: ``method`` with the temporal filter (offline: a pipeline stage; live:
+            ``temporal.enable:=true``); ``compare`` methods stay plain.
+        node_params: live: more ``sr_node`` parameter overrides (``name:=value``).
         prog: name in error messages.
         title: the report's title.
         command: the command line the report quotes.
@@ -322,6 +327,8 @@ class BagEvalConfig:
     panels: int = 3
     out_bag: str | None = None
     out_bag_storage: str = "mcap"
+    temporal: bool = False
+    node_params: tuple[str, ...] = ()
     prog: str = "eval-bag"
     title: str = "eval-bag"
     command: str = ""
@@ -344,8 +351,9 @@ def evaluate_bag(args: BagEvalConfig) -> int:
             raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
         reg = args.registration
         compare = [build_method(m, args.backend, registration=reg) for m in dict.fromkeys(args.compare)
-                   if args.live or m != args.method]
-        main = None if args.live else build_method(args.method, args.backend, registration=reg)
+                   if args.live or args.temporal or m != args.method]
+        main = None if args.live else build_method(args.method, args.backend, registration=reg,
+                                                   temporal=args.temporal)
     except (BagError, BackendError, ModelError, OSError) as e:
         print(f"{args.prog}: {e}", file=sys.stderr)
         return 2
@@ -371,6 +379,9 @@ def evaluate_bag(args: BagEvalConfig) -> int:
             overrides.append(f"classical.method:={args.method}")
         else:
             overrides.append(f"model:={args.method}")
+        if args.temporal:
+            overrides.append("temporal.enable:=true")
+        overrides += list(args.node_params)
         live = run_live(contents, frames, overrides, args.speed, args.clouds, progress,
                         paced=args.paced)
         sys.stderr.write("\n")
@@ -389,7 +400,9 @@ def evaluate_bag(args: BagEvalConfig) -> int:
     scoring.add_relative(rows)
     sweep = []
     if args.scales and any(f.gt is not None for f in frames):
-        if args.registration != "none":  # the sweep degrades the registered ground truth: nothing to undo
+        # the sweep degrades the registered ground truth: nothing to undo; its frames are no sequence,
+        # so no temporal filter either
+        if args.registration != "none" or args.temporal:
             names = dict.fromkeys([args.method, *args.compare])
             methods = [build_method(m, args.backend) for m in names]
         else:

@@ -15,6 +15,7 @@ from depth_refine_ros.pipeline.factory import build_sr_pipeline, spec_for_method
 from depth_refine_ros.pipeline.sr import InputError, Pipeline
 
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
+TEMPORAL_SUFFIX = " +temporal"  # label suffix of a method run with the temporal filter
 
 
 @dataclass
@@ -41,7 +42,7 @@ class Method:
 
 
 def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
-                 registration: str = "none") -> Method:
+                 registration: str = "none", temporal: bool = False) -> Method:
     """``bicubic`` | ``joint_bilateral`` | ``guided_filter`` | ``fgs`` | an SR model name or directory.
 
     The pipeline comes from :func:`~depth_refine_ros.pipeline.factory.build_sr_pipeline`, the
@@ -54,17 +55,19 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
             far (as sr_node does: median of the last 15 per-frame estimates, dead band 2 px) and
             undone; the label gets ``+reg``. ``eval-dataset`` replaces it per dataset pass with the
             median over all of that pass's frames (one sensor, one calibration).
+        temporal: the temporal filter (sr_node's ``temporal.*`` defaults) as the last stage; the
+            label gets ``+temporal``. The filter is stateful: run the frames in time order.
 
     Raises:
         depth_refine_ros.backends.BackendError / depth_refine_ros.core.modeldir.ModelError: unknown
             name, a model of a kind that does not super-resolve, or a broken model directory.
     """
-    spec = spec_for_method(name, backend, max_depth_m, registration)
+    spec = spec_for_method(name, backend, max_depth_m, registration, temporal)
     pipe = build_sr_pipeline(spec, warmup=False)
-    tag = REG_SUFFIX if registration != "none" else ""
+    tag = (REG_SUFFIX if registration != "none" else "") + (TEMPORAL_SUFFIX if temporal else "")
     label = name if spec.backend in ("classical", "onnxruntime") else f"{name} ({backend})"
     # classical methods always take the RGB frame (its size is the output size; registration reads it)
     return Method(label + tag, pipe, spec.backend == "classical" or pipe.backend.needs_rgb)
 
 
-__all__ = ["REG_SUFFIX", "InputError", "Method", "build_method"]
+__all__ = ["REG_SUFFIX", "TEMPORAL_SUFFIX", "InputError", "Method", "build_method"]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
 from depth_refine_ros.core.register import Registration
+from depth_refine_ros.core.temporal import DEFAULT_ALPHA, DEFAULT_DELTA, PERSISTENCY_MODES, TemporalFilter
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.pipeline.mono import MonoPipeline, MonoPipelineConfig
 from depth_refine_ros.pipeline.sr import Pipeline, PipelineConfig
@@ -41,6 +42,10 @@ class SrPipelineSpec:
         registration_max_shift_px: search radius of the estimate (pixels).
         registration_min_shift_px: ``auto``: dead band; smaller estimates are taken as 0.
         registration_background: estimate on a background thread (live nodes: no frame waits).
+        temporal: run the temporal filter (:mod:`depth_refine_ros.core.temporal`) as the last stage.
+        temporal_alpha: its weight of the current frame (0..1).
+        temporal_delta: its motion threshold in disparity units (1..100).
+        temporal_persistency: its hole-filling mode, a name or number 0..8.
     """
 
     backend: str = "classical"
@@ -62,13 +67,28 @@ class SrPipelineSpec:
     registration_max_shift_px: int = 8
     registration_min_shift_px: int = 2
     registration_background: bool = False
+    temporal: bool = False
+    temporal_alpha: float = DEFAULT_ALPHA
+    temporal_delta: float = DEFAULT_DELTA
+    temporal_persistency: str | int = PERSISTENCY_MODES[3]
+
+
+def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
+    """The spec's temporal filter, or None when ``spec.temporal`` is off.
+
+    Raises:
+        ValueError: alpha, delta or persistency out of range (the message says which), checked
+            even while the filter is off, so a bad setting is refused when it is made.
+    """
+    temporal = TemporalFilter(spec.temporal_alpha, spec.temporal_delta, spec.temporal_persistency)
+    return temporal if spec.temporal else None
 
 
 def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipeline, Pipeline]:
     """The guided pipeline and the depth-only one (used while RGB is missing).
 
     Both share one :class:`~depth_refine_ros.core.register.Registration`, so depth-only output
-    stays on the RGB grid with the shift in use.
+    stays on the RGB grid with the shift in use, and one temporal filter (one output stream).
 
     Args:
         spec: what to build.
@@ -78,7 +98,9 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         BackendError: a backend or model cannot be loaded, or ``model`` is set with the classical
             backend (the message says why).
         depth_refine_ros.core.modeldir.ModelError: a broken model directory.
+        ValueError: temporal filter settings out of range.
     """
+    temporal = build_temporal(spec)  # first: a bad setting fails before any model loads
     cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m)
     if spec.backend == "classical":
         if spec.model:
@@ -115,7 +137,8 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         spec.registration_mode, spec.registration_shift_px, spec.registration_every_n,
         spec.registration_window, max_shift_px=spec.registration_max_shift_px,
         min_shift_px=spec.registration_min_shift_px, background=spec.registration_background)
-    return Pipeline(backend, cfg, refiner, registration), Pipeline(only, cfg, registration=registration)
+    return (Pipeline(backend, cfg, refiner, registration, temporal),
+            Pipeline(only, cfg, registration=registration, temporal=temporal))
 
 
 def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
@@ -124,13 +147,15 @@ def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
 
 
 def spec_for_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
-                    registration: str = "none") -> SrPipelineSpec:
+                    registration: str = "none", temporal: bool = False) -> SrPipelineSpec:
     """The spec that runs a method by name: a classical upsampler, or an SR model name/directory.
 
     ``registration='auto'`` estimates on every frame with a window of 15, in the caller's thread
     (offline evaluation wants the estimate of this frame used for this frame's successors).
+    ``temporal``: the temporal filter as the last stage, with sr_node's defaults (librealsense's).
     """
-    reg = dict(registration_mode=registration, registration_every_n=1, registration_window=15)
+    reg = dict(registration_mode=registration, registration_every_n=1, registration_window=15,
+               temporal=temporal)
     if name in CLASSICAL_METHODS:
         return SrPipelineSpec(backend="classical", classical_method=name, max_depth_m=max_depth_m, **reg)
     return SrPipelineSpec(backend=backend, model=name, max_depth_m=max_depth_m, **reg)

@@ -1,7 +1,8 @@
 """The one place that turns (rgb, depth_lr, intrinsics) into (depth_hr, intrinsics_hr).
 
 Nodes, bag evaluation and benchmarks all call :meth:`Pipeline.process`, so they measure the same
-thing. Stages: validate -> (registration) -> backend -> (SDDR) -> postprocess (range clamp to NaN).
+thing. Stages: validate -> (registration) -> backend -> (SDDR) -> postprocess (range clamp to NaN)
+-> (temporal filter).
 Decoding messages and building clouds happen outside (in ``ros/``), because they are about
 transport, not refinement.
 """
@@ -16,6 +17,7 @@ from depth_refine_ros.backends.base import Backend
 from depth_refine_ros.core.depth import invalid_to_nan
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.core.register import Registration, shift_image
+from depth_refine_ros.core.temporal import TemporalFilter
 
 
 class InputError(ValueError):
@@ -51,7 +53,7 @@ class Result:
         timings_ms: stage name -> milliseconds: ``preprocess`` (validation), ``registration``,
             ``backend`` (all of the backend's work; for a network also its own stages ``fill``,
             ``upsample``, ``normalise``, ``pad``, ``infer``, ``crop``, ``holes``), ``sddr``,
-            ``postprocess`` (range clamp, moving a registered result back).
+            ``postprocess`` (range clamp, moving a registered result back), ``temporal``.
     """
 
     depth: np.ndarray
@@ -71,14 +73,19 @@ class Pipeline:
             onto the depth's grid, refined there, and the result moved back, by whole output
             pixels: no depth value is interpolated, and the output stays on the RGB camera's grid
             (its camera_info) as the node promises.
+        temporal: optional temporal filter, the last stage (on the final output grid, after the
+            range clamp). Stateful: one per output stream; ``sr_node`` gives its guided and
+            depth-only pipelines the same one, and replaces it (attribute ``temporal``, read once
+            per frame) when its ``temporal.*`` parameters change.
     """
 
     def __init__(self, backend: Backend, config: PipelineConfig | None = None, refiner=None,
-                 registration: Registration | None = None) -> None:
+                 registration: Registration | None = None, temporal: TemporalFilter | None = None) -> None:
         self.backend = backend
         self.config = config or PipelineConfig()
         self.refiner = refiner  # optional SDDR stage (depth_refine_ros.pipeline.sddr.SddrRefinement)
         self.registration = registration
+        self.temporal = temporal
 
     def output_size(self, rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> tuple[int, int]:
         """Check the RGB/depth geometry and return the output size (the RGB size).
@@ -162,8 +169,14 @@ class Pipeline:
             depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
         intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
         t3 = time.perf_counter()
+        temporal = self.temporal  # read once: the node may swap it between frames
+        if temporal is not None:
+            depth = temporal.apply(depth)
+        t4 = time.perf_counter()
         timings = {"preprocess": (t_reg - t0) * 1e3, "backend": (t2 - t1) * 1e3,
                    "postprocess": (t3 - t2 - t_ref) * 1e3}
+        if temporal is not None:
+            timings["temporal"] = (t4 - t3) * 1e3
         timings.update(getattr(self.backend, "last_timings", {}))  # a network's own stages
         if self.registration is not None and self.registration.active:
             timings["registration"] = (t1 - t_reg) * 1e3

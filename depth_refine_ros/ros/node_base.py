@@ -45,6 +45,7 @@ class RefineNode(Node):
         self.stats = NodeStats()
         self.clouds = CloudBuilder()
         self.cloud_buf = conv.CloudBuffer()
+        self._last_cloud_ns: int | None = None  # stamp of the last cloud published (output.cloud_rate_hz)
         self._last_log: dict[str, float] = {}
         self._warned_once: set[str] = set()
         self._subs: dict[str, object] = {}
@@ -158,13 +159,16 @@ class RefineNode(Node):
         else:
             self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
             # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
-            # the rest of the frame, so it is only made when someone subscribes.
-            if self.pub_points is not None and self.pub_points.get_subscription_count() > 0:
+            # the rest of the frame, so it is only made when someone subscribes (and, with
+            # output.cloud_rate_hz, when it is due; output.cloud_stride thins it).
+            if (self.pub_points is not None and self.pub_points.get_subscription_count() > 0
+                    and self._cloud_due(header)):
                 t5 = time.perf_counter()
-                h, w = res.depth.shape
+                s = self.p.cloud_stride
+                h, w = -(-res.depth.shape[0] // s), -(-res.depth.shape[1] // s)
                 colour = rgb if self.p.cloud_type == "xyzrgb" else None
                 self.clouds.build(res.depth, res.intrinsics, colour,
-                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8))
+                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8), stride=s)
                 # without RGB (depth-only mode) the cloud is xyz: no colour to give it
                 cloud = conv.cloud_to_msg(self.cloud_buf, header, "xyz" if colour is None else "xyzrgb")
                 t6 = time.perf_counter()
@@ -174,6 +178,26 @@ class RefineNode(Node):
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self.stats.record(timings)
         self.stats.count("published")
+
+    def _cloud_due(self, header) -> bool:
+        """Whether this frame's cloud goes out under ``output.cloud_rate_hz`` (0: every frame).
+
+        Decided on the frames' stamps, not the wall clock, so a bag replays the same way: a cloud is
+        due once ``1 / rate`` has passed since the last one's stamp, less a tolerance of 10 % of the
+        period (at most 5 ms) for stamp jitter, so 30 Hz input at 15 Hz gives every second frame,
+        not every third. A stamp behind the last cloud's (bag loop, clock reset) starts over.
+        """
+        rate = self.p.cloud_rate_hz
+        if rate <= 0:
+            return True
+        stamp = conv.stamp_ns(header)
+        period = 1e9 / rate
+        last = self._last_cloud_ns
+        if last is not None and 0 <= stamp - last < period - min(0.1 * period, 5e6):
+            self.stats.count("clouds_skipped_rate")
+            return False
+        self._last_cloud_ns = stamp
+        return True
 
     # ---------------------------------------------------------------- timers
     def _stale_inputs(self) -> list[str]:

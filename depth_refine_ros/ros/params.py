@@ -14,8 +14,26 @@ from rcl_interfaces.msg import ParameterDescriptor
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 
 
-def _p(default: Any, name: str, doc: str, choices: tuple[str, ...] = ()) -> Any:
-    return field(default=default, metadata={"ros": name, "doc": doc, "choices": choices})
+def _p(default: Any, name: str, doc: str, choices: tuple[str, ...] = (), minimum: float | None = None,
+       runtime: bool = False, any_type: bool = False) -> Any:
+    """A parameter field: ROS name, description, allowed values, smallest value; ``runtime``: not
+    read-only (the node applies changes, see its set-parameters callback); ``any_type``: declared with
+    dynamic typing (e.g. a mode given by name or by number)."""
+    return field(default=default, metadata={"ros": name, "doc": doc, "choices": choices, "minimum": minimum,
+                                            "runtime": runtime, "any_type": any_type})
+
+
+RUNTIME_NOTE = "Changeable at run time (ros2 param set)."
+
+
+def _describe(f) -> str:
+    """The description declared on the node and written into config/*.yaml."""
+    desc = f.metadata["doc"]
+    if f.metadata["choices"]:
+        desc += " One of: " + ", ".join(f.metadata["choices"]) + "."
+    if f.metadata.get("runtime"):
+        desc += " " + RUNTIME_NOTE
+    return desc
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,12 @@ class CommonParams:
     cloud_type: str = _p("xyzrgb", "output.cloud_type",
                          "Organized point cloud on the node's .../points topic: xyz, xyzrgb, or none (no cloud).",
                          ("xyz", "xyzrgb", "none"))
+    cloud_stride: int = _p(1, "output.cloud_stride",
+                           "Cloud of every n-th row and column only (still organized, ceil(H/n) x ceil(W/n)); "
+                           "its points are exactly the full cloud's at those pixels. 1 = every pixel.", minimum=1)
+    cloud_rate_hz: float = _p(0.0, "output.cloud_rate_hz",
+                              "Publish the cloud at most this often (Hz, by the frames' stamps) while depth goes "
+                              "out every frame; 0 = with every frame.", minimum=0.0)
     min_depth_m: float = _p(0.05, "depth.min_m", "Depth at or below this (metres) is invalid (NaN).")
     max_depth_m: float = _p(20.0, "depth.max_m", "Depth above this (metres) is invalid (NaN).")
     refine_mode: str = _p("none", "refine.mode",
@@ -137,6 +161,22 @@ class SrParams(CommonParams):
         1.0, "sync.jump_back_reset_s",
         "A stamp this far (s) behind the last processed one resets synchronisation (bag loop, "
         "sim time reset) instead of being rejected as out of order.")
+    temporal_enable: bool = _p(
+        False, "temporal.enable",
+        "Temporal filter after refinement (librealsense's: smoothing in disparity, motion-safe, "
+        "hole filling by persistency).", runtime=True)
+    temporal_alpha: float = _p(0.4, "temporal.alpha",
+                               "Temporal filter: weight of the current frame, 0..1 (1 = no smoothing).",
+                               runtime=True)
+    temporal_delta: int = _p(
+        20, "temporal.delta",
+        "Temporal filter: a disparity change of at least this (1..100; librealsense's units, 1/32 px of a "
+        "D435 at 848x480: 20 ~ 2.95 cm x depth_m^2) is motion and passes unsmoothed.", runtime=True)
+    temporal_persistency: str = _p(
+        "valid_in_2_of_last_4", "temporal.persistency",
+        "Temporal filter hole filling, a name or its number: 0 disabled, 1 valid_in_8_of_8, "
+        "2 valid_in_2_of_last_3, 3 valid_in_2_of_last_4, 4 valid_in_2_of_8, 5 valid_in_1_of_last_2, "
+        "6 valid_in_1_of_last_5, 7 valid_in_1_of_8, 8 always_on.", runtime=True, any_type=True)
 
 
 @dataclass(frozen=True)
@@ -167,21 +207,26 @@ def _ros_name(f) -> str:
 def declare_and_read(node, cls: type = None):
     """Declare every field of ``cls`` (default :class:`SrParams`) on ``node`` and read the values.
 
+    Parameters are read-only unless declared ``runtime`` (the node then validates and applies
+    changes in its own set-parameters callback).
+
     Raises:
-        ValueError: a value is not one of the allowed choices (message names the parameter).
+        ValueError: a value is not one of the allowed choices, or below its minimum (message names
+            the parameter).
     """
     cls = cls or SrParams
     values = {}
     for f in fields(cls):
-        desc = f.metadata["doc"]
-        if f.metadata["choices"]:
-            desc += " One of: " + ", ".join(f.metadata["choices"]) + "."
+        meta = f.metadata
         node.declare_parameter(_ros_name(f), f.default,
-                               ParameterDescriptor(description=desc, read_only=True))
+                               ParameterDescriptor(description=_describe(f), read_only=not meta.get("runtime"),
+                                                   dynamic_typing=bool(meta.get("any_type"))))
         v = node.get_parameter(_ros_name(f)).value
-        if f.metadata["choices"] and v not in f.metadata["choices"]:
+        if meta["choices"] and v not in meta["choices"]:
             raise ValueError(f"parameter {_ros_name(f)} = '{v}' is not one of "
-                             f"{', '.join(f.metadata['choices'])}")
+                             f"{', '.join(meta['choices'])}")
+        if meta.get("minimum") is not None and v < meta["minimum"]:
+            raise ValueError(f"parameter {_ros_name(f)} = {v} is below its minimum {meta['minimum']}")
         values[f.name] = v
     return cls(**values)
 
@@ -216,9 +261,6 @@ def render_yaml(cls: type = None) -> str:
         if group:
             lines.append(f"    {group}:")
         for leaf, f in items:
-            doc = f.metadata["doc"]
-            if f.metadata["choices"]:
-                doc += " One of: " + ", ".join(f.metadata["choices"]) + "."
-            lines.append(f"{indent}# {doc}")
+            lines.append(f"{indent}# {_describe(f)}")
             lines.append(f"{indent}{leaf}: {_yaml_value(f.default)}")
     return "\n".join(lines) + "\n"

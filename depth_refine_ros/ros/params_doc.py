@@ -57,7 +57,8 @@ def render_markdown(cls: type) -> str:
         f"### `{node}` parameters",
         "",
         f"Declared by `{cls.__name__}` in `depth_refine_ros/ros/params.py`; `config/{short}.yaml` holds the same "
-        f"defaults. Read once at start-up (read-only); set them with `-p name:=value` or a params file.",
+        f"defaults. Read once at start-up (read-only) unless marked changeable at run time; set them with "
+        f"`-p name:=value` or a params file.",
         "",
         "| parameter | type | default | description |",
         "|---|---|---|---|",
@@ -67,7 +68,11 @@ def render_markdown(cls: type) -> str:
         doc = meta["doc"]
         if meta["choices"]:
             doc += " One of: " + ", ".join(f"`{c}`" for c in meta["choices"]) + "."
+        if meta.get("runtime"):
+            doc += " **" + params.RUNTIME_NOTE + "**"
         ros_type = _ROS_TYPE.get(type(f.default), type(f.default).__name__)
+        if meta.get("any_type"):
+            ros_type = "any (dynamic typing)"
         lines.append(f"| `{meta['ros']}` | {ros_type} | {_default(f.default)} | {_cell(doc)} |")
     return "\n".join(lines) + "\n"
 

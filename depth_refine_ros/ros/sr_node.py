@@ -18,14 +18,16 @@ returns. Threading and the latest-frame policy: :mod:`depth_refine_ros.ros.node_
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections import deque
 
+from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, Image
 
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
+from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines, build_temporal
 from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -47,7 +49,14 @@ def pipeline_spec(p: SrParams) -> SrPipelineSpec:
         registration_shift_px=(p.registration_shift_dy_px, p.registration_shift_dx_px),
         registration_every_n=p.registration_every_n, registration_window=p.registration_window,
         registration_max_shift_px=p.registration_max_shift_px,
-        registration_min_shift_px=p.registration_min_shift_px, registration_background=True)
+        registration_min_shift_px=p.registration_min_shift_px, registration_background=True,
+        temporal=p.temporal_enable, temporal_alpha=p.temporal_alpha, temporal_delta=p.temporal_delta,
+        temporal_persistency=p.temporal_persistency)
+
+
+#: the run-time parameters (ROS name -> SrParams field); every other parameter is read-only
+TEMPORAL_PARAMS = {"temporal.enable": "temporal_enable", "temporal.alpha": "temporal_alpha",
+                   "temporal.delta": "temporal_delta", "temporal.persistency": "temporal_persistency"}
 
 
 class SrNode(RefineNode):
@@ -60,6 +69,7 @@ class SrNode(RefineNode):
         self.p: SrParams = declare_and_read(self, SrParams)
         p = self.p
         self.pipeline, self.depth_only = build_sr_pipelines(pipeline_spec(p))
+        self.add_on_set_parameters_callback(self._on_set_parameters)  # temporal.* at run time
         self._mode = "guided"  # or "depth_only" while rgb/image is silent (rgb_timeout_s)
         self._rgb_hw: tuple[int, int] | None = None
         self._depth_alone_since: float | None = None  # first depth arrival after the last rgb
@@ -220,6 +230,28 @@ class SrNode(RefineNode):
         self.stats.count("depth_only")
         self._publish(res, depth_msg.header, None, t0, t1, info_msg)
 
+    # ---------------------------------------------------------------- run-time parameters
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Validate and apply ``temporal.*`` changes (executor thread).
+
+        rclpy refuses read-only parameters before calling this, so only the run-time ones get here.
+        A change builds a new filter (librealsense also clears its memory when an option is set) and
+        swaps it into both pipelines at once; the worker reads ``pipeline.temporal`` once per frame, so
+        a frame in flight finishes with the old one. An invalid value is refused with the reason.
+        """
+        changes = {TEMPORAL_PARAMS[q.name]: q.value for q in params if q.name in TEMPORAL_PARAMS}
+        if not changes:
+            return SetParametersResult(successful=True)
+        p = dataclasses.replace(self.p, **changes)
+        try:
+            temporal = build_temporal(pipeline_spec(p))
+        except ValueError as e:
+            return SetParametersResult(successful=False, reason=str(e))
+        self.p = p
+        self.pipeline.temporal = self.depth_only.temporal = temporal
+        self.get_logger().info("temporal filter: " + (temporal.describe() if temporal else "off"))
+        return SetParametersResult(successful=True)
+
     def stop(self) -> None:
         """Stop the worker, then the registration's background estimate."""
         super().stop()
@@ -236,7 +268,8 @@ class SrNode(RefineNode):
             {"mode": self._mode, "transports": f"rgb {self.p.rgb_transport}, depth {self.p.depth_transport}",
              "depth_only_backend": self.depth_only.backend.describe(),
              "refinement": self.pipeline.refiner.describe() if self.pipeline.refiner else "none",
-             "registration": self.pipeline.registration.describe()})
+             "registration": self.pipeline.registration.describe(),
+             "temporal": self.pipeline.temporal.describe() if self.pipeline.temporal else "off"})
         self.pub_diag.publish(to_array(self.get_clock().now().to_msg(), status))
 
 
