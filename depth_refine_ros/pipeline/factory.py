@@ -25,8 +25,11 @@ class SrPipelineSpec:
             ``tensorrt``, ``auto``).
         model: SR model name or directory (network backends); must be empty with ``classical``.
         classical_method: one of :data:`~depth_refine_ros.core.upsample.CLASSICAL_METHODS`.
-        device: ``cpu`` or ``cuda`` (network backends).
-        precision: network precision (``fp32``, ``fp16``, ``bf16`` where the backend has it).
+        device: ``auto`` (the backend's default: cuda for tensorrt, else cpu), ``cpu`` or ``cuda``.
+        precision: ``auto`` (the backend's default: fp16 for tensorrt, else fp32), ``fp32``, ``fp16``
+            (torch on cuda, tensorrt) or ``bf16`` (openvino on CPUs that run it natively; costs
+            accuracy, see docs/models.md).
+        threads: inference threads of onnxruntime and openvino (0: the library's default).
         keep_holes: pixels whose nearest low-res source is invalid stay NaN in the output.
         min_depth_m: output (and input) depth at or below this is invalid (metres).
         max_depth_m: output (and input) depth above this is invalid (metres).
@@ -51,8 +54,9 @@ class SrPipelineSpec:
     backend: str = "classical"
     model: str = ""
     classical_method: str = "bicubic"
-    device: str = "cpu"
-    precision: str = "fp32"
+    device: str = "auto"
+    precision: str = "auto"
+    threads: int = 0
     keep_holes: bool = True
     min_depth_m: float = 0.05
     max_depth_m: float = 20.0
@@ -84,6 +88,13 @@ def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
     return temporal if spec.temporal else None
 
 
+def _net(spec: SrPipelineSpec, model: str, kinds: tuple[str, ...], **options):
+    """A network backend for ``model`` with the spec's backend, device, precision and threads."""
+    return create_model_backend(spec.backend, model, None if spec.device == "auto" else spec.device,
+                                None if spec.precision == "auto" else spec.precision, kinds=kinds,
+                                threads=spec.threads, **options)
+
+
 def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipeline, Pipeline]:
     """The guided pipeline and the depth-only one (used while RGB is missing).
 
@@ -111,20 +122,16 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
                                f"(one of {', '.join(CLASSICAL_METHODS)})")
         backend = create_backend("classical", method=spec.classical_method)
     else:
-        backend = create_model_backend(spec.backend, spec.model, spec.device, spec.precision,
-                                       kinds=("sr", "depth_sr"), keep_holes=spec.keep_holes)
+        backend = _net(spec, spec.model, ("sr", "depth_sr"), keep_holes=spec.keep_holes)
     refiner = None
     if spec.refine_mode != "none":
         from depth_refine_ros.pipeline.sddr import SddrRefinement
 
         refiner = SddrRefinement(
-            create_model_backend(spec.backend, spec.refine_model, spec.device, spec.precision, kinds=("sddr",)),
-            create_model_backend(spec.backend, spec.refine_mono_model, spec.device, spec.precision,
-                                 kinds=("mono",)),
+            _net(spec, spec.refine_model, ("sddr",)), _net(spec, spec.refine_mono_model, ("mono",)),
             spec.refine_mode)
     if spec.depth_only_model:
-        only = create_model_backend(spec.backend, spec.depth_only_model, spec.device, spec.precision,
-                                    kinds=("depth_sr",), keep_holes=spec.keep_holes)
+        only = _net(spec, spec.depth_only_model, ("depth_sr",), keep_holes=spec.keep_holes)
     elif not backend.needs_rgb:
         only = backend
     else:
@@ -161,21 +168,22 @@ def spec_for_method(name: str, backend: str = "onnxruntime", max_depth_m: float 
     return SrPipelineSpec(backend=backend, model=name, max_depth_m=max_depth_m, **reg)
 
 
-def build_mono_pipeline(backend: str, model: str, device: str = "cpu", precision: str = "fp32",
+def build_mono_pipeline(backend: str, model: str, device: str = "auto", precision: str = "auto",
                         refine_mode: str = "none", refine_model: str = "",
-                        config: MonoPipelineConfig | None = None, warmup: bool = True) -> MonoPipeline:
+                        config: MonoPipelineConfig | None = None, warmup: bool = True,
+                        threads: int = 0) -> MonoPipeline:
     """The monocular pipeline ``mono_node`` runs: the network, optionally the SDDR stage.
 
     Raises:
         BackendError: a backend or model cannot be loaded, or a model of the wrong kind.
     """
-    mono = create_model_backend(backend, model, device, precision, kinds=("mono",))
+    spec = SrPipelineSpec(backend=backend, device=device, precision=precision, threads=threads)
+    mono = _net(spec, model, ("mono",))
     if warmup:
         mono.warmup()
     refiner = None
     if refine_mode != "none":
         from depth_refine_ros.pipeline.sddr import SddrRefinement
 
-        refiner = SddrRefinement(create_model_backend(backend, refine_model, device, precision, kinds=("sddr",)),
-                                 mono, refine_mode)
+        refiner = SddrRefinement(_net(spec, refine_model, ("sddr",)), mono, refine_mode)
     return MonoPipeline(mono, config, refiner)

@@ -44,7 +44,7 @@ class MonoNode(RefineNode):
         p = self.p
         self.pipeline = build_mono_pipeline(
             p.backend, p.model, p.device, p.precision, p.refine_mode, p.refine_model,
-            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points))
+            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points), threads=p.backend_threads)
         self.mono, self.refiner = self.pipeline.mono, self.pipeline.refiner
         self.fit = p.metric_mode == "fit"
         self._max_ns = int(p.metric_max_interval_s * 1e9)

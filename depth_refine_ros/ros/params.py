@@ -54,9 +54,12 @@ class CommonParams:
     model: str = _p("", "model",
                     "SR model for the network backends: an installed name (depth-refine models) or a "
                     "model directory.")
-    device: str = _p("cpu", "device", "Device of the network backends: cpu or cuda.")
-    precision: str = _p("fp32", "precision", "Network precision: fp32, or fp16 (torch on cuda, tensorrt).",
-                        ("fp32", "fp16"))
+    device: str = _p("auto", "device", "Device of the network backends: auto (the backend's own: cuda for "
+                     "tensorrt, else cpu), cpu or cuda.", ("auto", "cpu", "cuda"))
+    precision: str = _p("auto", "precision",
+                        "Network precision: auto (the backend's own: fp16 for tensorrt, else fp32), fp32, fp16 "
+                        "(torch on cuda, tensorrt) or bf16 (openvino on CPUs with native bf16; costs accuracy: "
+                        "docs/models.md).", ("auto", "fp32", "fp16", "bf16"))
     cloud_type: str = _p("xyzrgb", "output.cloud_type",
                          "Organized point cloud on the node's .../points topic: xyz, xyzrgb, or none (no cloud).",
                          ("xyz", "xyzrgb", "none"))
