@@ -44,6 +44,8 @@ UNCHECKED = {
     "export": "only sets the environment",
     "ros2 launch <other package>": "another package's launch file (a camera driver)",
     "ros2 bag": "ros2bag is not installed in the venv",
+    "cd": "changes the shell's directory",
+    "git": "clones the repository (network)",
 }
 # Paths named in the prose that a change in progress is still adding: path -> why (empty when none).
 PENDING: dict[str, str] = {}
@@ -432,6 +434,34 @@ def check_python(cmd: Command, args: list[str]) -> None:
         assert args and (ROOT / args[0]).is_file(), f"{cmd}\n  no script {args[:1]}"
 
 
+def _pins() -> dict[str, str]:
+    """requirements.txt's ``name==version`` pins (names lower-case)."""
+    lines = (ROOT / "requirements.txt").read_text().splitlines()
+    return {m.group(1).lower(): m.group(2) for m in (re.match(r"^([\w.-]+)==(\S+)", s) for s in lines) if m}
+
+
+def check_pip(cmd: Command, args: list[str]) -> None:
+    """``pip install``: every pinned package at requirements.txt's pin; ``-r`` names requirements.txt."""
+    assert args[:1] == ["install"], f"{cmd}\n  only pip install is documented"
+    for f in _option_values(args, "-r"):
+        assert pathlib.Path(f).name == "requirements.txt", f"{cmd}\n  -r {f}: the package's file is requirements.txt"
+    pins = _pins()
+    for spec in args[1:]:
+        name, sep, version = spec.partition("==")
+        if sep:
+            assert pins.get(name.lower()) == version, \
+                f"{cmd}\n  {spec}: requirements.txt pins {name}=={pins.get(name.lower(), '(nothing)')}"
+
+
+def check_launch_test(cmd: Command, args: list[str]) -> None:
+    """``launch_test FILE``: a launch_testing file of test/launch/."""
+    files = [a for a in args if not a.startswith("-") and ":=" not in a]
+    assert files, f"{cmd}\n  launch_test needs a test file"
+    path = ROOT / files[0]
+    assert path.is_file() and path.parent == ROOT / "test" / "launch", f"{cmd}\n  no test/launch/{path.name}"
+    assert "def generate_test_description" in path.read_text(), f"{cmd}\n  {files[0]} is not a launch test"
+
+
 def check_command(cmd: Command) -> None:
     argv = cmd.argv
     prog = pathlib.Path(argv[0]).name
@@ -457,6 +487,10 @@ def check_command(cmd: Command) -> None:
         check_python(cmd, args)
     elif prog == "pytest":
         check_pytest(cmd, args)
+    elif prog in ("pip", "pip3"):
+        check_pip(cmd, args)
+    elif prog == "launch_test":
+        check_launch_test(cmd, args)
     elif prog == "torchrun":
         i = args.index("-m") if "-m" in args else None
         assert i is not None, f"{cmd}\n  torchrun without -m"
@@ -498,6 +532,8 @@ def test_the_checkers_reject_wrong_commands():
         ".venv/bin/sr_node --ros-args -r no/such/topic:=/x",
         "make no-such-target",
         "bash training/experiments/no_such_script.sh",
+        "pip install torch==0.0.1",
+        "launch_test test/launch/no_such_test.py",
     ]
     for line in wrong:
         with pytest.raises(AssertionError):

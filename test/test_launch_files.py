@@ -243,8 +243,13 @@ def test_launch_rviz_follows_namespace_remaps_and_pushed_namespace(tmp_path, mon
     assert cmd[cmd.index("-d") + 1].startswith(str(launch_log_dir))
     topics = rviz_topics(cmd[cmd.index("-d") + 1])
     assert topics == ["/camera/color/image_raw", "/robot/front/depth_refined/image", "/robot/front/cloud"]
-    # the shipped params file (keyed sr_node:) is re-keyed so that it applies in the namespace
-    assert list(parameter_files(sr)[0]) == ["/robot/front/sr_node"]
+    # the shipped params file (keyed /**/sr_node:) applies in any namespace as it is
+    assert list(parameter_files(sr)[0]) == ["/**/sr_node"]
+    # one keyed by the bare node name (sr_node:) is re-keyed so that it applies in the namespace
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("sr_node:\n  ros__parameters:\n    backend: classical\n")
+    _, actions = evaluate("sr_node", params_file=str(mine), namespace="front", ros_namespace="/robot")
+    assert list(parameter_files(actions[0])[0]) == ["/robot/front/sr_node"]
 
 
 @pytest.mark.ros

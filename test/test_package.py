@@ -38,7 +38,10 @@ def test_params_yaml_is_the_rendering_of_the_code(cls):
                 walk(v, prefix + k + ".")
             else:
                 flat[prefix + k] = v
-    walk(yaml.safe_load(render_yaml(cls))[cls.node_name]["ros__parameters"])
+    doc = yaml.safe_load(render_yaml(cls))
+    # keyed for the node in any namespace (a bare `sr_node:` would not apply under -r __ns:=...)
+    assert list(doc) == [f"/**/{cls.node_name}"]
+    walk(doc[f"/**/{cls.node_name}"]["ros__parameters"])
     from dataclasses import fields
     for f in fields(cls):
         assert flat[f.metadata["ros"]] == f.default
@@ -72,9 +75,11 @@ def test_launch_file_arguments_and_executables(launch_file):
             pkg = kw["package"]
             pkg = pkg.value if isinstance(pkg, ast.Constant) else consts_str[pkg.id]
             executables.append((pkg, kw["executable"].value))
-    # topic arguments: TOPIC_ARGS [(name, description)], each remapping the node topic REMAP_OF[name]
-    topic_args = ast.literal_eval(consts["TOPIC_ARGS"])
-    assert [n for n, _ in topic_args] == list(ast.literal_eval(consts["REMAP_OF"]))
+    # topic arguments: TOPIC_ARGS [(name, description)], each remapping the node topic REMAP_OF[name];
+    # multi.launch.py has none: its topics come from cameras_file (launch_support.CAMERA_TOPICS)
+    multi = "REMAP_OF" not in consts
+    topic_args = [] if multi else ast.literal_eval(consts["TOPIC_ARGS"])
+    assert multi or [n for n, _ in topic_args] == list(ast.literal_eval(consts["REMAP_OF"]))
     for name, doc in topic_args:
         assert doc, name
         declared.add(name)
@@ -87,7 +92,8 @@ def test_launch_file_arguments_and_executables(launch_file):
     for argument, param in ast.literal_eval(consts["PARAM_ARGS"]):
         assert param in names, f"{launch_file.name}: {param} is not a {cls.node_name} parameter"
         declared.add(argument)
-    assert {"use_rviz", "params_file", "backend", "model", "rgb_topic", "namespace", "rviz_config"} <= declared
+    assert {"use_rviz", "params_file", "backend", "model", "namespace", "rviz_config"} <= declared
+    assert ("cameras_file" if multi else "rgb_topic") in declared
     assert used - declared == set(), f"LaunchConfiguration without DeclareLaunchArgument: {used - declared}"
     # everything the launch file finds in share/ is installed there by setup.py
     setup_src = (ROOT / "setup.py").read_text()

@@ -14,6 +14,10 @@ namespace and remappings, and rviz2 if asked; the plain functions it uses import
   resolve against rviz2's namespace and remaps, not the refining node's.)
 - :func:`require_executable`: an executable as ``launch_ros`` finds it (``lib/<package>/`` of the
   package's prefix in the ament index), or a clear error before anything is started.
+- :func:`load_cameras` and :func:`camera_setups`: ``multi.launch.py``'s list of cameras (a YAML file)
+  turned into one node setup (namespace, remappings, parameters) per camera; :func:`multi_node_setup`
+  is what the launch file calls. The live multi-camera test starts its node processes from the same
+  setups, so it exercises this code.
 """
 from __future__ import annotations
 
@@ -196,3 +200,163 @@ def node_setup(context, node_name: str, remap_args: dict[str, str], param_args: 
         setup.rviz.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=namespace,
                                arguments=["-d", config], output="screen"))
     return setup
+
+
+# ---------------------------------------------------------------- multi.launch.py: one sr_node per camera
+#: cameras-file key -> the sr_node topic it remaps (multi.launch.py): the inputs, then the outputs
+CAMERA_TOPICS = {
+    "rgb": "rgb/image",
+    "rgb_info": "rgb/camera_info",
+    "depth": "depth_lr/image",
+    "depth_info": "depth_lr/camera_info",
+    "refined_depth": "depth_refined/image",
+    "refined_info": "depth_refined/camera_info",
+    "points": "depth_refined/points",
+}
+_TOKEN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+@dataclass(frozen=True)
+class Camera:
+    """One camera of a cameras file: its node's namespace, remappings and own parameters (dotted names)."""
+
+    name: str
+    namespace: str
+    remappings: tuple[tuple[str, str], ...]
+    parameters: dict
+
+
+def _flatten(params: dict, prefix: str = "") -> dict:
+    """``{"classical": {"method": "fgs"}}`` -> ``{"classical.method": "fgs"}``; dotted keys pass through."""
+    flat = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def join_namespace(*parts: str) -> str:
+    """Namespaces nested as launch_ros nests them: an absolute part restarts, '' and '/' add nothing.
+
+    ``join_namespace("robot", "front") == "robot/front"``; ``join_namespace("/a", "/b") == "/b"``.
+    """
+    out = ""
+    for part in parts:
+        part = part.strip()
+        if part.strip("/") == "":
+            continue
+        if part.startswith("/"):
+            out = part.rstrip("/")
+        else:
+            out = f"{out}/{part.strip('/')}" if out else part.strip("/")
+    return out
+
+
+def load_cameras(path: str | os.PathLike, param_names: set[str] | None = None) -> list[Camera]:
+    """The cameras of a cameras file (``multi.launch.py cameras_file:=...``), checked.
+
+    The file (``config/cameras.yaml`` is an example)::
+
+        cameras:
+          - name: front                     # required; also the namespace unless `namespace` is given
+            rgb: /front/color/image_raw     # each CAMERA_TOPICS key is optional: a given one remaps
+            depth: /front/depth/image_raw   # the node's topic; an absent one keeps its relative
+            ...                             # name in the camera's namespace (/front/rgb/image)
+            params: {classical.method: fgs} # optional: this camera's parameters (nested or dotted)
+
+    Raises:
+        ValueError: naming the file and camera: no cameras, a missing or bad name, an unknown key, two
+            cameras in one namespace, or (with ``param_names``) a parameter the node does not declare.
+    """
+    where = str(path)
+    doc = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+    entries = doc.get("cameras") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{where}: no cameras (expected a top-level 'cameras:' list)")
+    allowed = {"name", "namespace", "params", *CAMERA_TOPICS}
+    cameras: list[Camera] = []
+    owner: dict[str, str] = {}  # namespace -> camera
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ValueError(f"{where}: camera {i} is not a mapping")
+        name = entry.get("name")
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise ValueError(f"{where}: camera {i} needs a name of letters, digits and '_' (got {name!r})")
+        unknown = set(entry) - allowed
+        if unknown:
+            raise ValueError(f"{where}: camera {name}: unknown keys {sorted(unknown)} (known: {sorted(allowed)})")
+        namespace = str(entry.get("namespace", name)).strip()
+        key = namespace.strip("/")
+        if not key or not all(_TOKEN.match(t) for t in key.split("/")):
+            raise ValueError(f"{where}: camera {name}: bad namespace {namespace!r}")
+        if key in owner:
+            raise ValueError(f"{where}: cameras {owner[key]} and {name} are both in namespace {key!r}: "
+                             "their nodes and outputs would collide")
+        owner[key] = name
+        params = entry.get("params") or {}
+        if not isinstance(params, dict):
+            raise ValueError(f"{where}: camera {name}: params must be a mapping")
+        params = _flatten(params)
+        if param_names is not None and set(params) - param_names:
+            raise ValueError(f"{where}: camera {name}: sr_node declares no parameter "
+                             f"{sorted(set(params) - param_names)}")
+        remaps = tuple((topic, str(entry[k])) for k, topic in CAMERA_TOPICS.items() if entry.get(k))
+        cameras.append(Camera(name, namespace, remaps, params))
+    return cameras
+
+
+def camera_setups(cameras: list[Camera], params_file: str | os.PathLike, overrides: dict | None = None,
+                  namespace: str = "", enclosing_namespace: str = "", node_name: str = "sr_node",
+                  out_dir: str | None = None) -> list[NodeSetup]:
+    """One :class:`NodeSetup` per camera: what ``multi.launch.py`` gives each node.
+
+    Namespace: the launch's ``namespace`` joined with the camera's. Parameters: ``params_file``, made to
+    apply in the node's full namespace (``enclosing_namespace`` is what a PushRosNamespace around the
+    launch adds), then one dict of ``overrides`` (the given launch arguments) updated by the camera's
+    own ``params``, so a camera's value wins over an argument and both over the file.
+    """
+    setups = []
+    for cam in cameras:
+        ns = join_namespace(namespace, cam.namespace)
+        full_ns = "/" + join_namespace(enclosing_namespace, ns).strip("/")
+        params = params_file_for_namespace(params_file, full_ns, node_name, out_dir)
+        extra = {**(overrides or {}), **cam.parameters}
+        setups.append(NodeSetup(ns, [pathlib.Path(params)] + ([extra] if extra else []), list(cam.remappings)))
+    return setups
+
+
+def multi_node_setup(context, node_name: str, param_args: list[tuple[str, str]], params_cls) -> list[NodeSetup]:
+    """:func:`camera_setups` for the cameras of the launch argument ``cameras_file``, and rviz2 per camera.
+
+    Reads ``cameras_file``, ``params_file``, ``namespace``, ``use_rviz``, ``rviz_config`` and the
+    arguments of ``param_args`` (given ones override ``params_file``, as in :func:`node_setup`).
+    A bad cameras file, or use_rviz without rviz2, raises before the launch file returns any action.
+    """
+    from dataclasses import fields
+
+    from launch.conditions import IfCondition
+    from launch.logging import launch_config
+    from launch.substitutions import LaunchConfiguration
+    from launch_ros.actions import Node
+
+    def arg(name: str) -> str:
+        return LaunchConfiguration(name).perform(context)
+
+    use_rviz = IfCondition(LaunchConfiguration("use_rviz")).evaluate(context)
+    if use_rviz:
+        require_executable("rviz2", "rviz2", RVIZ_HINT)
+    cameras = load_cameras(arg("cameras_file"), {f.metadata["ros"] for f in fields(params_cls)})
+    overrides = given_overrides({param: arg(name) for name, param in param_args})
+    enclosing = context.launch_configurations.get("ros_namespace") or ""
+    out_dir = launch_config.log_dir
+    setups = camera_setups(cameras, arg("params_file"), overrides, arg("namespace"), enclosing, node_name, out_dir)
+    if use_rviz:
+        pushed = list(context.launch_configurations.get("ros_remaps", []))
+        for s in setups:
+            full_ns = "/" + join_namespace(enclosing, s.namespace).strip("/")
+            config = rviz_config(arg("rviz_config"), full_ns, pushed + s.remappings, node_name, out_dir)
+            s.rviz.append(Node(package="rviz2", executable="rviz2", name="rviz2", namespace=s.namespace,
+                               arguments=["-d", config], output="screen"))
+    return setups

@@ -243,15 +243,19 @@ def _yaml_value(v: Any) -> str:
 
 
 def render_yaml(cls: type = None) -> str:
-    """The ``config/<node>.yaml`` text: every parameter of ``cls``, its default and description."""
+    """The ``config/<node>.yaml`` text: every parameter of ``cls``, its default and description.
+
+    Keyed ``/**/<node>:`` (the node by its name, in any namespace): a bare ``<node>:`` means
+    ``/<node>`` to rcl, so the file would silently not apply to a node started with ``-r __ns:=...``.
+    """
     cls = cls or SrParams
     node = cls.node_name
     short = node.replace("_node", "")
     lines = [
         f"# {node} parameters: every parameter the node declares, with its default.",
         f"# Generated from depth_refine_ros/ros/params.py ({cls.__name__}); a test keeps them identical.",
-        f"# Use: {node} --ros-args --params-file config/{short}.yaml",
-        f"{node}:",
+        f"# Use: {node} --ros-args --params-file config/{short}.yaml (keyed /**/{node}: any namespace)",
+        f"/**/{node}:",
         "  ros__parameters:",
     ]
     tree: dict[str, list] = {}

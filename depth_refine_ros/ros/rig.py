@@ -18,6 +18,7 @@ import time
 
 import numpy as np
 import rclpy
+import yaml
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.qos import HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
@@ -36,6 +37,21 @@ def default_params_file(config: str = "sr.yaml") -> pathlib.Path:
     return pathlib.Path(sys.prefix) / "share" / "depth_refine_ros" / "config" / config
 
 
+def executable_path(executable: str) -> pathlib.Path:
+    """A console script of the package: beside this Python (the venv's ``bin/``), else where colcon and
+    ``make setup`` install it for launch_ros (``lib/depth_refine_ros/`` of the package's ament prefix)."""
+    here = BIN / executable
+    if here.exists():
+        return here
+    try:
+        from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+
+        lib = pathlib.Path(get_package_prefix("depth_refine_ros")) / "lib" / "depth_refine_ros" / executable
+        return lib if lib.exists() else here
+    except (ImportError, PackageNotFoundError):
+        return here
+
+
 def isolate_domain(base: int = 150) -> None:
     """Give this process (and the nodes it starts) its own DDS domain, localhost only."""
     os.environ.setdefault("ROS_DOMAIN_ID", str(base + os.getpid() % 70))
@@ -44,18 +60,47 @@ FRAME = "camera_color_optical_frame"
 REL = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 
 
+def _params_file_from_dict(params: dict, directory: pathlib.Path) -> str:
+    """A params file holding ``params`` for any node, as launch_ros writes a Node's parameter dict
+    (string values read as YAML scalars, as launch_ros reads them)."""
+    values = {}
+    for name, value in params.items():
+        if isinstance(value, str):
+            parsed = yaml.safe_load(value) if value else value
+            value = parsed if isinstance(parsed, (bool, int, float, str)) else value
+        values[name] = value
+    fd, path = tempfile.mkstemp(prefix="params_", suffix=".yaml", dir=directory)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump({"/**": {"ros__parameters": values}}, f)
+    return path
+
+
 class NodeProcess:
     """A node (``sr_node`` by default) as a separate process (context manager).
 
     Args:
         *overrides: parameter overrides ``name:=value``.
         executable: console script to run (``sr_node`` or ``mono_node``).
+        namespace: the node's namespace (``-r __ns:=``), as a launch file's ``Node(namespace=...)``.
+        remaps: ``(from, to)`` remapping rules, as a launch file's ``Node(remappings=...)``.
+        parameters: as a launch file's ``Node(parameters=...)``: params files and dicts, in order
+            (default: the package's ``config/<node>.yaml``); ``overrides`` come after them.
     """
 
-    def __init__(self, *overrides: str, executable: str = "sr_node") -> None:
+    def __init__(self, *overrides: str, executable: str = "sr_node", namespace: str = "",
+                 remaps=(), parameters: list | None = None) -> None:
         self.log_path = pathlib.Path(tempfile.mkdtemp(prefix=executable + "_")) / "node.log"
         config = executable.replace("_node", "") + ".yaml"
-        cmd = [str(BIN / executable), "--ros-args", "--params-file", str(default_params_file(config))]
+        if parameters is None:
+            parameters = [default_params_file(config)]
+        cmd = [str(executable_path(executable)), "--ros-args"]
+        if namespace.strip("/"):
+            cmd += ["-r", "__ns:=/" + namespace.strip("/")]
+        for src, dst in remaps:
+            cmd += ["-r", f"{src}:={dst}"]
+        for item in parameters:
+            path = _params_file_from_dict(item, self.log_path.parent) if isinstance(item, dict) else item
+            cmd += ["--params-file", str(path)]
         for o in overrides:
             cmd += ["-p", o]
         self.cmd = cmd
@@ -114,6 +159,33 @@ def info_msg(h: int, w: int, fx: float, fy: float, cx: float, cy: float, stamp_s
     return conv.intrinsics_to_camera_info(Intrinsics(fx, fy, cx, cy, w, h), conv.header_at(stamp_s, FRAME))
 
 
+def synthetic_frame(h: int, w: int, scale: int, base_m: float = 1.5) -> tuple[np.ndarray, np.ndarray]:
+    """A small RGB-D frame needing no data: ``(rgb (h, w, 3) uint8, depth_lr (h/scale, w/scale) uint16 mm)``.
+
+    The depth is a tilted plane from ``base_m`` with a raised box (an edge for guided methods); the RGB
+    shows the same box, so the two are registered.
+    """
+    hl, wl = h // scale, w // scale
+    yy, xx = np.mgrid[0:hl, 0:wl].astype(np.float32)
+    depth_m = base_m + 0.01 * xx + 0.005 * yy
+    box = (slice(hl // 4, hl // 2), slice(wl // 4, wl // 2))
+    depth_m[box] -= 0.3
+    rgb = np.empty((h, w, 3), np.uint8)
+    rgb[..., 0] = (np.arange(w) * 255 // max(1, w - 1))[None, :]
+    rgb[..., 1] = (np.arange(h) * 255 // max(1, h - 1))[:, None]
+    rgb[..., 2] = 40
+    rgb[box[0].start * scale:box[0].stop * scale, box[1].start * scale:box[1].stop * scale] = (230, 200, 30)
+    return rgb, np.round(depth_m * 1000).astype(np.uint16)
+
+
+def camera_infos(h: int, w: int, scale: int, stamp_s: float) -> tuple[CameraInfo, CameraInfo]:
+    """``(rgb camera_info (w x h), depth camera_info (w/scale x h/scale))`` of one camera, fx = 0.9 w."""
+    fx, cx, cy = 0.9 * w, w / 2 - 0.5, h / 2 - 0.5
+    lr = info_msg(h // scale, w // scale, fx / scale, fx / scale, (cx + 0.5) / scale - 0.5, (cy + 0.5) / scale - 0.5,
+                  stamp_s)
+    return info_msg(h, w, fx, fx, cx, cy, stamp_s), lr
+
+
 key = conv.stamp_ns  # outputs are recorded by stamp in ns
 
 
@@ -133,16 +205,21 @@ class Rig:
             with (``raw``; ``compressed`` (``rgb_format`` jpeg or png) on ``rgb/image/compressed``,
             ``compressedDepth`` on ``depth_lr/image/compressedDepth``); the node must be started with
             the same ``rgb_transport`` / ``depth_transport`` parameters.
+        namespace, remaps: the node's namespace and remapping rules: the rig's node gets the same, so
+            its relative topic names resolve to the node's topics (a namespaced or remapped node).
     """
 
     def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined",
-                 rgb_transport: str = "raw", depth_transport: str = "raw", rgb_format: str = "jpeg") -> None:
+                 rgb_transport: str = "raw", depth_transport: str = "raw", rgb_format: str = "jpeg",
+                 namespace: str = "", remaps=()) -> None:
         self.prefix = prefix
         self.record_clouds = clouds
         self.rgb_transport, self.depth_transport, self.rgb_format = rgb_transport, depth_transport, rgb_format
         if not rclpy.ok():
             rclpy.init()
-        self.node = rclpy.create_node(name)
+        rules = [a for src, dst in remaps for a in ("-r", f"{src}:={dst}")]
+        self.node = rclpy.create_node(name, namespace="/" + namespace.strip("/"),
+                                      cli_args=["--ros-args", *rules] if rules else None)
         n = self.node
         self.pub_rgb = n.create_publisher(*_transport_topic("rgb/image", rgb_transport), REL)
         self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
