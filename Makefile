@@ -6,6 +6,7 @@
 VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
+MSG_STAMP := $(VENV)/.interfaces
 PKG     := depth_refine_ros
 SHARE   := $(VENV)/share/$(PKG)
 SCRIPTS := sr_node mono_node depth-refine
@@ -14,7 +15,7 @@ SHARE_FILES := package.xml $(wildcard launch/*.launch.py) $(wildcard config/*.ya
 
 .PHONY: setup demo test test-fast lint bench clean
 
-setup: $(STAMP)
+setup: $(MSG_STAMP)
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -33,21 +34,28 @@ $(STAMP): requirements.txt setup.py setup.cfg training/pyproject.toml $(SHARE_FI
 	for s in $(SCRIPTS); do ln -sf ../../bin/$$s $(VENV)/lib/$(PKG)/$$s; done
 	touch $@
 
-demo: $(STAMP)
+# The package's message (msg/RefineStats.msg), generated with CMakeLists.txt against the venv's ROS 2
+# wheels: type support libraries into .venv/lib, the Python module into depth_refine_ros/msg/ (git-ignored;
+# the editable install imports from the source tree). Needs cmake and a C/C++ compiler.
+$(MSG_STAMP): $(STAMP) $(wildcard msg/*.msg) CMakeLists.txt tools/build_interfaces.py tools/wheel_prefix_fixups.cmake
+	$(PY) tools/build_interfaces.py
+	touch $@
+
+demo: $(MSG_STAMP)
 	$(VENV)/bin/depth-refine demo --out out/demo
 
-test: $(STAMP)
+test: $(MSG_STAMP)
 	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
-test-fast: $(STAMP)
+test-fast: $(MSG_STAMP)
 	$(PY) -m pytest -q -m "unit"
 
-lint: $(STAMP)
+lint: $(MSG_STAMP)
 	$(VENV)/bin/ruff check .
 
-bench: $(STAMP)
+bench: $(MSG_STAMP)
 	$(VENV)/bin/depth-refine bench
 
 clean:
-	rm -rf $(VENV) out build install log
+	rm -rf $(VENV) out build install log $(PKG)/msg $(PKG)/$(PKG)_s__*.so

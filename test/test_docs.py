@@ -52,6 +52,7 @@ PENDING: dict[str, str] = {}
 LAUNCH_OPTIONS = {"--show-args", "-s", "--show-all-subprocesses-output", "-a", "--debug", "-d", "--print", "-p",
                   "--print-description"}
 OUTPUT_DIRS = {"out", "runs", "build", "install", "log"}  # written by commands, never checked
+INTERFACE = re.compile(r"\w+/(msg|srv|action)/[A-Z]\w*")  # a ROS interface type (pkg/msg/Name), not a path
 FORBIDDEN = ("this round", "this session", "previous session", "the previous run", "next session")
 
 
@@ -153,6 +154,8 @@ def check_path(value: str, cmd) -> None:
     """A path into the repository (first component is a top-level entry) or ../shared must exist."""
     value = value.rstrip("/")
     if not value or value.startswith(("~", "$", "/", "<", "-")) or "://" in value:
+        return
+    if INTERFACE.fullmatch(value):
         return
     if value.startswith("../shared/"):
         if SHARED.exists():
@@ -395,8 +398,31 @@ def check_ros2(cmd: Command, args: list[str]) -> None:
         check_node(cmd, args[2], args[3:])
     elif args[:1] == ["bag"]:
         pytest.skip(UNCHECKED["ros2 bag"])
+    elif args[:1] == ["topic"]:
+        # ros2 topic echo|hz|info TOPIC: an output topic of the package's nodes
+        names = [a for a in args[2:] if not a.startswith("-")]
+        assert args[1:2] and args[1] in ("echo", "hz", "info", "bw"), f"{cmd}\n  ros2 topic {args[1:2]}"
+        assert names and names[0].lstrip("/") in _output_topics(), \
+            f"{cmd}\n  {names[:1]} is not a topic the nodes publish ({', '.join(sorted(_output_topics()))})"
+    elif args[:1] == ["interface"]:
+        # ros2 interface show depth_refine_ros/msg/NAME: the package's own message
+        assert args[1:2] == ["show"] and len(args) > 2, f"{cmd}\n  only ros2 interface show is documented"
+        pkg, _, name = args[2].partition("/msg/")
+        assert pkg == "depth_refine_ros" and (ROOT / "msg" / f"{name}.msg").is_file(), \
+            f"{cmd}\n  no msg/{name}.msg"
     else:
         raise AssertionError(f"{cmd}\n  no checker for 'ros2 {args[:1]}': add one to test/test_docs.py")
+
+
+def _output_topics() -> set[str]:
+    """The topics sr_node and mono_node publish (their ``_setup_outputs`` prefixes x the suffixes)."""
+    src = (ROOT / "depth_refine_ros" / "ros" / "node_base.py").read_text()
+    suffixes = set(re.findall(r'f"\{prefix\}/(\w+)"', src))
+    prefixes = set()
+    for node in ("sr_node", "mono_node"):
+        node_src = (ROOT / "depth_refine_ros" / "ros" / f"{node}.py").read_text()
+        prefixes |= set(re.findall(r'_setup_outputs\("(\w+)"\)', node_src))
+    return {f"{p}/{s}" for p in prefixes for s in suffixes} | {"diagnostics"}
 
 
 def _make_targets() -> set[str]:
@@ -534,6 +560,8 @@ def test_the_checkers_reject_wrong_commands():
         "bash training/experiments/no_such_script.sh",
         "pip install torch==0.0.1",
         "launch_test test/launch/no_such_test.py",
+        "ros2 topic echo /depth_refined/no_such_topic",
+        "ros2 interface show depth_refine_ros/msg/NoSuchMessage",
     ]
     for line in wrong:
         with pytest.raises(AssertionError):
@@ -580,7 +608,7 @@ def test_paths_in_prose_exist(doc):
     for tok in re.findall(r"`([\w./-]+/[\w./:-]*)`", FENCE.sub("", doc.read_text())):
         path = tok.split(":")[0].rstrip("/")
         first = path.split("/")[0]
-        if path in PENDING or first in OUTPUT_DIRS:
+        if path in PENDING or first in OUTPUT_DIRS or INTERFACE.fullmatch(path):
             continue
         if first in _top_level():
             ok = (ROOT / path).exists()

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from depth_refine_ros.core.upsample import resample_matrix
+
 STANDARD = ("absrel", "sqrel", "rmse", "rmse_log", "log10", "mae", "delta1", "delta2", "delta3")
 
 
@@ -201,3 +203,45 @@ def temporal_stability(preds: list[np.ndarray], refs: list[np.ndarray], rel_tol:
             for i in range(1, len(preds))]
     vals = [v for v in vals if np.isfinite(v)]
     return float(np.mean(vals)) if vals else float("nan")
+
+
+def lowres_residual(depth: np.ndarray, depth_lr: np.ndarray, min_valid: float = 0.5) -> float:
+    """Low-res consistency: RMSE between ``depth`` area-averaged onto ``depth_lr``'s grid and ``depth_lr``.
+
+    Needs no ground truth, so a node can report it for every frame (``RefineStats``): a refinement
+    that keeps the measurements it was given scores near 0 (bicubic upsampling of a smooth surface;
+    at a depth edge a low-res pixel that averaged both sides differs from the box average of a sharp
+    output, so real scenes score somewhat above 0), one that moves the surfaces scores high.
+
+    Args:
+        depth: ``(H, W)`` output, NaN invalid.
+        depth_lr: ``(h, w)`` low-res input in the same unit, over the same field of view.
+        min_valid: a low-res pixel counts only where at least this fraction of its output footprint
+            (the ``H/h x W/w`` box) holds valid output; the box average is over the valid ones.
+
+    Returns:
+        The RMSE over the low-res pixels that are valid (finite, > 0) and count, in the unit of the
+        inputs; NaN when none counts or the aspect ratios differ by more than 2 %.
+    """
+    (big_h, big_w), (h, w) = depth.shape, depth_lr.shape
+    sy, sx = big_h / h, big_w / w
+    if abs(sy - sx) > 0.02 * max(sy, sx):
+        return float("nan")
+    valid = np.isfinite(depth)
+    filled = np.where(valid, depth, np.float32(0)).astype(np.float32, copy=False)
+    if big_h % h == 0 and big_w % w == 0:  # whole boxes: sums over reshaped rows, then columns
+        ky, kx = big_h // h, big_w // w
+        rows = filled.reshape(h, ky, big_w).sum(axis=1)
+        rows_valid = valid.reshape(h, ky, big_w).sum(axis=1, dtype=np.float32)
+        num = sum(rows[:, j::kx] for j in range(kx)) / np.float32(ky * kx)
+        den = sum(rows_valid[:, j::kx] for j in range(kx)) / np.float32(ky * kx)
+    else:
+        ry, rx = resample_matrix(big_h, h, "area"), resample_matrix(big_w, w, "area")
+        num = ry @ filled @ rx.T
+        den = ry @ valid.astype(np.float32) @ rx.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ok = (den >= min_valid) & np.isfinite(depth_lr) & (depth_lr > 0)
+        if not ok.any():
+            return float("nan")
+        diff = num[ok].astype(np.float64) / den[ok] - depth_lr[ok]
+    return float(np.sqrt(np.mean(diff * diff)))

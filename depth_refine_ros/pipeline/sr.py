@@ -54,11 +54,14 @@ class Result:
             ``backend`` (all of the backend's work; for a network also its own stages ``fill``,
             ``upsample``, ``normalise``, ``pad``, ``infer``, ``crop``, ``holes``), ``sddr``,
             ``postprocess`` (range clamp, moving a registered result back), ``temporal``.
+        shift_px: the registration ``(dy, dx)`` (output pixels) ``depth`` was moved by; ``(0, 0)``
+            without registration.
     """
 
     depth: np.ndarray
     intrinsics: Intrinsics | None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    shift_px: tuple[int, int] = field(default=(0, 0), kw_only=True)
 
 
 class Pipeline:
@@ -182,4 +185,4 @@ class Pipeline:
             timings["registration"] = (t1 - t_reg) * 1e3
         if self.refiner is not None:
             timings["sddr"] = t_ref * 1e3
-        return Result(depth, intr, timings)
+        return Result(depth, intr, timings, shift_px=shift)

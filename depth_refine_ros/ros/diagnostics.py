@@ -98,6 +98,11 @@ class NodeStats:
         with self._lock:
             self.rejected[reason] += 1
 
+    def totals(self) -> tuple[int, int, int]:
+        """``(published, dropped, rejected)`` frames so far."""
+        with self._lock:
+            return self.counts["published"], sum(self.dropped.values()), sum(self.rejected.values())
+
     def latency_summary(self) -> dict[str, tuple[float, float]]:
         """Stage -> (median ms, p95 ms) over the window."""
         with self._lock:

@@ -5,8 +5,8 @@ Topics (relative names; remap them to your driver):
         ``depth_lr/image`` (only with ``metric.mode: fit``: low-res or sparse depth registered
         to rgb, 16UC1 mm or 32FC1 m; zeros/NaN are simply not used)
     out ``depth_mono/image`` (32FC1; metres with ``fit``, relative units with ``relative``),
-        ``depth_mono/camera_info``, ``depth_mono/points``, ``/diagnostics`` (fit residual,
-        scale and shift per frame)
+        ``depth_mono/camera_info``, ``depth_mono/points``, ``depth_mono/stats`` (RefineStats per
+        frame), ``/diagnostics`` (fit residual, scale and shift per frame)
     ``rgb_transport: compressed`` / ``depth_transport: compressedDepth``: the image inputs as
     image_transport's CompressedImage topics (``<rgb/image>/compressed``, ``<depth_lr/image>/compressedDepth``).
 
@@ -37,6 +37,8 @@ CACHE = 30  # depth / camera_info messages kept for stamp matching
 
 class MonoNode(RefineNode):
     """The monocular depth node (see the module docstring)."""
+
+    stats_input = "rgb"  # RefineStats' input size: the RGB the network sees
 
     def __init__(self, **kwargs) -> None:
         super().__init__("mono_node", **kwargs)
@@ -122,7 +124,7 @@ class MonoNode(RefineNode):
         if res.fit:
             self._last_fit = res.fit
             self.stats.record({"fit_residual_cm": res.fit["residual_m"] * 100})
-        self._publish(res, rgb_msg.header, rgb, t0, t1, info)
+        self._publish(res, rgb_msg.header, rgb, t0, t1, info, depth_lr=depth_lr)
 
     def _publish_diagnostics(self) -> None:
         extra = {"output": self.p.metric_mode,

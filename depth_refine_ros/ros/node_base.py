@@ -23,6 +23,7 @@ from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from depth_refine_ros.backends import BackendError
 from depth_refine_ros.core.cloud import CloudBuilder
 from depth_refine_ros.ros import conversions as conv
+from depth_refine_ros.ros import stats as refine_stats
 from depth_refine_ros.ros import transports
 from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
 from depth_refine_ros.ros.diagnostics import NodeStats
@@ -39,6 +40,8 @@ class RefineNode(Node):
 
     #: inputs the watchdog warns about when silent (optional ones are left out)
     watched_inputs: tuple[str, ...] = ()
+    #: what RefineStats' input size and scale refer to: the low-res depth (sr_node) or the RGB (mono_node)
+    stats_input: str = "depth_lr"
 
     def __init__(self, name: str, **kwargs) -> None:
         super().__init__(name, **kwargs)
@@ -80,6 +83,14 @@ class RefineNode(Node):
         self.pub_points = None if p.cloud_type == "none" else self.create_publisher(PointCloud2, f"{prefix}/points",
                                                                                     qout)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        # per-frame RefineStats (reliable, depth 10); none where the message was never generated
+        self.pub_stats = None
+        if refine_stats.RefineStats is not None:
+            self.pub_stats = self.create_publisher(refine_stats.RefineStats, f"{prefix}/stats", 10)
+        else:
+            self.get_logger().warning(refine_stats.MISSING.format(topic=f"{prefix}/stats",
+                                                                  error=refine_stats.IMPORT_ERROR))
+        self._stats_ids: dict[int, tuple[str, str, str, str]] = {}
         self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
         self.create_timer(1.0, self._watch_inputs)
 
@@ -135,8 +146,8 @@ class RefineNode(Node):
         raise NotImplementedError
 
     # ---------------------------------------------------------------- outputs
-    def _publish(self, res, header, rgb, t0: float, t1: float, info_msg) -> None:
-        """Publish depth, camera_info and (when subscribed) the cloud of one refined frame.
+    def _publish(self, res, header, rgb, t0: float, t1: float, info_msg, depth_lr=None) -> None:
+        """Publish depth, camera_info and (when subscribed) the cloud and RefineStats of one refined frame.
 
         Args:
             res: :class:`depth_refine_ros.pipeline.Result` (depth, intrinsics, timings).
@@ -144,6 +155,8 @@ class RefineNode(Node):
             rgb: ``(H, W, 3) uint8`` for xyzrgb clouds, or None (the cloud is then xyz).
             t0, t1: perf_counter at the start and after decoding (for stage timings).
             info_msg: camera_info to copy distortion from, or None.
+            depth_lr: ``(h, w)`` metres the frame was refined from (or fitted to), for RefineStats'
+                low-res residual; None: no residual.
         """
         t2 = time.perf_counter()
         out = conv.depth_to_msg(res.depth, header)
@@ -178,6 +191,21 @@ class RefineNode(Node):
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self.stats.record(timings)
         self.stats.count("published")
+        # Lazy too (~2-3 ms for 640x480 on a loaded CPU, mostly the residual): only while subscribed.
+        if self.pub_stats is not None and self.pub_stats.get_subscription_count() > 0:
+            self.pub_stats.publish(self._stats_msg(res, header, rgb, depth_lr, timings))
+
+    def _stats_msg(self, res, header, rgb, depth_lr, timings: dict[str, float]):
+        """The RefineStats of a frame that :meth:`_publish` has just published."""
+        # sr_node refines a frame without RGB with its depth-only pipeline
+        pipeline = self.depth_only if rgb is None else self.pipeline
+        ident = self._stats_ids.get(id(pipeline))
+        if ident is None:
+            ident = self._stats_ids[id(pipeline)] = refine_stats.describe_pipeline(pipeline)
+        source = depth_lr if self.stats_input == "depth_lr" else rgb
+        return refine_stats.build(header, ident, "depth_only" if rgb is None else "rgb", res.depth,
+                                  source.shape[:2] if source is not None else res.depth.shape, depth_lr,
+                                  res.shift_px, timings, self.stats.totals())
 
     def _cloud_due(self, header) -> bool:
         """Whether this frame's cloud goes out under ``output.cloud_rate_hz`` (0: every frame).

@@ -6,7 +6,7 @@ Topics (relative names; remap them to your driver):
         ``depth_lr/camera_info``
     out ``depth_refined/image`` (32FC1 m, NaN invalid, rgb resolution),
         ``depth_refined/camera_info``, ``depth_refined/points`` (organized PointCloud2),
-        ``/diagnostics``
+        ``depth_refined/stats`` (depth_refine_ros/RefineStats per frame), ``/diagnostics``
     ``rgb_transport: compressed`` / ``depth_transport: compressedDepth`` take the image inputs as
     image_transport's CompressedImage topics instead (``<rgb/image>/compressed``,
     ``<depth_lr/image>/compressedDepth``; :mod:`depth_refine_ros.ros.transports`).
@@ -207,7 +207,7 @@ class SrNode(RefineNode):
             res = self.pipeline.process(rgb, depth, intr)
         except InputError as e:
             return self._reject(e.reason, stamp, str(e))
-        self._publish(res, depth_msg.header, rgb, t0, t1, info_msg)
+        self._publish(res, depth_msg.header, rgb, t0, t1, info_msg, depth_lr=depth)
 
     def _depth_only_size(self, depth_hw: tuple[int, int]) -> tuple[int, int]:
         """Output size without RGB: the last RGB size, else rgb/camera_info's, else depth x scale."""
@@ -229,7 +229,7 @@ class SrNode(RefineNode):
         except InputError as e:
             return self._reject(e.reason, stamp, str(e))
         self.stats.count("depth_only")
-        self._publish(res, depth_msg.header, None, t0, t1, info_msg)
+        self._publish(res, depth_msg.header, None, t0, t1, info_msg, depth_lr=depth)
 
     # ---------------------------------------------------------------- run-time parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
