@@ -123,16 +123,32 @@ def test_generated_type_matches_the_msg_file():
     assert np.isnan(nan.lowres_residual_m) and nan.scale == 1.0
 
 
+class _BrokenTypeSupport(type):
+    def __import_type_support__(cls):
+        raise ImportError("libdepth_refine_ros__rosidl_typesupport_c.so: cannot open shared object file")
+
+
+class _Unloadable(metaclass=_BrokenTypeSupport):
+    """A generated message whose type support does not load (built for another venv)."""
+
+    _TYPE_SUPPORT = None
+
+
 @pytest.mark.ros
-def test_node_starts_without_the_generated_message(monkeypatch, capfd):
-    """A checkout where the message was never generated: one clear warning, no stats topic, depth still out."""
+@pytest.mark.parametrize("broken", ["not_generated", "type_support"])
+def test_node_starts_without_the_generated_message(broken, monkeypatch, capfd):
+    """A checkout where the message was never generated, or its type support does not load: one clear
+    warning, no stats topic, the node's other outputs as usual."""
     import rclpy
 
     from depth_refine_ros.ros import stats
     from depth_refine_ros.ros.sr_node import SrNode
 
-    monkeypatch.setattr(stats, "RefineStats", None)
-    monkeypatch.setattr(stats, "IMPORT_ERROR", "ModuleNotFoundError: No module named 'depth_refine_ros.msg'")
+    if broken == "not_generated":
+        monkeypatch.setattr(stats, "RefineStats", None)
+        monkeypatch.setattr(stats, "IMPORT_ERROR", "ModuleNotFoundError: No module named 'depth_refine_ros.msg'")
+    else:
+        monkeypatch.setattr(stats, "RefineStats", _Unloadable)
     if not rclpy.ok():
         rclpy.init()
     node = SrNode()
@@ -145,3 +161,4 @@ def test_node_starts_without_the_generated_message(monkeypatch, capfd):
         node.destroy_node()
     err = capfd.readouterr().err
     assert "no per-frame statistics on depth_refined/stats" in err and "make setup" in err
+    assert ("No module named" if broken == "not_generated" else "cannot open shared object") in err

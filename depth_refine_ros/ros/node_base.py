@@ -83,13 +83,16 @@ class RefineNode(Node):
         self.pub_points = None if p.cloud_type == "none" else self.create_publisher(PointCloud2, f"{prefix}/points",
                                                                                     qout)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        # per-frame RefineStats (reliable, depth 10); none where the message was never generated
-        self.pub_stats = None
+        # per-frame RefineStats (reliable, depth 10); none where the message was never generated, or
+        # its type support does not load (generated for another Python or venv): the node runs on
+        self.pub_stats, error = None, refine_stats.IMPORT_ERROR
         if refine_stats.RefineStats is not None:
-            self.pub_stats = self.create_publisher(refine_stats.RefineStats, f"{prefix}/stats", 10)
-        else:
-            self.get_logger().warning(refine_stats.MISSING.format(topic=f"{prefix}/stats",
-                                                                  error=refine_stats.IMPORT_ERROR))
+            try:
+                self.pub_stats = self.create_publisher(refine_stats.RefineStats, f"{prefix}/stats", 10)
+            except Exception as e:  # rclpy raises several kinds for a type support it cannot load
+                error = f"{type(e).__name__}: {e}"
+        if self.pub_stats is None:
+            self.get_logger().warning(refine_stats.MISSING.format(topic=f"{prefix}/stats", error=error))
         self._stats_ids: dict[int, tuple[str, str, str, str]] = {}
         self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
         self.create_timer(1.0, self._watch_inputs)

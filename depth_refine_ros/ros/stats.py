@@ -7,7 +7,8 @@ every refined frame, built only while someone subscribes (:meth:`RefineNode._pub
 
 The message type is generated from ``msg/RefineStats.msg`` (a colcon workspace: CMakeLists.txt; the
 venv: ``make setup``). A checkout where it was never generated still runs the nodes: then
-:data:`RefineStats` is None, and a node logs :data:`MISSING` once and has no stats topic.
+:data:`RefineStats` is None (or its type support does not load), and a node logs :data:`MISSING`
+once and has no stats topic.
 """
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ except ImportError as e:  # never generated here (or built for another Python)
     RefineStats = None
     IMPORT_ERROR = f"{type(e).__name__}: {e}"
 
-MISSING = ("no per-frame statistics on {topic}: the message depth_refine_ros/msg/RefineStats does not "
-           "import ({error}); generate it with `make setup` (the venv) or `colcon build` (a workspace)")
+MISSING = ("no per-frame statistics on {topic}: the message depth_refine_ros/msg/RefineStats is not available "
+           "({error}); generate it with `make setup` (the venv) or `colcon build` (a workspace)")
 
 #: fields filled by :func:`build` (test_stats.py checks them against msg/RefineStats.msg)
 FIELDS = ("header", "mode", "method", "model", "backend", "precision", "scale", "input_height",
