@@ -16,9 +16,10 @@ Design choices beyond the paper (written down here, as docs/architecture.md's me
       at x4), and only a light full-resolution head works at the output size: decoder features
       lifted by 1x1 conv + PixelShuffle(4), plus a 3x3 conv of the full-size RGB and standardised
       depth, ReLU, then ``head_layers`` 3x3 convs with dilations 2, 4, 8 (``head_width`` channels)
-      and a 3x3 conv to the residual. Measured on held-out x8 patches: the earlier head (one RGB
-      conv, one output conv) never left bicubic; this one learns at once, for ~20 ms more at
-      640x480 through ONNX Runtime on 2 cores (38.6 -> 59 ms).
+      and a 3x3 conv to the residual. Why this much head: on held-out x8 patches a head of one RGB
+      conv and one output conv never left bicubic; this one learns at once. It costs ~20 ms at
+      640x480 through ONNX Runtime on 2 cores (about 1.1 of the net's 2.9 GFLOPs; measured history
+      in docs/log/2026-11.md).
     * Four stages, each: NAF blocks on both paths, fusion -> U-Net skip, then a 2x2 stride-2 conv
       doubling channels on each path. The bottleneck fuses the two paths again and runs the
       middle blocks. Decoder: 1x1 conv C -> 2C, PixelShuffle(2), additive skip, NAF blocks.
