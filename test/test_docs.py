@@ -112,13 +112,17 @@ def commands(doc: pathlib.Path) -> list[Command]:
 
 
 def _makes(argv: list[str]) -> set[str]:
-    """Model names a command creates: ``depth-refine model-init K P DIR``, ``depth-refine-train export C DIR``."""
+    """Model names a command creates: ``depth-refine model-init K P DIR``, ``depth-refine-train export C DIR``,
+    ``depth-refine-train adapt ... --out DIR``."""
     prog = pathlib.Path(argv[0]).name
     pos = [a for a in argv[1:] if not a.startswith("-")]
     if prog == "depth-refine" and pos[:1] == ["model-init"] and len(pos) >= 4:
         return {pathlib.Path(pos[3]).name}
     if prog == "depth-refine-train" and pos[:1] == ["export"] and len(pos) >= 3:
         return {pathlib.Path(pos[2]).name}
+    if prog == "depth-refine-train" and pos[:1] == ["adapt"]:
+        outs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
+        return {n for v in outs for n in (v, pathlib.Path(v).name)}  # named by path or by name
     return set()
 
 
@@ -267,6 +271,9 @@ def check_train(cmd: Command, args: list[str]) -> None:
 
     ns = run_parser(train_cli.main, args, cmd)
     if ns is None or args[:1] == ["export"]:
+        return
+    if args[:1] == ["adapt"]:
+        check_model(ns.model, cmd, "--model", classical_ok=False)
         return
     config = str(ROOT / ns.config) if ns.config else None
     try:

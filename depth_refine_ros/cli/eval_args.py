@@ -92,13 +92,14 @@ def run_make_bag(args: argparse.Namespace) -> int:
 
         n = build_bag(frames, pathlib.Path(args.out), args.storage, args.rate, args.scale, args.degradation,
                       args.start_time, args.frame_id, args.depth_encoding, progress=progress,
-                      transport=args.transport, rgb_format=args.rgb_format)
+                      transport=args.transport, rgb_format=args.rgb_format, with_gt=not args.no_gt)
     except (DatasetError, BagError, ValueError, KeyError) as e:
         print(f"\nmake-bag: {e}", file=sys.stderr)
         return 2
     lowres = ("the dataset's own low-res depth" if args.degradation == "supplied"
               else f"{args.degradation} x{args.scale}")  # supplied depth has its own size; --scale unused
     sent = "" if args.transport == "raw" else f", compressed transports (rgb {args.rgb_format})"
+    sent += ", no ground truth" if args.no_gt else ""
     print(f"\nmake-bag: wrote {n} frames to {args.out} ({args.storage}, {args.rate:g} Hz, {lowres}{sent})")
     return 0
 
@@ -122,6 +123,8 @@ def add_make_bag(sub) -> None:
                         "(rgb/image/compressed and depth_lr/image/compressedDepth, sensor_msgs/CompressedImage)")
     p.add_argument("--rgb-format", choices=["jpeg", "png"], default="jpeg",
                    help="--transport compressed: the RGB image's compression (jpeg quality 95, or lossless png)")
+    p.add_argument("--no-gt", action="store_true",
+                   help="leave out depth_gt/image (a bag as a robot records it, e.g. for depth-refine-train adapt)")
     p.set_defaults(func=run_make_bag)
 
 

@@ -4,7 +4,8 @@ Per frame ``i`` (stamp ``t0 + i / rate``, the same stamp on all five topics, as 
 driver stamps them): ``rgb/camera_info`` + ``rgb/image`` (rgb8), ``depth_lr/camera_info`` +
 ``depth_lr/image`` (the low-res depth: the dataset's real one with ``--degradation supplied``,
 else made from the ground truth by a :mod:`~depth_refine_ros.core.degrade` model; ``16UC1`` mm,
-0 = no data), and ``depth_gt/image`` (``32FC1`` m, NaN invalid). The receive time written to the
+0 = no data), and ``depth_gt/image`` (``32FC1`` m, NaN invalid; left out with ``with_gt=False``: a bag as
+a user's robot records it, e.g. for ``depth-refine-train adapt``). The receive time written to the
 bag is the stamp + 5 ms (a driver's typical publish delay). Datasets without intrinsics get
 ``fx = fy = 0.9 * width`` and a centred principal point (said on stderr: RGB-D-D publishes none).
 
@@ -27,7 +28,7 @@ DRIVER_DELAY_NS = 5_000_000
 def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float = 15.0, scale: int = 4,
               degradation: str = "bicubic", t0: float = 1_700_000_000.0, frame_id: str = "camera_color_optical_frame",
               depth_encoding: str = "16UC1", topics=None, progress=None, transport: str = "raw",
-              rgb_format: str = "jpeg") -> int:
+              rgb_format: str = "jpeg", with_gt: bool = True) -> int:
     """Write ``frames`` (:class:`~depth_refine_ros.data.datasets.Frame`, metric) as a bag; returns frames written.
 
     Raises:
@@ -78,7 +79,8 @@ def build_bag(frames, out: pathlib.Path, storage: str = "sqlite3", rate: float =
             depth_msg = (conv.depth_to_compressed_msg(depth, depth_encoding, hdr) if compressed
                          else conv.array_to_image_msg(depth, depth_encoding, hdr))
             bag.write_cdr(depth_topic, *conv.to_cdr(depth_msg), t)
-            bag.write_cdr(topics.gt, *conv.to_cdr(conv.depth_to_msg(gt.astype(np.float32), hdr)), t)
+            if with_gt:
+                bag.write_cdr(topics.gt, *conv.to_cdr(conv.depth_to_msg(gt.astype(np.float32), hdr)), t)
             n += 1
             if progress:
                 progress(i, len(frames))

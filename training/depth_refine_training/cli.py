@@ -1,7 +1,9 @@
-"""``depth-refine-train <task> --config <yaml> [key=value ...]`` and ``depth-refine-train export``.
+"""``depth-refine-train <task> --config <yaml> [key=value ...]``, ``depth-refine-train export`` and
+``depth-refine-train adapt``.
 
 Tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under ``torchrun``
-the same command trains with DistributedDataParallel.
+the same command trains with DistributedDataParallel. ``adapt`` fine-tunes an SR model to a sensor
+from a recorded bag without ground truth (:mod:`depth_refine_training.adapt`).
 """
 from __future__ import annotations
 
@@ -72,8 +74,57 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
     return 0
 
 
+def adapt_main(argv: list[str]) -> int:
+    """``depth-refine-train adapt --bag BAG --model M [--out DIR] [--steps N] ...``"""
+    from depth_refine_training.adapt import SENSOR_MODELS, AdaptConfig
+
+    d = AdaptConfig(bag="", model="")
+    ap = argparse.ArgumentParser(
+        prog="depth-refine-train adapt",
+        description="Fine-tune an SR model (sr or depth_sr) to a sensor from a recorded rosbag (rgb/image + "
+                    "depth_lr/image), without ground truth: low-res consistency under a sensor model, "
+                    "edge-aware smoothness, an anchor to the starting model. Writes a model directory.")
+    ap.add_argument("--bag", required=True, help="rosbag2 directory (sqlite3 or MCAP)")
+    ap.add_argument("--model", required=True, help="starting model: installed name or model directory")
+    ap.add_argument("--out", default="", help="model directory to write (default runs/adapt/<model>_<bag>)")
+    ap.add_argument("--steps", type=int, default=d.steps)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--lr", type=float, default=d.lr)
+    ap.add_argument("--patch", type=int, default=d.patch, help="crop size on the output grid")
+    ap.add_argument("--sensor", default=d.sensor,
+                    help=f"how the sensor samples depth: auto (the one the starting model's output fits best), "
+                         f"{', '.join(SENSOR_MODELS)}, or point:PHASE (where in the footprint, 0..1: point:0 "
+                         "keeps the top-left pixel, as a decimating driver)")
+    ap.add_argument("--w-cons", type=float, default=d.w_cons, help="weight of the low-res consistency term")
+    ap.add_argument("--w-edge", type=float, default=d.w_edge, help="weight of the edge-aware smoothness term")
+    ap.add_argument("--w-anchor", type=float, default=d.w_anchor, help="weight of the L1 to the starting model")
+    ap.add_argument("--registration", choices=["none", "auto"], default=d.registration,
+                    help="auto: undo the bag's depth-to-RGB offset as sr_node's registration.mode auto does")
+    ap.add_argument("--val-frac", type=float, default=d.val_frac, help="fraction of frames kept for validation")
+    ap.add_argument("--max-frames", type=int, default=d.max_frames, help="at most this many frames (evenly spaced)")
+    ap.add_argument("--seed", type=int, default=d.seed)
+    ap.add_argument("--name", default="", help="the adapted model's name (default: the directory's)")
+    a = ap.parse_args(argv)
+    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_training.adapt import AdaptError, adapt
+
+    cfg = AdaptConfig(bag=a.bag, model=a.model, out=a.out, steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch,
+                      sensor=a.sensor, w_cons=a.w_cons, w_edge=a.w_edge, w_anchor=a.w_anchor,
+                      registration=a.registration, val_frac=a.val_frac, max_frames=a.max_frames, seed=a.seed,
+                      name=a.name)
+    try:
+        result = adapt(cfg)
+    except (AdaptError, ModelError) as e:
+        print(f"depth-refine-train adapt: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(result))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "adapt":
+        return adapt_main(argv[1:])
     if argv and argv[0] == "export":
         ap = argparse.ArgumentParser(prog="depth-refine-train export")
         ap.add_argument("checkpoint")
