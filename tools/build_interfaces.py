@@ -28,6 +28,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PKG = "depth_refine_ros"
@@ -101,12 +102,16 @@ def main(argv: list[str] | None = None) -> int:
     for lib in libs:
         shutil.copy2(lib, prefix / "lib" / lib.name)
     # the Python message package and its C extensions, into the source package (editable install)
+    # The extensions are named with this Python's EXT_SUFFIX (``.cpython-311-x86_64-linux-gnu.so``), which
+    # Python's import prefers to a plain ``.so``: the Kilted venv (3.11) and the Jazzy one (3.12, `make setup
+    # ROS_DISTRO=jazzy`) each load their own from the one source tree. The generated Python is the same.
     gen = next(install.glob(f"lib/python*/site-packages/{PKG}"))
     src = ROOT / PKG
-    for old in src.glob(f"{PKG}_s__*.so"):
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    for old in src.glob(f"{PKG}_s__*{suffix}"):  # (an untagged one from before loses to the tagged one)
         old.unlink()
     for ext in gen.glob(f"{PKG}_s__*.so"):
-        shutil.copy2(ext, src / ext.name)
+        shutil.copy2(ext, src / (ext.name.split(".")[0] + suffix))
     replace_tree(gen / "msg", src / "msg", shutil.ignore_patterns("__pycache__", "*.c"))
     # the interface definitions and their index entry, for `ros2 interface show`
     replace_tree(install / "share" / PKG / "msg", prefix / "share" / PKG / "msg")
