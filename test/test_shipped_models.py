@@ -9,7 +9,8 @@ from depth_refine_ros.core.modeldir import installed, load_model_dir
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
 
-SHIPPED = {"sr_lite": "sr", "sr_lite_tof": "sr", "depth_sr_lite": "depth_sr", "mono_small": "mono"}
+SHIPPED = {"sr_lite": "sr", "sr_lite_tof": "sr", "sr_lite_robust": "sr", "depth_sr_lite": "depth_sr",
+           "mono_small": "mono"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
 
@@ -59,3 +60,14 @@ def test_tof_model_beats_bicubic_and_sr_lite_on_registered_tof_input(held_out, s
     bic = _rmse_cm(build_method("bicubic"), held_out, scale, "tof_reg")
     lite = _rmse_cm(build_method("sr_lite"), held_out, scale, "tof_reg")
     assert ours < bic and ours < lite, f"x{scale}: {ours:.2f} cm vs bicubic {bic:.2f}, sr_lite {lite:.2f}"
+
+
+@pytest.mark.unit
+@pytest.mark.slow
+@pytest.mark.parametrize("degradation", ["nearest", "block_noise"])
+def test_robust_model_beats_sr_lite_and_bicubic_on_decimated_and_noisy_input(held_out, degradation):
+    """sr_lite_robust's job: low-res input that is not the clean protocol (x8: decimation, block noise)."""
+    ours = _rmse_cm(build_method("sr_lite_robust"), held_out, 8, degradation)
+    lite = _rmse_cm(build_method("sr_lite"), held_out, 8, degradation)
+    bic = _rmse_cm(build_method("bicubic"), held_out, 8, degradation)
+    assert ours < lite and ours < bic, f"x8 {degradation}: {ours:.2f} cm vs sr_lite {lite:.2f}, bicubic {bic:.2f}"
