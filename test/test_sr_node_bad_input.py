@@ -59,8 +59,10 @@ def test_missing_camera_info_publishes_depth_only(setup):
     assert k not in rig.infos and k not in rig.clouds
     assert "no usable camera_info" in node.log()
     rig.wait_for(lambda: int(rig.diag_values().get("frames without_camera_info", 0)) > 0, 3)
-    k = good_frame_processed(rig, frames)
-    assert rig.wait_for(lambda: k in rig.infos and k in rig.clouds, 3)
+    # camera_info back: the node publishes camera_info and clouds again. A frame's own info can lose
+    # the race with its image on a loaded machine (then that frame is depth-only, rightly): allow three
+    keys = [good_frame_processed(rig, frames) for _ in range(3)]
+    assert rig.wait_for(lambda: any(k in rig.infos and k in rig.clouds for k in keys), 5), node.log()[-1500:]
 
 
 @pytest.mark.parametrize("which,encoding,reason", [
