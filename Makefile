@@ -19,7 +19,7 @@ STAMP   := $(VENV)/.installed
 MSG_STAMP := $(VENV)/.interfaces
 PKG     := depth_refine_ros
 SHARE   := $(VENV)/share/$(PKG)
-SCRIPTS := sr_node mono_node depth-refine
+SCRIPTS := sr_node sr_lifecycle_node mono_node depth-refine
 # ros2launch does not follow directory links: link file by file, as colcon --symlink-install does.
 SHARE_FILES := package.xml $(wildcard launch/*.launch.py) $(wildcard config/*.yaml) $(wildcard rviz/*.rviz)
 

@@ -9,6 +9,7 @@ PACKAGE = "depth_refine_ros"
 # file names against this list.
 CONSOLE_SCRIPTS = [
     "sr_node = depth_refine_ros.ros.sr_node:main",
+    "sr_lifecycle_node = depth_refine_ros.ros.sr_lifecycle_node:main",
     "mono_node = depth_refine_ros.ros.mono_node:main",
     "depth-refine = depth_refine_ros.cli.main:main",
 ]

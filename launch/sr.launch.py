@@ -1,4 +1,5 @@
-"""Launch sr_node (guided depth super-resolution) and, with use_rviz:=true, rviz2.
+"""Launch sr_node (guided depth super-resolution) and, with use_rviz:=true, rviz2; with lifecycle:=true,
+its managed variant sr_lifecycle_node (same name and topics; drive it with `ros2 lifecycle set`).
 
     ros2 launch depth_refine_ros sr.launch.py rgb_topic:=/camera/color/image_raw \
         rgb_info_topic:=/camera/color/camera_info \
@@ -16,7 +17,7 @@ publishes are fast for any subscriber.
 """
 from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
 from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, node_setup
@@ -64,8 +65,14 @@ def launch_setup(context):
     remappings; a missing rviz2 raises before anything starts.
     """
     s = node_setup(context, "sr_node", REMAP_OF, PARAM_ARGS)
-    node = Node(package=PACKAGE, executable="sr_node", name="sr_node", namespace=s.namespace,
-                parameters=s.parameters, remappings=s.remappings, output="screen", emulate_tty=True)
+    if LaunchConfiguration("lifecycle").perform(context).lower() in ("true", "1", "yes"):
+        # the managed variant: starts unconfigured; `ros2 lifecycle set <ns>/sr_node configure` etc.
+        node = LifecycleNode(package=PACKAGE, executable="sr_lifecycle_node", name="sr_node",
+                             namespace=s.namespace, parameters=s.parameters, remappings=s.remappings,
+                             output="screen", emulate_tty=True)
+    else:
+        node = Node(package=PACKAGE, executable="sr_node", name="sr_node", namespace=s.namespace,
+                    parameters=s.parameters, remappings=s.remappings, output="screen", emulate_tty=True)
     return [node, *s.rviz]
 
 
@@ -78,6 +85,9 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "sr.yaml"]),
                               description="sr_node parameter file (every parameter, documented)."),
         DeclareLaunchArgument("namespace", default_value="", description="Namespace for sr_node (and rviz2)."),
+        DeclareLaunchArgument("lifecycle", default_value="false",
+                              description="Start the managed (lifecycle) variant sr_lifecycle_node instead of "
+                                          "sr_node: it waits unconfigured for `ros2 lifecycle set`."),
         DeclareLaunchArgument("use_rviz", default_value="false",
                               description="Start rviz2 with the package's view of sr_node's topics."),
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "rviz", "sr.rviz"]),

@@ -417,8 +417,21 @@ def check_ros2(cmd: Command, args: list[str]) -> None:
         pkg, _, name = args[2].partition("/msg/")
         assert pkg == "depth_refine_ros" and (ROOT / "msg" / f"{name}.msg").is_file(), \
             f"{cmd}\n  no msg/{name}.msg"
+    elif args[:1] == ["lifecycle"]:
+        # ros2 lifecycle get|set|list NODE [TRANSITION]: the managed sr_node (sr_lifecycle_node)
+        assert args[1:2] and args[1] in ("get", "set", "list", "nodes"), f"{cmd}\n  ros2 lifecycle {args[1:2]}"
+        if args[1] != "nodes":
+            assert len(args) > 2 and args[2].rstrip("/").split("/")[-1] == "sr_node", \
+                f"{cmd}\n  the managed node is sr_node (sr_lifecycle_node), not {args[2:3]}"
+        if args[1] == "set":
+            assert args[3:4] and args[3] in LIFECYCLE_TRANSITIONS, \
+                f"{cmd}\n  transition {args[3:4]} is not one of {', '.join(LIFECYCLE_TRANSITIONS)}"
     else:
         raise AssertionError(f"{cmd}\n  no checker for 'ros2 {args[:1]}': add one to test/test_docs.py")
+
+
+#: the transitions `ros2 lifecycle set` takes (lifecycle_msgs/msg/Transition labels)
+LIFECYCLE_TRANSITIONS = ("configure", "activate", "deactivate", "cleanup", "shutdown")
 
 
 def _output_topics() -> set[str]:

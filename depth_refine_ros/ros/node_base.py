@@ -16,7 +16,7 @@ import traceback
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.event_handler import SubscriptionEventCallbacks
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
@@ -94,10 +94,12 @@ class RefineNode(Node):
         if self.pub_stats is None:
             self.get_logger().warning(refine_stats.MISSING.format(topic=f"{prefix}/stats", error=error))
         self._stats_ids: dict[int, tuple[str, str, str, str]] = {}
-        self.create_timer(p.diagnostics_period_s, self._publish_diagnostics)
-        self.create_timer(1.0, self._watch_inputs)
+        self._timers = [self.create_timer(p.diagnostics_period_s, self._publish_diagnostics),
+                        self.create_timer(1.0, self._watch_inputs)]
 
     def _start_worker(self) -> None:
+        with self._cond:  # (re)start: the managed node stops the worker on deactivate
+            self._running, self._slot = True, None
         self._t_start = time.monotonic()
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker", daemon=True)
         self._worker.start()
@@ -267,6 +269,19 @@ class RefineNode(Node):
             self._worker.join(timeout=5.0)
 
 
+def spin_until_finished(node, grace_s: float = 0.5) -> None:
+    """Spin ``node`` until its ``finished`` is set (a managed node's shutdown transition), then a little
+    longer so the reply to that transition's service call goes out before the process exits."""
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    while rclpy.ok() and not node.finished:
+        executor.spin_once(timeout_sec=0.2)
+    end = time.monotonic() + grace_s
+    while rclpy.ok() and time.monotonic() < end:
+        executor.spin_once(timeout_sec=0.05)
+    executor.remove_node(node)
+
+
 def run_node(factory, prog: str, args: list[str] | None = None) -> int:
     """Console entry point body: init, spin until Ctrl-C, clean shutdown; start errors -> exit 1."""
     use_packaged_fastdds_profile()
@@ -281,7 +296,10 @@ def run_node(factory, prog: str, args: list[str] | None = None) -> int:
             code = 1
         else:
             try:
-                rclpy.spin(node)
+                if hasattr(node, "finished"):  # a managed node: until its shutdown transition
+                    spin_until_finished(node)
+                else:
+                    rclpy.spin(node)
             except (KeyboardInterrupt, ExternalShutdownException):
                 pass
             except Exception:

@@ -217,13 +217,27 @@ def declare_and_read(node, cls: type = None):
         ValueError: a value is not one of the allowed choices, or below its minimum (message names
             the parameter).
     """
-    cls = cls or SrParams
-    values = {}
-    for f in fields(cls):
+    declare(node, cls)
+    return read(node, cls)
+
+
+def declare(node, cls: type = None) -> None:
+    """Declare every field of ``cls`` on ``node`` without checking the values (:func:`read` does:
+    the managed node declares at start and validates at configure)."""
+    for f in fields(cls or SrParams):
         meta = f.metadata
         node.declare_parameter(_ros_name(f), f.default,
                                ParameterDescriptor(description=_describe(f), read_only=not meta.get("runtime"),
                                                    dynamic_typing=bool(meta.get("any_type"))))
+
+
+def read(node, cls: type = None):
+    """The declared values of ``cls``'s fields on ``node``, checked (raises ValueError as
+    :func:`declare_and_read`)."""
+    cls = cls or SrParams
+    values = {}
+    for f in fields(cls):
+        meta = f.metadata
         v = node.get_parameter(_ros_name(f)).value
         if meta["choices"] and v not in meta["choices"]:
             raise ValueError(f"parameter {_ros_name(f)} = '{v}' is not one of "

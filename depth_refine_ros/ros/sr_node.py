@@ -68,9 +68,19 @@ class SrNode(RefineNode):
     def __init__(self, **kwargs) -> None:
         super().__init__("sr_node", **kwargs)
         self.p: SrParams = declare_and_read(self, SrParams)
+        self._build()
+        self.add_on_set_parameters_callback(self._on_set_parameters)  # temporal.* at run time
+        self._start_io()
+
+    # ---------------------------------------------------------------- set-up (also the managed node's)
+    def _build(self) -> None:
+        """Build (and warm up) the pipelines and the synchroniser from ``self.p``.
+
+        Raises:
+            BackendError, ValueError: a bad model or parameter.
+        """
         p = self.p
         self.pipeline, self.depth_only = build_sr_pipelines(pipeline_spec(p))
-        self.add_on_set_parameters_callback(self._on_set_parameters)  # temporal.* at run time
         self._mode = "guided"  # or "depth_only" while rgb/image is silent (rgb_timeout_s)
         self._rgb_hw: tuple[int, int] | None = None
         self._depth_alone_since: float | None = None  # first depth arrival after the last rgb
@@ -82,6 +92,10 @@ class SrNode(RefineNode):
             self.sync = ApproximateTimeSync(2, p.sync_queue_size, int(p.sync_max_interval_s * 1e9), [lb, lb])
         self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE), "depth": deque(maxlen=INFO_CACHE)}
         self._last_set_ns: int | None = None
+
+    def _start_io(self) -> None:
+        """Subscribe to the inputs, create the outputs and timers, start the worker."""
+        p = self.p
         self._subscribe_image("rgb/image", p.rgb_transport, lambda m: self._on_image(RGB, "rgb/image", m))
         self._subscribe_image("depth_lr/image", p.depth_transport,
                               lambda m: self._on_image(DEPTH, "depth_lr/image", m))
@@ -241,7 +255,7 @@ class SrNode(RefineNode):
         a frame in flight finishes with the old one. An invalid value is refused with the reason.
         """
         changes = {TEMPORAL_PARAMS[q.name]: q.value for q in params if q.name in TEMPORAL_PARAMS}
-        if not changes:
+        if not changes or getattr(self, "pipeline", None) is None:  # managed node, unconfigured: read at configure
             return SetParametersResult(successful=True)
         p = dataclasses.replace(self.p, **changes)
         try:
@@ -256,7 +270,7 @@ class SrNode(RefineNode):
     def stop(self) -> None:
         """Stop the worker, then the registration's background estimate."""
         super().stop()
-        if self.pipeline.registration is not None:
+        if getattr(self, "pipeline", None) is not None and self.pipeline.registration is not None:
             self.pipeline.registration.close()
 
     # ---------------------------------------------------------------- diagnostics
