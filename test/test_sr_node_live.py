@@ -91,9 +91,11 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames, live_node):
     assert np.mean(rmse) < 0.05
     diag = rig.diag_values()
     assert diag["backend"] == "classical/bicubic"
-    # the reported input rate is the rate the node was actually sent (paced: the machine's speed)
-    assert float(diag["rate_hz depth_lr/image"]) == pytest.approx(run_stream.achieved_hz, rel=0.35), \
-        (diag["rate_hz depth_lr/image"], run_stream.achieved_hz)
+    # the reported input rate counts the frames over (at most) the 5 s window up to the latest one:
+    # at least the stream's frames over 5 s, and never more than the rate they were sent at (paced by
+    # the machine's speed); the priming frame's idle gap before the stream lowers it, never raises it
+    rate = float(diag["rate_hz depth_lr/image"])
+    assert 0.8 * len(sent) / 5.0 <= rate <= 1.35 * run_stream.achieved_hz, (rate, len(sent), run_stream.achieved_hz)
     assert "latency_ms total (median/p95)" in diag
     assert diag["frames published"] == str(len(sent) + 1)  # + the priming frame
     assert diag["frames dropped"] == "0" and diag["frames rejected"] == "0"
