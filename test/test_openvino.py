@@ -24,7 +24,8 @@ pytestmark = [pytest.mark.unit,
 def sr_lite(tmp_path):
     """A private copy of the shipped sr_lite (the cache goes beside it)."""
     dst = tmp_path / "sr_lite"
-    shutil.copytree(PACKAGE_MODELS / "sr_lite", dst)
+    # a fresh model directory: without the compiled-model cache a bench or node run may have left in model_zoo
+    shutil.copytree(PACKAGE_MODELS / "sr_lite", dst, ignore=shutil.ignore_patterns("ov_cache", "trt_cache"))
     return dst
 
 

@@ -29,10 +29,13 @@ class Backend(abc.ABC):
     Attributes:
         name: registry name (``'classical'``, ``'onnxruntime'``, ...).
         needs_rgb: whether ``infer`` requires the ``rgb`` input.
+        last_timings: milliseconds per internal stage of the last ``infer`` (a network's fill,
+            upsample, normalise, pad, infer, crop, holes); empty for backends without stages.
     """
 
     name: str = "abstract"
     needs_rgb: bool = True
+    last_timings: dict[str, float] = {}  # read-only default; a backend assigns its own dict per call
 
     @abc.abstractmethod
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:

@@ -27,10 +27,14 @@ def pad_to(x: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return np.pad(x, pad, mode="edge")
 
 
+def rgb_to_chw(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3) uint8`` -> ``(3, H, W) float32`` in [0, 1] (the graphs' RGB normalisation)."""
+    return rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
+
+
 def rgb_to_nchw(rgb: np.ndarray, hw: tuple[int, int] | None = None) -> np.ndarray:
     """``(H, W, 3) uint8`` -> ``(1, 3, H', W') float32`` in [0, 1], edge-padded to ``hw``."""
-    x = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255)
-    return pad_to(x, hw or rgb.shape[:2])[None]
+    return pad_to(rgb_to_chw(rgb), hw or rgb.shape[:2])[None]
 
 
 def _cubic(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
@@ -72,7 +76,7 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
     up = _cubic(filled, out_hw)
     t2 = time.perf_counter()
     up *= np.float32(1.0 / scale)
-    x_rgb = rgb.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255) if guided else None
+    x_rgb = rgb_to_chw(rgb) if guided else None
     t3 = time.perf_counter()
     feeds = {"depth": pad_to(up.astype(np.float32, copy=False), hw)[None, None]}
     if guided:

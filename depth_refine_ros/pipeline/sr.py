@@ -180,7 +180,7 @@ class Pipeline:
                    "postprocess": (t3 - t2 - t_ref) * 1e3}
         if temporal is not None:
             timings["temporal"] = (t4 - t3) * 1e3
-        timings.update(getattr(self.backend, "last_timings", {}))  # a network's own stages
+        timings.update(self.backend.last_timings)  # a network's own stages
         if self.registration is not None and self.registration.active:
             timings["registration"] = (t1 - t_reg) * 1e3
         if self.refiner is not None:

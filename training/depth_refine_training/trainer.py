@@ -195,7 +195,7 @@ def train(cfg: TrainConfig) -> dict:
         except ImportError:  # tensorboard is optional
             writer = None
     csv_w = csv.writer(log_f) if log_f else None
-    (out / "STOP").unlink(missing_ok=True)  # a request to stop the previous run, not this one
+    (out / "STOP").unlink(missing_ok=True)  # a STOP left in the directory is not a request to this run
     t0 = time.time()
     metrics: dict[str, float] = {}
     best = float("inf")
