@@ -270,10 +270,12 @@ def check_train(cmd: Command, args: list[str]) -> None:
     from depth_refine_training.config import load_config
 
     ns = run_parser(train_cli.main, args, cmd)
-    if ns is None or args[:1] == ["export"]:
+    if ns is None:
         return
     if args[:1] == ["adapt"]:
         check_model(ns.model, cmd, "--model", classical_ok=False)
+        return
+    if args[:1] and args[0] in train_cli.COMMANDS:  # parsed by the command's own parser above
         return
     config = str(ROOT / ns.config) if ns.config else None
     try:

@@ -1,9 +1,8 @@
-"""``depth-refine-train <task> --config <yaml> [key=value ...]``, ``depth-refine-train export`` and
-``depth-refine-train adapt``.
+"""``depth-refine-train <task> --config <yaml> [key=value ...]`` and ``depth-refine-train <command> ...``.
 
-Tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under ``torchrun``
-the same command trains with DistributedDataParallel. ``adapt`` fine-tunes an SR model to a sensor
-from a recorded bag without ground truth (:mod:`depth_refine_training.adapt`).
+Supervised tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under
+``torchrun`` the same command trains with DistributedDataParallel. The other commands
+(:data:`COMMANDS`) each have their own options (``depth-refine-train <command> --help``).
 """
 from __future__ import annotations
 
@@ -121,19 +120,43 @@ def adapt_main(argv: list[str]) -> int:
     return 0
 
 
+def export_main(argv: list[str]) -> int:
+    """``depth-refine-train export CHECKPOINT OUT [--name N] [--use TEXT]``"""
+    ap = argparse.ArgumentParser(prog="depth-refine-train export",
+                                 description="Checkpoint -> model directory (safetensors + ONNX + card).")
+    ap.add_argument("checkpoint")
+    ap.add_argument("out")
+    ap.add_argument("--name")
+    ap.add_argument("--use", help="intended input, recorded in the card (training.intended_use)")
+    a = ap.parse_args(argv)
+    return export(a.checkpoint, a.out, a.name, a.use)
+
+
+COMMANDS: dict[str, tuple[str, str]] = {
+    # name: ("module:function" taking argv and returning an exit code, one-line help)
+    "export": (f"{__name__}:export_main", "checkpoint -> model directory"),
+    "adapt": (f"{__name__}:adapt_main", "fine-tune an SR model to a sensor from a rosbag, without ground truth"),
+}
+"""Commands besides the supervised tasks; each parses its own arguments."""
+
+
+def _command(name: str):
+    import importlib
+
+    module, _, func = COMMANDS[name][0].partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "adapt":
-        return adapt_main(argv[1:])
-    if argv and argv[0] == "export":
-        ap = argparse.ArgumentParser(prog="depth-refine-train export")
-        ap.add_argument("checkpoint")
-        ap.add_argument("out")
-        ap.add_argument("--name")
-        ap.add_argument("--use", help="intended input, recorded in the card (training.intended_use)")
-        a = ap.parse_args(argv[1:])
-        return export(a.checkpoint, a.out, a.name, a.use)
-    ap = argparse.ArgumentParser(prog="depth-refine-train", description=__doc__)
+    if argv and argv[0] in COMMANDS:
+        return _command(argv[0])(argv[1:])
+    commands = "\n".join(f"  {k:9s} {v[1]}" for k, v in COMMANDS.items())
+    ap = argparse.ArgumentParser(
+        prog="depth-refine-train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=__doc__ + "\ncommands:\n" + commands,
+        usage="depth-refine-train {sr,depth_sr,mono} [--config YAML] [key=value ...]\n"
+              f"       depth-refine-train {{{','.join(COMMANDS)}}} ...")
     ap.add_argument("task", choices=["sr", "depth_sr", "mono"])
     ap.add_argument("--config", help="YAML config (training/configs/*.yaml)")
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the config")
