@@ -130,6 +130,28 @@ def test_init_copies_matching_and_grown_tensors(tmp_path):
         load_init(dst, str(tmp_path / "missing.pt"))
 
 
+def test_load_init_skip_leaves_a_changed_head_fresh(tmp_path):
+    """``init_skip``: lite -> fast copies the U-Net, not the (half-resolution) head, whose zero last
+    conv then makes the net exactly its bicubic input."""
+    import torch
+    from depth_refine_training.trainer import load_init
+
+    from depth_refine_ros.models import build_model, config_to_dict, preset_config
+
+    torch.manual_seed(0)
+    src = build_model("sr", preset_config("sr", "lite", fusion="concat"))
+    for p in src.parameters():
+        p.data.normal_()
+    torch.save({"model": src.state_dict(), "model_config": config_to_dict(src.cfg)}, tmp_path / "src.pt")
+    dst = build_model("sr", preset_config("sr", "fast")).eval()
+    n = load_init(dst, str(tmp_path / "src.pt"), skip=("head",))
+    assert n == sum(1 for k in src.state_dict() if not k.startswith("head"))
+    assert torch.equal(dst.middle[0].conv1.weight, src.middle[0].conv1.weight)
+    depth, rgb = torch.rand(1, 1, 128, 128) + 0.5, torch.rand(1, 3, 128, 128)
+    with torch.no_grad():
+        assert torch.equal(dst(depth, rgb), depth)
+
+
 def test_fine_tune_from_init_and_export_records_both_stages(tmp_path):
     run(train_cmd("sr", tmp_path / "a", "steps=2", "val_every=2"))
     init = f"init={tmp_path / 'a' / 'last.pt'}"

@@ -64,6 +64,9 @@ class GuidedSRConfig:
         work_stride: the U-Net runs at output / work_stride (1 = the paper).
         head_width: channels of the full-resolution head (only used when work_stride > 1).
         head_layers: extra ``head_width`` 3x3 conv + ReLU layers in that head.
+        head_stride: the head runs at output / head_stride (1 = full resolution; 2 = half, its
+            last conv predicting the 2x2 sub-pixels, PixelShuffle(2) to the output; must divide
+            ``work_stride``).
         fusion: ``adain`` or ``concat``.
         guidance: ``rgb``, ``rgb+prior`` or ``none``.
         prior: the embedded monocular net's config (``guidance='rgb+prior'`` only).
@@ -77,6 +80,7 @@ class GuidedSRConfig:
     work_stride: int = 4
     head_width: int = 8
     head_layers: int = 3
+    head_stride: int = 1
     fusion: str = "adain"
     guidance: str = "rgb"
     prior: MonoConfig | None = None
@@ -87,6 +91,8 @@ class GuidedSRConfig:
             raise ValueError(f"fusion must be adain or concat, not {self.fusion!r}")
         if self.guidance not in ("rgb", "rgb+prior", "none"):
             raise ValueError(f"guidance must be rgb, rgb+prior or none, not {self.guidance!r}")
+        if self.head_stride < 1 or (self.work_stride > 1 and self.work_stride % self.head_stride):
+            raise ValueError(f"head_stride {self.head_stride} must divide work_stride {self.work_stride}")
         if self.guidance == "rgb+prior" and self.prior is None:
             object.__setattr__(self, "prior", MONO_PRESETS["tiny"])
         if isinstance(self.prior, dict):
@@ -96,6 +102,9 @@ class GuidedSRConfig:
 
 SR_PRESETS: dict[str, GuidedSRConfig] = {
     "lite": GuidedSRConfig(),
+    # lite's U-Net with the head at half resolution: about 0.6x lite's time through OpenVINO
+    # (docs/models.md); concat fusion, as the shipped lite models
+    "fast": GuidedSRConfig(head_stride=2, fusion="concat"),
     "base": GuidedSRConfig(width=24, enc_blocks=(1, 1, 2, 2), middle_blocks=2, dec_blocks=(1, 1, 1, 1),
                            work_stride=2, head_width=12),
     # about 29 M parameters, the paper's size, at the output resolution
@@ -178,18 +187,27 @@ class GuidedSRNet(nn.Module):
         if s == 1:
             self.head = nn.Conv2d(c, 1, 3, padding=1)
         else:
-            hw = cfg.head_width
-            self.head_up = nn.Sequential(nn.Conv2d(c, hw * s * s, 1), nn.PixelShuffle(s))
-            # the head sees RGB and the standardised depth at full resolution: edge placement is
-            # decided here (measured: an RGB-only one-conv head left the net at bicubic)
-            self.head_guide = nn.Conv2d(4 if self.guided else 1, hw, 3, padding=1)
+            hw, hs = cfg.head_width, cfg.head_stride
+            up = s // hs
+            self.head_up = nn.Sequential(nn.Conv2d(c, hw * up * up, 1), nn.PixelShuffle(up))
+            # the head sees RGB and the standardised depth at its own resolution: edge placement is
+            # decided here (measured: an RGB-only one-conv head left the net at bicubic). At half
+            # resolution a 2x2 stride-2 conv reads the full-size input (every pixel, no resize).
+            cin = 4 if self.guided else 1
+            self.head_guide = (nn.Conv2d(cin, hw, 3, padding=1) if hs == 1 else nn.Conv2d(cin, hw, hs, stride=hs))
             layers: list[nn.Module] = [nn.ReLU()]
-            for i in range(cfg.head_layers):  # dilations 2, 4, 8, ...: context for edges at x8..x16
-                layers += [nn.Conv2d(hw, hw, 3, padding=2 ** (i + 1), dilation=2 ** (i + 1)), nn.ReLU()]
-            self.head = nn.Sequential(*layers, nn.Conv2d(hw, 1, 3, padding=1))
+            for i in range(cfg.head_layers):
+                # dilations 2, 4, 8, ... output pixels: context for edges at x8..x16
+                dil = max(1, 2 ** (i + 1) // hs)
+                layers += [nn.Conv2d(hw, hw, 3, padding=dil, dilation=dil), nn.ReLU()]
+            layers.append(nn.Conv2d(hw, hs * hs, 3, padding=1))
+            if hs > 1:
+                layers.append(nn.PixelShuffle(hs))
+            self.head = nn.Sequential(*layers)
         # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
         # net exactly the classical upsampler, so training starts from bicubic, never below it.
-        last = self.head if isinstance(self.head, nn.Conv2d) else self.head[-1]
+        last = self.head if isinstance(self.head, nn.Conv2d) else \
+            [m for m in self.head if isinstance(m, nn.Conv2d)][-1]
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
 

@@ -29,6 +29,8 @@ class TrainConfig:
         init: start from these weights (a checkpoint ``.pt`` or a model directory); tensors whose
             shape grew (e.g. a head with more outputs) get the old values in their leading slice.
             Ignored when ``out`` already holds ``last.pt`` (that is a resume).
+        init_skip: tensor-name prefixes ``init`` does not copy (e.g. ``[head]``: a head whose
+            resolution changed starts fresh, its zero last layer making the net the upsampler).
         rgb_dropout: guided SR only: the fraction of samples whose RGB is replaced by zeros, so the
             depth path must carry the answer alone and RGB is used where it helps (measured here:
             the depth-only net beat the guided one at x8/x16 on held-out days).
@@ -57,6 +59,7 @@ class TrainConfig:
     seed: int = 0
     out: str = "runs/sr_lite"
     init: str = ""
+    init_skip: list[str] = field(default_factory=list)
     init_prior: str = ""
     rgb_dropout: float = 0.0
 

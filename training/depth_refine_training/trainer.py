@@ -103,13 +103,13 @@ def _progress(step: int, total: int, loss: float, t0: float) -> None:
     sys.stderr.flush()
 
 
-def load_init(model: torch.nn.Module, source: str) -> int:
+def load_init(model: torch.nn.Module, source: str, skip: tuple[str, ...] = ()) -> int:
     """Copy weights from a checkpoint or model directory into ``model``; returns tensors copied.
 
     Same-shape tensors are copied whole; a tensor whose dimensions all grew gets the old values in
     its leading slice and zeros elsewhere (so a conv that gained input channels, e.g. the guidance
     stem when a relative-depth prior is added, starts as the source network's function); anything
-    else is left as initialised.
+    else, and every tensor whose name starts with one of ``skip``, is left as initialised.
 
     Raises:
         FileNotFoundError: ``source`` is neither a ``.pt`` file nor a folder with weights.
@@ -126,7 +126,7 @@ def load_init(model: torch.nn.Module, source: str) -> int:
     n = 0
     with torch.no_grad():
         for k, v in state.items():
-            if k not in own:
+            if k not in own or k.startswith(skip):
                 continue
             t = own[k]
             if t.shape == v.shape:
@@ -176,7 +176,7 @@ def train(cfg: TrainConfig) -> dict:
         sched.load_state_dict(ck["sched"])
         step = ck["step"]
     elif cfg.init:
-        n = load_init(model, cfg.init)
+        n = load_init(model, cfg.init, tuple(cfg.init_skip))
         if rank == 0:
             sys.stderr.write(f"init: {n} tensors from {cfg.init}\n")
     if cfg.init_prior and not ckpt_path.exists():
