@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Seed 003 ablation (docs/ablations.md): self-supervised fine-tuning of mono_small on the shared video
+# sequences, four arms at an equal budget (300 steps, batch 4, crop 128 x 160, seed 0, so the same
+# batches): plain Monodepth2 loss, + Auto-Blur, + Ambiguity-Masking, both. Each arm is about 6 CPU
+# minutes on an idle core (OMP_NUM_THREADS=1); two run at a time. Then the paired per-frame table.
+set -euo pipefail
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
+arm() {
+  local name=$1; shift
+  .venv/bin/depth-refine-train selfsup --steps 300 --threads 1 --out runs/seed003/"$name" "$@" \
+    > runs/seed003/"$name".log 2>&1
+}
+mkdir -p runs/seed003
+arm plain & arm blur --auto-blur & wait
+arm amb --ambiguity-mask & arm both --auto-blur --ambiguity-mask & wait
+.venv/bin/python training/experiments/selfsup_ablation_table.py mono_small runs/seed003/{plain,blur,amb,both}/model
