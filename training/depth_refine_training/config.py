@@ -34,6 +34,8 @@ class TrainConfig:
         rgb_dropout: guided SR only: the fraction of samples whose RGB is replaced by zeros, so the
             depth path must carry the answer alone and RGB is used where it helps (measured here:
             the depth-only net beat the guided one at x8/x16 on held-out days).
+        w_grad: ``sr``/``depth_sr`` loss: weight of the L1 of Sobel gradients added to the L1 of
+            depth (METHODS 1's loss: 1; 0 = plain L1, the ablation).
         init_prior: a monocular model (directory or checkpoint) whose weights start the SR net's
             embedded relative-depth prior (``guidance: rgb+prior`` only; its config must match).
     """
@@ -62,6 +64,7 @@ class TrainConfig:
     init_skip: list[str] = field(default_factory=list)
     init_prior: str = ""
     rgb_dropout: float = 0.0
+    w_grad: float = 1.0
 
 
 def _coerce(value: str, current):

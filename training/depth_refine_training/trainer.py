@@ -217,7 +217,7 @@ def train(cfg: TrainConfig) -> dict:
                 keep = (torch.rand(rgb.shape[0], 1, 1, 1, device=device) >= cfg.rgb_dropout).to(rgb.dtype)
                 rgb = rgb * keep
             pred = net(d, rgb) if kind == "sr" else net(d)
-            loss = losses.l1_sobel(pred, gt, mask)
+            loss = losses.l1_sobel(pred, gt, mask, w_grad=cfg.w_grad)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
