@@ -1,0 +1,57 @@
+"""``depth-refine-train distill`` (docs/architecture.md, METHODS 4): a few steps of both phases on three
+real RGB-D-D frames, the teacher chosen by the role-validation error, and the exported depth-only net
+run by the node's pipeline."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT, require_data
+
+from depth_refine_ros.backends import create_backend
+from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.pipeline.sr import Pipeline
+
+pytestmark = [pytest.mark.unit, pytest.mark.slow]
+
+
+@pytest.mark.parametrize("errors, forced, expected", [
+    ((2.0, 9.0), "auto", ("dsr", "dsr")), ((9.0, 2.0), "auto", ("de", "de")),
+    ((2.0, 9.0), "de", ("de", "dsr")), ((9.0, 2.0), "dsr", ("dsr", "de"))])
+def test_teacher_is_the_lower_validation_error_unless_forced(errors, forced, expected):
+    sys.path.insert(0, str(ROOT / "training"))
+    from depth_refine_training.distill import choose_teacher
+
+    assert choose_teacher(*errors, forced) == expected
+
+
+def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_model(tmp_path):
+    data = require_data("rgbdd")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(data), "--out", str(out),
+           "--train-limit", "3", "--role-limit", "1", "--val-limit", "1", "--val-scales", "8",
+           "--role-scales", "8", "--preset-de", "tiny", "--patch", "64", "--batch", "2", "--p1-dsr", "2",
+           "--p1-de", "2", "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    roles = json.loads((out / "roles.json").read_text())
+    assert [e["epoch"] for e in roles] == [0, 1]
+    for e in roles:  # the lower role-validation RMSE teaches
+        assert e["teacher"] == e["auto_teacher"] == ("dsr" if e["dsr_rmse_cm"] <= e["de_rmse_cm"] else "de")
+    md = load_model_dir(out / "model")
+    tr = md.card.training
+    assert md.kind == "depth_sr" and tr["status"] == "trained" and tr["validation"]["rmse_cm_x8"] > 0
+    dist = tr["distillation"]
+    assert dist["roles"] == roles
+    # every epoch trains its student only: phase-1 steps + 2 per epoch a net was the student
+    for net in ("dsr", "de"):
+        student_epochs = sum(e["teacher"] != net for e in roles)
+        assert dist["steps"][net] == 2 + 2 * student_epochs, dist["steps"]
+    assert dist["steps"]["sp"] == 1 + 2 * 2
+    be = create_backend("onnxruntime", model=str(out / "model"))
+    lr = (1 + np.random.default_rng(0).random((24, 32))).astype(np.float32)
+    res = Pipeline(be).process(None, lr, out_hw=(96, 128))
+    assert res.depth.shape == (96, 128) and np.isfinite(res.depth).all()

@@ -1,0 +1,593 @@
+"""Cross-task distillation: a depth-only SR net (DSRNet) taught with an RGB->depth net (DENet) and a
+structure net (SPNet) at training time, so that at run time it needs no RGB (docs/architecture.md,
+METHODS 4).
+
+After Sun et al., "Learning Scene Structure Guidance via Cross-Task Knowledge Transfer for Single
+Depth Super-Resolution", CVPR 2021 (authors' repository github.com/Sunbaoli/dsr-distillation; its
+README announces code that it does not hold, so the loss forms and weights below are ours).
+
+Networks:
+    DSRNet: the ``depth_sr`` net (:class:`depth_refine_ros.models.GuidedSRNet`, ``guidance='none'``),
+        ``depth (B, 1, P, P)`` float32, bicubic-upsampled low-res depth / per-frame scale ->
+        ``(B, 1, P, P)`` in the same units. The only network exported.
+    DENet: the monocular net (``mono``), ``rgb (B, 3, P, P)`` float32 in [0, 1] -> relative depth at
+        half size, bilinearly upsampled to ``(B, 1, P, P)``; its scale and shift are unknown, so every
+        comparison with depth fits them first (:func:`align`).
+    SPNet: :class:`SPNet`, ``rgb`` + standardised input depth ``(B, 4, P, P)`` -> the soft edge map of
+        the ground truth ``(B, 1, P, P)`` in [0, 1] (:func:`soft_edges`). Training only.
+
+Schedule (METHODS 4):
+    Phase 1: DSRNet (SR loss) and DENet (estimation loss) train independently, ``p1_dsr`` and
+        ``p1_de`` steps.
+    Phase 2: ``epochs`` epochs of ``epoch_steps`` steps. At the start of each epoch both nets are
+        scored on the role-validation days (a held-out part of the training days, never the test days
+        ``val_groups``): RMSE (cm) of full frames at ``role_scales``, bicubic low-res input; DENet's
+        prediction is first fitted (least-squares scale and shift) to the upsampled low-res depth, the
+        only depth it could be fitted to at run time. The lower mean RMSE is the teacher (frozen for
+        the epoch), the other is the student. ``teacher`` forces a role (``dsr`` or ``de``) while the
+        automatic choice is still logged; ``none`` trains DSRNet alone for the same number of steps
+        on the same batches (the baseline). SPNet is first trained ``sp_warmup`` steps alone, then
+        one step beside every student step.
+
+Losses (masked to valid ground truth; depth in per-frame-scale units, about 0..1):
+    DSRNet ``L_task``: L1 + Sobel-gradient L1 (:func:`depth_refine_training.losses.l1_sobel`, as
+        ``depth-refine-train depth_sr``).
+    DENet ``L_task``: scale-and-shift-invariant L1 (:func:`depth_refine_training.losses.ssi`).
+    ``L_distill`` (weight ``rho2``, default 0.02): L1 between the student's output and the frozen
+        teacher's output after a per-image least-squares scale and shift fit of the relative one (DENet)
+        to the other; for a DENet student that is ``ssi(DENet, DSRNet)``. Output-level only: no
+        feature distillation (the two nets' features live at different resolutions and widths).
+    ``L_struct`` (weight ``rho1``, default 0.02): L1 between the student's soft edge map and SPNet's
+        (frozen for this term) prediction, over pixels whose 3x3 neighbourhood is valid.
+    SPNet: binary cross-entropy against ``soft_edges(ground truth)``.
+    ``soft_edges(d) = tanh(|Sobel d| / tau)``, ``tau`` = 0.01 per-frame-scale units per pixel (a
+        10 cm step at 3 m gives about 0.9, a slanted floor about 0.1).
+    Magnitudes measured from the shipped nets (128 px crops, x4..x16, bicubic and ToF input):
+    ``L_task`` about 0.010 (DSRNet) and 0.046 (DENet), ``L_distill`` about 0.04, ``L_struct`` about
+    0.17 (SPNet's BCE about 0.5 after 100 warm-up steps): at 0.02 the two extra terms add about 10 %
+    and 30 % of DSRNet's task loss, guidance rather than a second objective.
+
+Outputs: ``<out>/last.pt`` (every net, optimiser and counter: a rerun resumes), ``<out>/log.csv``,
+``<out>/roles.json`` (the role decisions with both errors) and the distilled DSRNet as a ``depth_sr``
+model directory (``<out>/model`` or ``--export``) whose card records the distillation.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import math
+import pathlib
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from depth_refine_ros.core import net_input
+from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.models import build_model, config_to_dict, preset_config
+from depth_refine_training import losses
+from depth_refine_training.data import Frame, SRPatches, load_frames
+from depth_refine_training.trainer import load_init, validate_sr
+
+TEST_DAYS = ["20200518", "20200601", "20200711", "20200715"]
+
+
+@dataclass
+class DistillConfig:
+    """Everything a distillation run depends on (saved in every checkpoint and the model card).
+
+    Attributes:
+        data: dataset folder (layouts in :mod:`depth_refine_training.data`).
+        val_groups: test days, never trained on nor used for role decisions.
+        role_groups: training days held out for the teacher/student decisions (not trained on).
+        train_limit, val_limit, role_limit: at most this many frames of each split (0 = all).
+        preset_dsr, preset_de: presets of DSRNet (``depth_sr``) and DENet (``mono``).
+        init_dsr, init_de: starting weights (model name, directory or ``.pt``; empty = random).
+        patch, batch, scales, degradations: SR crops (``SRPatches``); DENet sees the crop's RGB.
+        lr_dsr, lr_de, lr_sp, weight_decay: AdamW; DSRNet's and DENet's lr decay by a cosine to 1 %
+            over their planned steps (DSRNet: ``p1_dsr + epochs * epoch_steps``).
+        p1_dsr, p1_de: phase-1 steps of each net.
+        epochs, epoch_steps: phase 2; sp_warmup: SPNet-only steps before the first epoch.
+        teacher: ``auto`` (lower role-validation RMSE), ``dsr``/``de`` (forced), ``none`` (baseline:
+            DSRNet alone for ``p1_dsr + epochs * epoch_steps`` steps).
+        rho1, rho2: weights of ``L_struct`` and ``L_distill``; tau: soft-edge scale.
+        role_scales: SR factors of the role validation; val_scales: of the final test-day scores.
+        time_limit_min: stop (checkpoint, resumable) after this many minutes (0 = none).
+        seed: everything random derives from it. out: run directory. export: model directory
+            (default ``<out>/model``); name: the model's name (default: the directory's).
+    """
+
+    data: str = "../shared/data/rgbdd"
+    val_groups: list[str] = field(default_factory=lambda: list(TEST_DAYS))
+    role_groups: list[str] = field(default_factory=lambda: ["20200705", "20200801", "20200812"])
+    train_limit: int = 0
+    val_limit: int = 20
+    role_limit: int = 0
+    preset_dsr: str = "lite"
+    preset_de: str = "small"
+    init_dsr: str = ""
+    init_de: str = ""
+    patch: int = 128
+    batch: int = 8
+    scales: list[int] = field(default_factory=lambda: [4, 8, 16])
+    degradations: list[str] = field(default_factory=lambda: ["bicubic", "bicubic", "tof"])
+    lr_dsr: float = 2e-4
+    lr_de: float = 5e-4
+    lr_sp: float = 1e-3
+    weight_decay: float = 1e-4
+    p1_dsr: int = 200
+    p1_de: int = 150
+    epochs: int = 8
+    epoch_steps: int = 100
+    sp_warmup: int = 50
+    teacher: str = "auto"
+    rho1: float = 0.02
+    rho2: float = 0.02
+    tau: float = 0.01
+    role_scales: list[int] = field(default_factory=lambda: [8, 16])
+    val_scales: list[int] = field(default_factory=lambda: [4, 8, 16])
+    time_limit_min: float = 0.0
+    seed: int = 0
+    out: str = "runs/distill"
+    export: str = ""
+    name: str = ""
+
+
+class SPNet(nn.Module):
+    """Structure prediction: ``rgb (B, 3, H, W)`` in [0, 1] and ``depth (B, 1, H, W)`` (any scale) ->
+    ``(B, 1, H, W)`` edge probability in [0, 1]. Dilated 3x3 convs (receptive field 33 px), about
+    10 k parameters: cheap beside the student it supervises."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        cin = 4
+        for d in (1, 2, 4, 8, 1):
+            layers += [nn.Conv2d(cin, width, 3, padding=d, dilation=d), nn.ReLU(inplace=True)]
+            cin = width
+        layers.append(nn.Conv2d(width, 1, 1))
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, rgb: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:
+        # standardised depth: the edge decision must not depend on the frame's depth scale
+        mu = depth.mean((2, 3), keepdim=True)
+        sd = (depth - mu).pow(2).mean((2, 3), keepdim=True).sqrt() + 1e-6
+        return torch.sigmoid(self.body(torch.cat([rgb, (depth - mu) / sd], 1)))
+
+
+def soft_edges(d: torch.Tensor, tau: float) -> torch.Tensor:
+    """``(B, 1, H, W)`` depth -> ``(B, 1, H, W)`` in [0, 1): ``tanh(|Sobel d| / tau)``."""
+    g = losses.sobel(d)
+    return torch.tanh(torch.sqrt(g.pow(2).sum(1, keepdim=True) + 1e-12) / tau)
+
+
+def align(src: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per image, ``s * src + t`` with ``s, t`` the least-squares fit of ``src`` to ``ref`` over
+    ``mask`` (all ``(B, 1, H, W)``). ``s, t`` carry no gradient; ``src`` does."""
+    with torch.no_grad():
+        m = mask.float().flatten(1)
+        p, g = src.flatten(1), ref.flatten(1)
+        n = m.sum(1).clamp(min=1)
+        mp, mg = (p * m).sum(1) / n, (g * m).sum(1) / n
+        cov = (((p - mp[:, None]) * (g - mg[:, None])) * m).sum(1)
+        var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=1e-8)
+        s = cov / var
+        t = mg - s * mp
+    return src * s[:, None, None, None] + t[:, None, None, None]
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean ``|a - b|`` over ``mask`` (``(B, 1, H, W)``)."""
+    m = mask.float()
+    return (torch.abs(a - b) * m).sum() / m.sum().clamp(min=1)
+
+
+def de_forward(de: nn.Module, rgb: torch.Tensor) -> torch.Tensor:
+    """DENet on ``rgb (B, 3, H, W)`` (H, W multiples of 8) -> relative depth ``(B, 1, H, W)``.
+
+    The RGB is halved first (area) and the quarter-size output upsampled (bilinear): the monocular
+    nets are trained on whole frames resized to half size (``input_hw`` 192 x 256 for 384 x 512
+    RGB-D-D frames), so this keeps objects at the size they learned, at a quarter of the cost.
+    """
+    return F.interpolate(de(F.avg_pool2d(rgb, 2)), size=rgb.shape[-2:], mode="bilinear", align_corners=False)
+
+
+@torch.no_grad()
+def validate_de(de: nn.Module, frames: list[Frame], scales: list[int], device: torch.device) -> dict[str, float]:
+    """RMSE (cm) of DENet on whole frames, fitted (scale, shift) to the bicubic-upsampled low-res depth
+    at each scale, the run-time-available depth; keys ``rmse_cm_x{s}`` as :func:`validate_sr`."""
+    de.eval()
+    m = 64  # halved, then downsampled by at most 32 inside DENet
+    out: dict[str, list[float]] = {}
+    for f in frames:
+        H, W = f.depth.shape
+        x = torch.from_numpy(net_input.rgb_to_nchw(f.rgb, net_input.padded_size((H, W), m))).to(device)
+        rel = de_forward(de, x)[..., :H, :W]
+        for s in scales:
+            lr = degrade("bicubic", f.depth, s)
+            hw = (lr.shape[0] * s, lr.shape[1] * s)
+            feeds, scale, _ = net_input.sr_inputs(lr, None, hw, 1, False)
+            up = torch.from_numpy(feeds["depth"]).to(device) * scale
+            pred = align(rel[..., : hw[0], : hw[1]], up, torch.ones_like(up, dtype=torch.bool))
+            gt = f.depth[: hw[0], : hw[1]]
+            v = np.isfinite(gt)
+            e = pred[0, 0].cpu().numpy()[v] - gt[v]
+            out.setdefault(f"rmse_cm_x{s}", []).append(float(np.sqrt(np.mean(e**2)) * 100))
+    de.train()
+    return {k: float(np.mean(v)) for k, v in out.items()}
+
+
+def _resolve_init(source: str) -> str:
+    """A model name (``depth_sr_lite``) -> its directory; paths are returned as given."""
+    if not source or pathlib.Path(source).exists():
+        return source
+    from depth_refine_ros.core.modeldir import resolve
+
+    return str(resolve(source))
+
+
+def _batch(ds: SRPatches, start: int, n: int, device: torch.device) -> list[torch.Tensor]:
+    """Items ``start .. start + n - 1`` of ``ds`` stacked: ``depth, rgb, gt, mask`` ``(n, C, P, P)``.
+    Indexing by a step counter (no DataLoader state) makes the batches identical across arms and
+    across a resume."""
+    items = [ds[i] for i in range(start, start + n)]
+    return [torch.stack(t).to(device) for t in zip(*items, strict=True)]
+
+
+def _cosine(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
+
+
+class Distiller:
+    """The three nets, their optimisers, the data streams and the step counters of one run."""
+
+    def __init__(self, cfg: DistillConfig, device: torch.device) -> None:
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.baseline = cfg.teacher == "none"
+        self.dsr_total = cfg.p1_dsr + cfg.epochs * cfg.epoch_steps
+        self.dsr_cfg = preset_config("depth_sr", cfg.preset_dsr)
+        self.dsr = build_model("depth_sr", self.dsr_cfg).to(device)
+        self.opt_dsr = torch.optim.AdamW(self.dsr.parameters(), lr=cfg.lr_dsr, weight_decay=cfg.weight_decay)
+        self.sched_dsr = _cosine(self.opt_dsr, self.dsr_total)
+        self.de = self.sp = None
+        if not self.baseline:
+            self.de_cfg = preset_config("mono", cfg.preset_de)
+            self.de = build_model("mono", self.de_cfg).to(device)
+            self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
+            self.sched_de = _cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
+            self.sp = SPNet().to(device)
+            self.opt_sp = torch.optim.AdamW(self.sp.parameters(), lr=cfg.lr_sp, weight_decay=cfg.weight_decay)
+        # counters: everything the loop position depends on, so a checkpoint is a resume point
+        self.state = {"dsr": 0, "de": 0, "sp": 0, "epoch": 0, "epoch_step": 0, "teacher": None, "roles": []}
+
+    # -- steps ---------------------------------------------------------------------------------
+    def dsr_task_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
+        d, _, gt, mask = batch
+        loss = losses.l1_sobel(self.dsr(d), gt, mask)
+        self._update(self.opt_dsr, self.sched_dsr, loss)
+        self.state["dsr"] += 1
+        return {"dsr_task": loss.item()}
+
+    def de_task_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
+        _, rgb, gt, mask = batch
+        loss = losses.ssi(de_forward(self.de, rgb), gt, mask)
+        self._update(self.opt_de, self.sched_de, loss)
+        self.state["de"] += 1
+        return {"de_task": loss.item()}
+
+    def sp_step(self, batch: list[torch.Tensor]) -> float:
+        d, rgb, gt, mask = batch
+        target = soft_edges(gt, self.cfg.tau)
+        m = self._edge_mask(mask)
+        bce = F.binary_cross_entropy(self.sp(rgb, d).clamp(1e-6, 1 - 1e-6), target, reduction="none")
+        loss = (bce * m).sum() / m.sum().clamp(min=1)
+        self.opt_sp.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_sp.step()
+        self.state["sp"] += 1
+        return loss.item()
+
+    def student_step(self, student: str, batch: list[torch.Tensor]) -> dict[str, float]:
+        """One step of ``student`` (``dsr`` or ``de``): ``L_task + rho1 L_struct + rho2 L_distill``."""
+        cfg = self.cfg
+        d, rgb, gt, mask = batch
+        with torch.no_grad():
+            structure = self.sp(rgb, d)
+        em = self._edge_mask(mask)
+        if student == "dsr":
+            with torch.no_grad():
+                teacher = de_forward(self.de.eval(), rgb)
+            self.de.train()
+            out = self.dsr(d)
+            task = losses.l1_sobel(out, gt, mask)
+            distill = masked_l1(out, align(teacher, out.detach(), mask), mask)
+            struct = masked_l1(soft_edges(out, cfg.tau), structure, em)
+            opt, sched = self.opt_dsr, self.sched_dsr
+        else:
+            with torch.no_grad():
+                teacher = self.dsr.eval()(d)
+            self.dsr.train()
+            out = de_forward(self.de, rgb)
+            task = losses.ssi(out, gt, mask)
+            distill = losses.ssi(out, teacher, mask)
+            struct = masked_l1(soft_edges(align(out, teacher, mask), cfg.tau), structure, em)
+            opt, sched = self.opt_de, self.sched_de
+        loss = task + cfg.rho1 * struct + cfg.rho2 * distill
+        self._update(opt, sched, loss)
+        self.state[student] += 1
+        return {f"{student}_task": task.item(), "struct": struct.item(), "distill": distill.item()}
+
+    @staticmethod
+    def _edge_mask(mask: torch.Tensor) -> torch.Tensor:
+        # Sobel needs its whole 3x3 neighbourhood valid
+        return (F.avg_pool2d(mask.float(), 3, 1, 1) > 0.999).float()
+
+    @staticmethod
+    def _update(opt: torch.optim.Optimizer, sched, loss: torch.Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def save(self, path: pathlib.Path, metrics: dict | None = None) -> None:
+        ck = {"dsr": self.dsr.state_dict(), "opt_dsr": self.opt_dsr.state_dict(),
+              "sched_dsr": self.sched_dsr.state_dict(), "state": self.state,
+              "config": dataclasses.asdict(self.cfg), "dsr_config": config_to_dict(self.dsr_cfg),
+              "metrics": metrics or {}}
+        if not self.baseline:
+            ck.update(de=self.de.state_dict(), opt_de=self.opt_de.state_dict(), sched_de=self.sched_de.state_dict(),
+                      sp=self.sp.state_dict(), opt_sp=self.opt_sp.state_dict(),
+                      de_config=config_to_dict(self.de_cfg))
+        tmp = path.with_suffix(".tmp")
+        torch.save(ck, tmp)
+        tmp.replace(path)  # a kill during the write leaves the previous checkpoint intact
+
+    def load(self, path: pathlib.Path) -> None:
+        ck = torch.load(path, map_location=self.device, weights_only=False)
+        self.dsr.load_state_dict(ck["dsr"])
+        self.opt_dsr.load_state_dict(ck["opt_dsr"])
+        self.sched_dsr.load_state_dict(ck["sched_dsr"])
+        if not self.baseline:
+            self.de.load_state_dict(ck["de"])
+            self.opt_de.load_state_dict(ck["opt_de"])
+            self.sched_de.load_state_dict(ck["sched_de"])
+            self.sp.load_state_dict(ck["sp"])
+            self.opt_sp.load_state_dict(ck["opt_sp"])
+        self.state = ck["state"]
+
+
+def choose_teacher(dsr_err: float, de_err: float, forced: str) -> tuple[str, str]:
+    """(teacher used, teacher the errors choose): the lower role-validation RMSE teaches unless forced."""
+    auto = "dsr" if dsr_err <= de_err else "de"
+    return (auto if forced == "auto" else forced), auto
+
+
+def _progress(label: str, done: int, total: int, logs: dict[str, float], t0: float, done0: int) -> None:
+    el = time.time() - t0
+    eta = el / max(done - done0, 1) * (total - done)
+    parts = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
+    sys.stderr.write(f"\r{label} {done}/{total} {parts} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min   ")
+    sys.stderr.flush()
+
+
+def run(cfg: DistillConfig) -> dict:
+    """Train (or resume) one run; export the DSRNet when the schedule is complete.
+
+    Returns:
+        ``{"out", "complete", "state", "metrics", "model"}``; ``complete`` is False when stopped by
+        the time limit or a ``STOP`` file (rerun the same command to resume).
+
+    Raises:
+        ValueError: a bad ``teacher`` value, or a split that overlaps the test days.
+    """
+    if cfg.teacher not in ("auto", "dsr", "de", "none"):
+        raise ValueError(f"teacher must be auto, dsr, de or none, not {cfg.teacher!r}")
+    if set(cfg.role_groups) & set(cfg.val_groups):
+        raise ValueError("role_groups must not include test days (val_groups)")
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    out = pathlib.Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    held = set(cfg.val_groups) | set(cfg.role_groups)
+    train_frames = load_frames(cfg.data, exclude=held, limit=cfg.train_limit or None)
+    role_frames = [] if cfg.teacher == "none" else load_frames(cfg.data, groups=set(cfg.role_groups),
+                                                               limit=cfg.role_limit or None)
+    n = 1 << 30  # SRPatches items are made on demand from their index: a length that is never reached
+    dsr_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed)
+    de_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 1)
+    sp_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 2)
+    dist = Distiller(cfg, device)
+    ckpt = out / "last.pt"
+    if ckpt.exists():
+        dist.load(ckpt)
+        sys.stderr.write(f"resumed from {ckpt}: {dist.state['dsr']} DSRNet steps, epoch {dist.state['epoch']}\n")
+    else:
+        for net, src in ((dist.dsr, cfg.init_dsr), (dist.de, cfg.init_de)):
+            if net is not None and src:
+                sys.stderr.write(f"init: {load_init(net, _resolve_init(src))} tensors from {src}\n")
+    st = dist.state
+    b = cfg.batch
+    p1_dsr = dist.dsr_total if dist.baseline else cfg.p1_dsr
+    p1_de = 0 if dist.baseline else cfg.p1_de
+    epochs = 0 if dist.baseline else cfg.epochs
+    total = max(p1_dsr, p1_de) + (cfg.sp_warmup + epochs * cfg.epoch_steps if epochs else 0)
+
+    def done() -> int:
+        p1 = max(min(st["dsr"], p1_dsr), min(st["de"], p1_de))
+        return p1 + (min(st["sp"], cfg.sp_warmup) if epochs else 0) + st["epoch"] * cfg.epoch_steps + st["epoch_step"]
+
+    log_f = open(out / "log.csv", "a", newline="")
+    log = csv.writer(log_f)
+    (out / "STOP").unlink(missing_ok=True)  # a STOP left in the directory is not a request to this run
+    t0, done0 = time.time(), done()
+
+    def stop() -> bool:
+        return (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min) or (out / "STOP").exists()
+
+    def record(phase: str, logs: dict[str, float]) -> None:
+        log.writerow([phase, st["epoch"], st["dsr"], st["de"], st["sp"], json.dumps(logs), f"{time.time() - t0:.1f}"])
+        if done() % 10 == 0 or done() == total:
+            _progress(phase, done(), total, logs, t0, done0)
+
+    stopped = False
+    # phase 1: both nets on their own task, one step each per iteration
+    while not stopped and (st["dsr"] < p1_dsr or st["de"] < p1_de):
+        logs: dict[str, float] = {}
+        if st["dsr"] < p1_dsr:
+            logs.update(dist.dsr_task_step(_batch(dsr_stream, st["dsr"] * b, b, device)))
+        if st["de"] < p1_de:
+            logs.update(dist.de_task_step(_batch(de_stream, st["de"] * b, b, device)))
+        record("phase1", logs)
+        stopped = stop()
+    # phase 2: SPNet warm-up, then epochs of teacher/student steps
+    while not stopped and epochs and st["sp"] < cfg.sp_warmup:
+        record("sp_warmup", {"sp": dist.sp_step(_batch(sp_stream, st["sp"] * b, b, device))})
+        stopped = stop()
+    while not stopped and st["epoch"] < epochs:
+        if st["teacher"] is None:
+            e_dsr = validate_sr(dist.dsr, role_frames, cfg.role_scales, device, False)
+            e_de = validate_de(dist.de, role_frames, cfg.role_scales, device)
+            err_dsr = float(np.mean([e_dsr[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
+            err_de = float(np.mean([e_de[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
+            st["teacher"], auto = choose_teacher(err_dsr, err_de, cfg.teacher)
+            st["roles"].append({"epoch": st["epoch"], "dsr_rmse_cm": round(err_dsr, 3), "de_rmse_cm": round(err_de, 3),
+                                "teacher": st["teacher"], "auto_teacher": auto})
+            sys.stderr.write(f"\nepoch {st['epoch']}: role-validation RMSE DSRNet {err_dsr:.2f} cm, DENet "
+                             f"{err_de:.2f} cm -> teacher {st['teacher']} (by error: {auto})\n")
+        student = "de" if st["teacher"] == "dsr" else "dsr"
+        stream = dsr_stream if student == "dsr" else de_stream
+        while not stopped and st["epoch_step"] < cfg.epoch_steps:
+            batch = _batch(stream, st[student] * b, b, device)
+            logs = dist.student_step(student, batch)
+            logs["sp"] = dist.sp_step(batch)
+            st["epoch_step"] += 1
+            record(f"epoch{st['epoch']}:{student}", logs)
+            stopped = stop()
+        if st["epoch_step"] >= cfg.epoch_steps:
+            st.update(epoch=st["epoch"] + 1, epoch_step=0, teacher=None)
+            dist.save(ckpt)
+    log_f.close()
+    sys.stderr.write("\n")
+    (out / "roles.json").write_text(json.dumps(st["roles"], indent=1))
+    if stopped:
+        dist.save(ckpt)
+        sys.stderr.write(f"stopped at {done()}/{total}; rerun the same command to resume from {ckpt}\n")
+        return {"out": str(out), "complete": False, "state": st, "metrics": {}, "model": None}
+    val_frames = load_frames(cfg.data, groups=set(cfg.val_groups), limit=cfg.val_limit or None)
+    metrics = validate_sr(dist.dsr, val_frames, cfg.val_scales, device, False)
+    dist.save(ckpt, metrics)
+    md = export_dsr(dist, metrics)
+    return {"out": str(out), "complete": True, "state": st, "metrics": metrics, "model": str(md.path)}
+
+
+def export_dsr(dist: Distiller, metrics: dict[str, float]):
+    """The DSRNet as a ``depth_sr`` model directory; the card records the init's stages, this run's
+    schedule, weights, role decisions and the test-day validation. Returns the ``ModelDir``."""
+    from depth_refine_ros.core.modeldir import read_card
+    from depth_refine_ros.models.export import write_model_dir
+
+    cfg, st = dist.cfg, dist.state
+    init = _resolve_init(cfg.init_dsr)
+    earlier: list[dict] = []
+    if init and (pathlib.Path(init) / "card.yaml").is_file():
+        tr = read_card(pathlib.Path(init)).training
+        earlier = tr.get("stages") or [{"steps": tr.get("steps"), "from": init}]
+    elif init:
+        earlier = [{"from": init}]
+    this = {"steps": st["dsr"], "lr": cfg.lr_dsr, "batch": cfg.batch, "patch": cfg.patch,
+            "degradations": cfg.degradations, "scales": cfg.scales, "init": cfg.init_dsr or None, "out": cfg.out,
+            "method": "cross-task distillation (depth-refine-train distill)" if not dist.baseline
+            else "supervised baseline of depth-refine-train distill (teacher none)"}
+    stages = earlier + [this]
+    distillation = {"teacher_mode": cfg.teacher, "phase1_steps": {"dsr": cfg.p1_dsr, "de": cfg.p1_de},
+                    "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
+                    "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
+                    "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
+                    "denet": {"preset": cfg.preset_de, "init": cfg.init_de or None},
+                    "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
+                    "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
+                             "Knowledge Transfer for Single Depth Super-Resolution"}
+    training = {"status": "trained", "data": cfg.data, "held_out_groups": cfg.val_groups,
+                "degradations": cfg.degradations, "scales": cfg.scales,
+                "steps": sum(r.get("steps") or 0 for r in stages), "stages": stages, "batch": cfg.batch,
+                "lr": cfg.lr_dsr, "seed": cfg.seed,
+                "validation": {k: round(float(v), 4) for k, v in metrics.items()},
+                "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
+                "config": dataclasses.asdict(cfg)}
+    if not dist.baseline:
+        training["distillation"] = distillation
+    path = cfg.export or str(pathlib.Path(cfg.out) / "model")
+    md = write_model_dir(dist.dsr.cpu(), "depth_sr", dist.dsr_cfg, path, name=cfg.name or None,
+                         preset=cfg.preset_dsr, training=training)
+    sys.stderr.write(f"wrote {md.path}: {md.describe()}\n")
+    return md
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``depth-refine-train distill [--out DIR] [--teacher auto|dsr|de|none] ...``; returns the exit code."""
+    d = DistillConfig()
+    ap = argparse.ArgumentParser(
+        prog="depth-refine-train distill",
+        description="Cross-task distillation (Sun et al., CVPR 2021): train the depth-only SR net (DSRNet) with "
+                    "an RGB->depth net (DENet) and a structure net (SPNet), the better of the two depth nets on "
+                    "held-out training days teaching the other each epoch; export the DSRNet (runs without RGB).")
+    ap.add_argument("--data", default=d.data)
+    ap.add_argument("--out", default=d.out, help="run directory (last.pt there = resume)")
+    ap.add_argument("--export", default=d.export, help="model directory to write (default <out>/model)")
+    ap.add_argument("--name", default=d.name, help="the exported model's name (default: the directory's)")
+    ap.add_argument("--init", dest="init_dsr", default=d.init_dsr,
+                    help="DSRNet's starting weights: model name (depth_sr_lite), directory or .pt")
+    ap.add_argument("--init-de", default=d.init_de, help="DENet's starting weights (e.g. mono_small)")
+    ap.add_argument("--preset-dsr", default=d.preset_dsr)
+    ap.add_argument("--preset-de", default=d.preset_de, help="mono preset: tiny or small")
+    ap.add_argument("--teacher", choices=["auto", "dsr", "de", "none"], default=d.teacher,
+                    help="auto: the lower role-validation RMSE teaches; dsr/de: forced; none: DSRNet alone "
+                         "(the equal-steps baseline)")
+    ap.add_argument("--p1-dsr", type=int, default=d.p1_dsr, help="phase-1 steps of DSRNet")
+    ap.add_argument("--p1-de", type=int, default=d.p1_de, help="phase-1 steps of DENet")
+    ap.add_argument("--epochs", type=int, default=d.epochs, help="phase-2 epochs (role decision each)")
+    ap.add_argument("--epoch-steps", type=int, default=d.epoch_steps, help="student steps per epoch")
+    ap.add_argument("--sp-warmup", type=int, default=d.sp_warmup, help="SPNet-only steps before phase 2")
+    ap.add_argument("--rho1", type=float, default=d.rho1, help="weight of L_struct")
+    ap.add_argument("--rho2", type=float, default=d.rho2, help="weight of L_distill")
+    ap.add_argument("--tau", type=float, default=d.tau, help="soft-edge scale (per-frame-scale units per pixel)")
+    ap.add_argument("--patch", type=int, default=d.patch)
+    ap.add_argument("--batch", type=int, default=d.batch)
+    ap.add_argument("--scales", type=int, nargs="+", default=d.scales)
+    ap.add_argument("--degradations", nargs="+", default=d.degradations)
+    ap.add_argument("--lr-dsr", type=float, default=d.lr_dsr)
+    ap.add_argument("--lr-de", type=float, default=d.lr_de)
+    ap.add_argument("--lr-sp", type=float, default=d.lr_sp)
+    ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    ap.add_argument("--val-groups", nargs="+", default=d.val_groups, help="test days (never trained on)")
+    ap.add_argument("--role-groups", nargs="+", default=d.role_groups,
+                    help="training days held out for the role decisions")
+    ap.add_argument("--role-scales", type=int, nargs="+", default=d.role_scales)
+    ap.add_argument("--val-scales", type=int, nargs="+", default=d.val_scales)
+    ap.add_argument("--train-limit", type=int, default=d.train_limit, help="at most this many training frames")
+    ap.add_argument("--val-limit", type=int, default=d.val_limit, help="test-day frames scored at the end")
+    ap.add_argument("--role-limit", type=int, default=d.role_limit, help="role-validation frames (0 = all)")
+    ap.add_argument("--time-limit-min", type=float, default=d.time_limit_min)
+    ap.add_argument("--seed", type=int, default=d.seed)
+    a = ap.parse_args(argv)
+    cfg = DistillConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(DistillConfig)})
+    try:
+        result = run(cfg)
+    except (ValueError, OSError) as e:
+        print(f"depth-refine-train distill: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: v for k, v in result.items() if k != "state"} | {"roles": result["state"]["roles"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
