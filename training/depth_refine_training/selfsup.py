@@ -85,7 +85,7 @@ def _scaled_k(fx: float, fy: float, cx: float, cy: float, sx: float, sy: float) 
 
 
 def load_sequence(root: str | pathlib.Path, hw: tuple[int, int], assume_fx: float = REALSENSE_FX,
-                  limit: int = 0, stride: int = 1) -> Sequence:
+                  limit: int = 0, stride: int = 1, fx_override: float = 0.0) -> Sequence:
     """Decode a sequence folder (see the module docstring for the layouts).
 
     Args:
@@ -94,6 +94,8 @@ def load_sequence(root: str | pathlib.Path, hw: tuple[int, int], assume_fx: floa
         assume_fx: focal length (px at the native size) when the folder has no intrinsics.
         limit: keep at most this many frames (the first ones; 0 = all), after ``stride``.
         stride: keep every ``stride``-th frame (tests: small, fast sequences).
+        fx_override: when > 0, the focal length (fx = fy, px at 640 wide) to use whatever the folder says
+            (7-Scenes' file gives the depth camera's 585; its colour images warp best near 525).
 
     Raises:
         FileNotFoundError: no frames in a known layout.
@@ -140,6 +142,9 @@ def load_sequence(root: str | pathlib.Path, hw: tuple[int, int], assume_fx: floa
         cx, cy = w0 / 2.0, h0 / 2.0
         note = (f"ASSUMED (none published): fx = fy = {fx:g}, cx {cx:g}, cy {cy:g} at {w0}x{h0} "
                 "(a RealSense D4xx colour stream)")
+    if fx_override > 0:
+        fx = fy = fx_override * w0 / 640.0
+        note += f"; OVERRIDDEN: fx = fy = {fx:g}"
     k = _scaled_k(fx, fy, cx, cy, hw[1] / w0, hw[0] / h0)
     poses = np.stack([np.loadtxt(pose_paths[i]).reshape(4, 4) for i in idx]) if poses_ok else None
     return Sequence(root.name, np.ascontiguousarray(np.stack(rgbs)), depths, k, poses, note)
@@ -247,6 +252,7 @@ class SelfSupConfig:
     lr: float = 1e-4
     crop: tuple[int, int] = (128, 160)
     gap: list[int] = dataclasses.field(default_factory=lambda: [5, 1])
+    fx: list[float] = dataclasses.field(default_factory=lambda: [0.0])
     holdout: float = 0.2
     auto_blur: bool = False
     ambiguity_mask: bool = False
@@ -358,7 +364,9 @@ def train(cfg: SelfSupConfig) -> dict:
     mcfg = config_from_dict("mono", src_md.config)
     input_hw = tuple(mcfg.input_hw)
     gaps = cfg.gap if len(cfg.gap) == len(cfg.data) else [cfg.gap[0]] * len(cfg.data)
-    seqs = [load_sequence(d, input_hw, cfg.assume_fx, cfg.limit, cfg.stride) for d in cfg.data]
+    fxs = cfg.fx if len(cfg.fx) == len(cfg.data) else [cfg.fx[0]] * len(cfg.data)
+    seqs = [load_sequence(d, input_hw, cfg.assume_fx, cfg.limit, cfg.stride, f) for d, f in zip(cfg.data, fxs,
+                                                                                                 strict=True)]
     plan = []
     for s, g in zip(seqs, gaps, strict=True):
         tr, val = split(len(s.rgb), cfg.holdout)
@@ -515,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="Monodepth2 auto-masking of static pixels")
     ap.add_argument("--smooth", type=float, default=d.smooth, help="weight of the edge-aware smoothness")
     ap.add_argument("--train-bn", action="store_true", help="update BatchNorm running statistics")
+    ap.add_argument("--fx", type=float, nargs="+", default=list(d.fx),
+                    help="focal length (px at 640 wide) overriding the data's: one per --data entry or one for "
+                         "all; 0 = the data's (or --assume-fx)")
     ap.add_argument("--assume-fx", type=float, default=d.assume_fx,
                     help="focal length (px at 640 wide) for a sequence without intrinsics")
     ap.add_argument("--limit", type=int, default=0, help="at most this many frames per sequence (0 = all)")
@@ -528,7 +539,7 @@ def main(argv: list[str] | None = None) -> int:
     cfg = SelfSupConfig(data=a.data, init=a.init, out=a.out, export=a.export, name=a.name, steps=a.steps,
                         batch=a.batch, lr=a.lr, crop=tuple(a.crop), gap=a.gap, holdout=a.holdout,
                         auto_blur=a.auto_blur, ambiguity_mask=a.ambiguity_mask, automask=a.automask,
-                        smooth=a.smooth, train_bn=a.train_bn, assume_fx=a.assume_fx, limit=a.limit,
+                        smooth=a.smooth, train_bn=a.train_bn, fx=a.fx, assume_fx=a.assume_fx, limit=a.limit,
                         stride=a.stride, seed=a.seed, ckpt_every=a.ckpt_every, val_frames=a.val_frames,
                         time_limit_min=a.time_limit_min, threads=a.threads)
     from depth_refine_ros.core.modeldir import ModelError
