@@ -74,7 +74,8 @@ class CommonParams:
     refine_mode: str = _p("none", "refine.mode",
                           "SDDR refinement of the output: none, one_stage, or two_stage (about 30x "
                           "the refiner cost, sharper).", ("none", "one_stage", "two_stage"))
-    refine_model: str = _p("", "refine.model", "SDDR refiner model (refine.mode != none).")
+    refine_model: str = _p("sddr_small", "refine.model",
+                           "SDDR refiner model (read only when refine.mode != none).")
     input_reliability: str = _p("reliable", "qos.input_reliability",
                                 "Input reliability: reliable (REP 2003 drivers) or best_effort.",
                                 ("reliable", "best_effort"))
@@ -120,8 +121,9 @@ class SrParams(CommonParams):
     depth_only_scale: int = _p(
         4, "depth_only.scale",
         "Output size = depth size x this while RGB is missing, when no RGB size or rgb/camera_info is known.")
-    refine_mono_model: str = _p("", "refine.mono_model",
-                                "Monocular model giving the refiner its high-resolution inference.")
+    refine_mono_model: str = _p("mono_small", "refine.mono_model",
+                                "Monocular model giving the refiner its high-resolution inference (read only "
+                                "when refine.mode != none).")
     classical_method: str = _p(
         "bicubic", "classical.method",
         "Upsampler of the classical backend: bicubic (no guidance), joint_bilateral, "
