@@ -120,3 +120,15 @@ def test_a_few_steps_export_and_run(tmp_path, capsys):
     rgb = ss.load_sequence(seven, (120, 160), limit=1).rgb[0]
     depth = pipe.process(rgb).depth
     assert depth.shape == (120, 160) and np.isfinite(depth).mean() > 0.99
+
+
+@pytest.mark.unit
+def test_shipped_selfsup_model_is_intact_and_beat_its_start_on_held_out_frames():
+    md = load_model_dir("mono_small_selfsup")  # verifies every file's size and sha256 against the card
+    assert md.kind == "mono" and "model_zoo" in str(md.path)
+    tr = md.card.training
+    assert "self-supervised" in tr["method"] and tr["flags"]["auto_blur"] and tr["flags"]["ambiguity_mask"]
+    assert tr["stages"][0]["from"] == "mono_small" and "held_out" in tr and "intended_use" in tr
+    for seq in ("sevenscenes_seq", "realsense_seq"):
+        new, start = tr["validation"][seq], tr["validation_start_model"][seq]
+        assert new["absrel"] < start["absrel"] and new["rmse_m"] < start["rmse_m"] and new["delta1"] > start["delta1"]

@@ -461,7 +461,7 @@ def export_model(model: nn.Module, mcfg, src_md, seqs: list[Sequence], gaps: lis
     from depth_refine_ros.models.export import write_model_dir
 
     prev = dict(src_md.card.training or {})
-    earlier = prev.get("stages") or [{"steps": prev.get("steps"), "lr": prev.get("lr"), "from": str(src_md.path),
+    earlier = prev.get("stages") or [{"steps": prev.get("steps"), "lr": prev.get("lr"), "from": cfg.init,
                                       "data": prev.get("data"), "kind": "supervised"}]
     held = {}
     for s in seqs:
