@@ -136,6 +136,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function" taking argv and returning an exit code, one-line help)
     "export": (f"{__name__}:export_main", "checkpoint -> model directory"),
     "adapt": (f"{__name__}:adapt_main", "fine-tune an SR model to a sensor from a rosbag, without ground truth"),
+    "sddr": ("depth_refine_training.sddr:main", "self-distil an SDDR depth refiner on a monocular model's inferences"),
+    "distill": ("depth_refine_training.distill:main", "depth-only SR taught by an RGB->depth net (METHODS 4)"),
+    "selfsup": ("depth_refine_training.selfsup:main", "self-supervised monocular training from raw video (METHODS 5)"),
 }
 """Commands besides the supervised tasks; each parses its own arguments."""
 
