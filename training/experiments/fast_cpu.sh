@@ -1,19 +1,23 @@
 #!/usr/bin/env bash
-# `sr_fast` (issue 14): the `fast` preset (lite's U-Net, head at half resolution) on the `robust`
-# mix. The U-Net starts from the shipped `sr_lite_robust` (same shapes); the head starts fresh
-# (init_skip=[head]), its zero last conv making step 0 exactly the bicubic input. Same data, mix,
-# patches and threads as robust_cpu.sh. Stage a resumes from its own last.pt when re-run (each
-# stage fits in ~2 h on 2 cores); `touch runs/fast/a/STOP` ends it at the next step, validated
-# and saved. Stage b (a second run of this script with STAGE=b) continues from a's weights.
+# `sr_fast` (issue 14): the `fast` preset (lite's U-Net, head at half resolution). The U-Net starts
+# from the shipped `sr_lite_robust` (same shapes); the head starts fresh (init_skip=[head]), its
+# zero last conv making step 0 exactly the bicubic input.
+#   STAGE=a: bicubic inputs only, so the fresh head learns edges (on the robust mix from the start
+#            it stayed at bicubic for 332 steps: docs/log/2026-11.md, 2026-11-29).
+#   STAGE=b: the `robust` mix of robust_cpu.sh, from stage a's weights.
+# Same patches and threads as robust_cpu.sh. A stage resumes from its own last.pt when re-run (each
+# fits in ~2 h on 2 cores); `touch runs/fast/$STAGE/STOP` ends it at the next step, validated and
+# saved. Each stage exports to out/sr_fast_$STAGE; shipping is copying one to the model zoo.
 set -euo pipefail
 STAGE=${STAGE:-a}
 T=(.venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml preset=fast patch=192 batch=8 workers=0
-   val_every=250 val_limit=12 "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]")
+   val_every=250 val_limit=12)
 if [ "$STAGE" = a ]; then
-  OMP_NUM_THREADS=2 "${T[@]}" steps=3000 lr=0.0005 time_limit_min=110 \
-    init=depth_refine_ros/model_zoo/sr_lite_robust "init_skip=[head]" out=runs/fast/a
+  OMP_NUM_THREADS=2 "${T[@]}" "degradations=[bicubic]" "scales=[2,4,4,8,8,16]" steps=3000 lr=0.0005 \
+    time_limit_min=110 init=depth_refine_ros/model_zoo/sr_lite_robust "init_skip=[head]" out=runs/fast/a
 else
-  OMP_NUM_THREADS=2 "${T[@]}" steps=3000 lr=0.0003 time_limit_min=110 init=runs/fast/a/last.pt out=runs/fast/b
+  OMP_NUM_THREADS=2 "${T[@]}" "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]" steps=3000 \
+    lr=0.0003 time_limit_min=110 init=runs/fast/a/last.pt out=runs/fast/b
 fi
-.venv/bin/depth-refine-train export "runs/fast/$STAGE/last.pt" depth_refine_ros/model_zoo/sr_fast \
-  --name sr_fast --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
+.venv/bin/depth-refine-train export "runs/fast/$STAGE/last.pt" "out/sr_fast_$STAGE" --name sr_fast \
+  --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
