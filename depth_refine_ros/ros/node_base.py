@@ -4,14 +4,9 @@ slot + worker thread (latest-frame policy), output publishing, input watchdog an
 Threading: DDS callbacks only pair messages and :meth:`RefineNode._offer` the newest complete
 frame to a one-frame slot; the worker thread calls the subclass's ``_process``. A frame still
 waiting when a newer one arrives is dropped and counted (bounded memory, bounded latency).
-The worker publishes depth and camera_info, then hands the frame to the output thread, which
-builds and publishes the cloud and RefineStats while the worker refines the next frame. Its queue
-holds one frame and the worker waits for room, so clouds go out in frame order and none is
-dropped; the worker only waits when a cloud takes longer than a whole refinement.
 """
 from __future__ import annotations
 
-import queue
 import signal
 import sys
 import threading
@@ -61,8 +56,6 @@ class RefineNode(Node):
         self._cond = threading.Condition()
         self._running = True
         self._worker: threading.Thread | None = None
-        self._output: threading.Thread | None = None
-        self._out_q: queue.Queue = queue.Queue(maxsize=1)
         self._t_start = time.monotonic()
 
     # ---------------------------------------------------------------- set-up
@@ -108,12 +101,8 @@ class RefineNode(Node):
         with self._cond:  # (re)start: the managed node stops the worker on deactivate
             self._running, self._slot = True, None
         self._t_start = time.monotonic()
-        self._out_q = queue.Queue(maxsize=1)
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker", daemon=True)
-        self._output = threading.Thread(target=self._output_loop, args=(self._out_q,),
-                                        name=f"{self.get_name()}_output", daemon=True)
         self._worker.start()
-        self._output.start()
 
     # ---------------------------------------------------------------- logging helpers
     def _warn(self, key: str, text: str) -> None:
@@ -161,23 +150,6 @@ class RefineNode(Node):
     def _process(self, *frame) -> None:
         raise NotImplementedError
 
-    def _output_loop(self, jobs: queue.Queue) -> None:
-        """The output thread: cloud and RefineStats of each frame :meth:`_publish` hands over."""
-        while True:
-            try:
-                job = jobs.get(timeout=0.5)
-            except queue.Empty:
-                if not self._running:
-                    return
-                continue
-            if job is None:
-                return
-            try:
-                self._publish_extras(*job)
-            except Exception as e:  # never let one frame kill the node
-                self._reject("internal_error", conv.stamp_ns(job[1]), f"{type(e).__name__}: {e}")
-                self.get_logger().debug(traceback.format_exc())
-
     # ---------------------------------------------------------------- outputs
     def _publish(self, res, header, rgb, t0: float, t1: float, info_msg, depth_lr=None) -> None:
         """Publish depth, camera_info and (when subscribed) the cloud and RefineStats of one refined frame.
@@ -204,44 +176,27 @@ class RefineNode(Node):
             self._warn("no_info", "no usable camera_info: publishing depth only (no camera_info, no cloud)")
         else:
             self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
-        # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than the
-        # rest of the frame, so it is only made when someone subscribes (and, with
-        # output.cloud_rate_hz, when it is due; output.cloud_stride thins it). Decided here, in
-        # frame order, so the rate limit sees the stamps in the order the frames were refined.
-        cloud = (res.intrinsics is not None and self.pub_points is not None
-                 and self.pub_points.get_subscription_count() > 0 and self._cloud_due(header))
-        # RefineStats too (~2-3 ms for 640x480 on a loaded CPU, mostly the residual): only while subscribed.
-        stats = self.pub_stats is not None and self.pub_stats.get_subscription_count() > 0
+            # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
+            # the rest of the frame, so it is only made when someone subscribes (and, with
+            # output.cloud_rate_hz, when it is due; output.cloud_stride thins it).
+            if (self.pub_points is not None and self.pub_points.get_subscription_count() > 0
+                    and self._cloud_due(header)):
+                t5 = time.perf_counter()
+                s = self.p.cloud_stride
+                h, w = -(-res.depth.shape[0] // s), -(-res.depth.shape[1] // s)
+                colour = rgb if self.p.cloud_type == "xyzrgb" else None
+                self.clouds.build(res.depth, res.intrinsics, colour,
+                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8), stride=s)
+                # without RGB (depth-only mode) the cloud is xyz: no colour to give it
+                cloud = conv.cloud_to_msg(self.cloud_buf, header, "xyz" if colour is None else "xyzrgb")
+                t6 = time.perf_counter()
+                self.pub_points.publish(cloud)
+                timings["cloud"] = (t6 - t5) * 1e3
+                timings["publish_cloud"] = (time.perf_counter() - t6) * 1e3
         timings["total"] = (time.perf_counter() - t0) * 1e3
-        self.stats.count("published")
-        if not (cloud or stats):
-            self.stats.record(timings)
-            return
-        job = (res, header, rgb, depth_lr, timings, cloud)
-        while self._running:  # waits only while the previous frame's cloud is still being built
-            try:
-                self._out_q.put(job, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def _publish_extras(self, res, header, rgb, depth_lr, timings: dict[str, float], cloud: bool) -> None:
-        """Output thread: build and publish the cloud (when ``cloud``) and RefineStats of one frame,
-        then record the frame's timings (``total`` is the worker's: input to depth and camera_info out)."""
-        if cloud:
-            t5 = time.perf_counter()
-            s = self.p.cloud_stride
-            h, w = -(-res.depth.shape[0] // s), -(-res.depth.shape[1] // s)
-            colour = rgb if self.p.cloud_type == "xyzrgb" else None
-            self.clouds.build(res.depth, res.intrinsics, colour,
-                              out=self.cloud_buf.view(h, w, 4 if colour is None else 8), stride=s)
-            # without RGB (depth-only mode) the cloud is xyz: no colour to give it
-            msg = conv.cloud_to_msg(self.cloud_buf, header, "xyz" if colour is None else "xyzrgb")
-            t6 = time.perf_counter()
-            self.pub_points.publish(msg)
-            timings["cloud"] = (t6 - t5) * 1e3
-            timings["publish_cloud"] = (time.perf_counter() - t6) * 1e3
         self.stats.record(timings)
+        self.stats.count("published")
+        # Lazy too (~2-3 ms for 640x480 on a loaded CPU, mostly the residual): only while subscribed.
         if self.pub_stats is not None and self.pub_stats.get_subscription_count() > 0:
             self.pub_stats.publish(self._stats_msg(res, header, rgb, depth_lr, timings))
 
@@ -312,8 +267,6 @@ class RefineNode(Node):
             self._cond.notify()
         if self._worker is not None:
             self._worker.join(timeout=5.0)
-        if self._output is not None:
-            self._output.join(timeout=5.0)  # it sees _running False within 0.5 s
 
 
 def spin_until_finished(node, grace_s: float = 0.5) -> None:
