@@ -119,7 +119,7 @@ def _makes(argv: list[str]) -> set[str]:
     if prog == "depth-refine" and pos[:1] == ["model-init"] and len(pos) >= 4:
         return {pathlib.Path(pos[3]).name}
     if prog == "depth-refine-train" and pos[:1] == ["export"] and len(pos) >= 3:
-        return {pathlib.Path(pos[2]).name}
+        return {pos[2], pathlib.Path(pos[2]).name}  # named by path or by name
     if prog == "depth-refine-train" and pos[:1] == ["adapt"]:
         outs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
         return {n for v in outs for n in (v, pathlib.Path(v).name)}  # named by path or by name
