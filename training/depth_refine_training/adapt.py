@@ -66,6 +66,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from depth_refine_training import progress
+
 SENSOR_MODELS = ("area", "bicubic", "point")
 SR_KINDS = ("sr", "depth_sr")
 TRIM = 0.05  # fraction of the largest consistency residuals left out of each batch
@@ -361,15 +363,6 @@ class Crops:
         return t(ups)[:, None], t(rgbs), t(lrs)[:, None], t(valids)[:, None]
 
 
-def _progress(step: int, total: int, terms: dict[str, float], t0: float) -> None:
-    el = time.time() - t0
-    eta = el / max(step, 1) * (total - step)
-    bar = "#" * int(30 * step / total)
-    parts = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
-    sys.stderr.write(f"\r[{bar:<30}] {step}/{total} {parts} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min ")
-    sys.stderr.flush()
-
-
 # ------------------------------------------------------------------------------------- adaptation
 def adapt(cfg: AdaptConfig) -> dict:
     """Run one adaptation and write the model directory; returns a summary (also in the card).
@@ -439,7 +432,7 @@ def adapt(cfg: AdaptConfig) -> dict:
         row = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
         curve.append(row)
         if step % 5 == 0 or step == cfg.steps:
-            _progress(step, cfg.steps, row, t0)
+            progress.show(step, cfg.steps, row, t0)
     sys.stderr.write("\n")
     minutes = (time.time() - t0) / 60
     model.eval()

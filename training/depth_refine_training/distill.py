@@ -71,7 +71,7 @@ from torch import nn
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
-from depth_refine_training import losses
+from depth_refine_training import losses, progress
 from depth_refine_training.data import Frame, SRPatches, load_frames
 from depth_refine_training.trainer import load_init, validate_sr
 
@@ -371,14 +371,6 @@ def choose_teacher(dsr_err: float, de_err: float, forced: str) -> tuple[str, str
     return (auto if forced == "auto" else forced), auto
 
 
-def _progress(label: str, done: int, total: int, logs: dict[str, float], t0: float, done0: int) -> None:
-    el = time.time() - t0
-    eta = el / max(done - done0, 1) * (total - done)
-    parts = " ".join(f"{k} {v:.4f}" for k, v in logs.items())
-    sys.stderr.write(f"\r{label} {done}/{total} {parts} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min   ")
-    sys.stderr.flush()
-
-
 def run(cfg: DistillConfig) -> dict:
     """Train (or resume) one run; export the DSRNet when the schedule is complete.
 
@@ -436,7 +428,7 @@ def run(cfg: DistillConfig) -> dict:
     def record(phase: str, logs: dict[str, float]) -> None:
         log.writerow([phase, st["epoch"], st["dsr"], st["de"], st["sp"], json.dumps(logs), f"{time.time() - t0:.1f}"])
         if done() % 10 == 0 or done() == total:
-            _progress(phase, done(), total, logs, t0, done0)
+            progress.show(done(), total, logs, t0, start=done0, label=phase)
 
     stopped = False
     # phase 1: both nets on their own task, one step each per iteration

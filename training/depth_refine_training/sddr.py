@@ -67,7 +67,7 @@ from depth_refine_ros.core import metrics
 from depth_refine_ros.core.net_input import fit_scale_shift, minmax_normalise
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
 from depth_refine_ros.pipeline.sddr import coarse_to_fine, fit_high, windows
-from depth_refine_training import losses
+from depth_refine_training import losses, progress
 from depth_refine_training.config import TrainConfig
 
 MIN_REGION_PX = 8
@@ -407,15 +407,6 @@ def evaluate(model_dir: str, cfg: SddrTrainConfig, val: list[dict] | None = None
 
 # ----------------------------------------------------------------------------------------- training
 
-def _progress(step: int, total: int, parts: dict[str, float], t0: float) -> None:
-    el = time.time() - t0
-    eta = el / max(step, 1) * (total - step)
-    bar = "#" * int(30 * step / total)
-    text = " ".join(f"{k} {v:.4f}" for k, v in parts.items())
-    sys.stderr.write(f"\r[{bar:<30}] {step}/{total} {text} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min")
-    sys.stderr.flush()
-
-
 def _batch(frames: list[dict], idx: np.ndarray) -> tuple[torch.Tensor, ...]:
     low = torch.from_numpy(np.stack([frames[i]["low"] for i in idx]))[:, None]
     high = torch.from_numpy(np.stack([frames[i]["high"] for i in idx]))[:, None]
@@ -491,7 +482,7 @@ def train(cfg: SddrTrainConfig) -> dict:
         log.write(f"{step},{parts['loss']:.6f},{parts['gt']:.6f},{parts['grad']:.6f},{parts['fusion']:.6f},"
                   f"{time.time() - t0:.1f}\n")
         if step % 5 == 0 or step == cfg.steps:
-            _progress(step, cfg.steps, parts, t0)
+            progress.show(step, cfg.steps, parts, t0)
         stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min) or (out / "STOP").exists()
         if step % cfg.val_every == 0 or step == cfg.steps or stop:
             metrics_now = validate(model, val_frames)

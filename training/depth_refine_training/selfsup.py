@@ -44,6 +44,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from depth_refine_training import progress
 from depth_refine_training import selfsup_losses as L
 
 DEFAULT_DATA = ("../shared/data/sevenscenes_seq", "../shared/data/realsense_seq")
@@ -428,11 +429,7 @@ def train(cfg: SelfSupConfig) -> dict:
         log.write(f"{step},{seq.name},{lv:.6f},{stats['photo']:.6f},{stats['smooth']:.6f},"
                   f"{stats['automasked']:.4f},{stats['ambiguous']:.4f},{time.time() - t0:.1f}\n")
         if step % 5 == 0 or step == cfg.steps:
-            el = time.time() - t0
-            eta = el / max(step - start, 1) * (cfg.steps - step)
-            sys.stderr.write(f"\r[{'#' * int(30 * step / cfg.steps):<30}] {step}/{cfg.steps} loss {lv:.4f} "
-                             f"elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min")
-            sys.stderr.flush()
+            progress.show(step, cfg.steps, {"loss": lv}, t0, start=start)
         stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min
                 or (out / "STOP").exists())
         if step % cfg.ckpt_every == 0 or step == cfg.steps or stop:

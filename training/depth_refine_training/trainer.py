@@ -22,7 +22,7 @@ import torch.distributed as dist
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
-from depth_refine_training import losses
+from depth_refine_training import losses, progress
 from depth_refine_training.config import TrainConfig, save_config
 from depth_refine_training.data import MonoCrops, SRPatches, load_frames
 
@@ -93,14 +93,6 @@ def validate_mono(model, frames, device, input_hw) -> dict[str, float]:
         d1.append(float(np.mean(np.maximum(p / g, g / p) < 1.25)))
     model.train()
     return {"absrel": float(np.mean(absrel)), "rmse_m": float(np.mean(rmse)), "delta1": float(np.mean(d1))}
-
-
-def _progress(step: int, total: int, loss: float, t0: float) -> None:
-    el = time.time() - t0
-    eta = el / max(step, 1) * (total - step)
-    bar = "#" * int(30 * step / total)
-    sys.stderr.write(f"\r[{bar:<30}] {step}/{total} loss {loss:.4f} elapsed {el / 60:.1f} min ETA {eta / 60:.1f} min")
-    sys.stderr.flush()
 
 
 def load_init(model: torch.nn.Module, source: str, skip: tuple[str, ...] = ()) -> int:
@@ -234,7 +226,7 @@ def train(cfg: TrainConfig) -> dict:
         if rank == 0:
             lv = float(loss.item())
             if step % 10 == 0 or step == cfg.steps:
-                _progress(step, cfg.steps, lv, t0)
+                progress.show(step, cfg.steps, {"loss": lv}, t0)
             csv_w.writerow([step, f"{lv:.6f}", f"{sched.get_last_lr()[0]:.3g}", f"{time.time() - t0:.1f}"])
             if writer:
                 writer.add_scalar("loss", lv, step)
