@@ -41,7 +41,8 @@ def run_stream(rig, frames, use_rgb_info=True, hole_frame=3):
     """
     period = 1 / 15
     # warm the node (first-use imports and buffers) so the stream below measures steady state
-    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0, use_rgb_info))
+    run_stream.primed = rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0,
+                                  infos(1_600_000_000.0, use_rgb_info))
     inputs = [lr.copy() for _, lr, _ in frames]
     if 0 <= hole_frame < len(inputs):
         inputs[hole_frame][10:20, 30:50] = 0  # invalid input block
@@ -97,7 +98,9 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames, live_node):
     rate = float(diag["rate_hz depth_lr/image"])
     assert 0.8 * len(sent) / 5.0 <= rate <= 1.35 * run_stream.achieved_hz, (rate, len(sent), run_stream.achieved_hz)
     assert "latency_ms total (median/p95)" in diag
-    assert diag["frames published"] == str(len(sent) + 1)  # + the priming frame
+    # + the priming frames: at least the one that came back, at most all sent (slow discovery can take
+    # several, and an early one the node received but whose output we had not matched yet still counts)
+    assert len(sent) + 1 <= int(diag["frames published"]) <= len(sent) + run_stream.primed, (diag, run_stream.primed)
     assert diag["frames dropped"] == "0" and diag["frames rejected"] == "0"
     live_node.stop()
 

@@ -321,13 +321,17 @@ class Rig:
         return [(self.images[k][0] - t) * 1e3 for k, (_, t) in sent.items() if k in self.images]
 
     def prime(self, rgb: np.ndarray, depth: np.ndarray, depth_enc: str, stamp_s: float,
-              infos: tuple | None = None, timeout: float = 10.0) -> None:
+              infos: tuple | None = None, timeout: float = 10.0) -> int:
         """Send frames until one comes back on every output the rig records, then forget them.
 
         Discovery is per endpoint: the node can match the rig's image subscription before its cloud
         subscription, and a volatile reliable reader misses what was published before it matched.
         So one frame every second (stamps ``stamp_s``, ``+1 ms``, ...) until the same stamp has
         arrived as image, camera_info and (when recorded) cloud.
+
+        Returns:
+            how many priming frames were sent (the node may have published any number of them
+            from one up to this, since early ones can be lost before it matched).
         """
         end = time.monotonic() + timeout
         keys: list[int] = []
@@ -344,6 +348,7 @@ class Rig:
         self.images.clear()
         self.infos.clear()
         self.clouds.clear()
+        return len(keys)
 
     def diag_values(self, name: str = "depth refinement") -> dict[str, str]:
         """Key/values of the newest diagnostics status whose name contains ``name``."""
