@@ -38,6 +38,12 @@ class TrainConfig:
             depth (METHODS 1's loss: 1; 0 = plain L1, the ablation).
         init_prior: a monocular model (directory or checkpoint) whose weights start the SR net's
             embedded relative-depth prior (``guidance: rgb+prior`` only; its config must match).
+        w_edge_sd: ``sr`` only: weight of SDDR's edge self-distillation loss (METHODS 3, issue 12):
+            ``L_grad`` between the net's Sobel gradient magnitude and a pseudo-label edge map the net
+            makes from its own detached output by SDDR's coarse-to-fine window pass
+            (:mod:`depth_refine_training.sr_edge_sd`). 0 = off (the default; no extra cost).
+        edge_sd_every: with ``w_edge_sd`` > 0, add that term on every k-th step only (the window
+            pass costs several forward passes); 1 = every step.
     """
 
     task: str = "sr"
@@ -65,6 +71,8 @@ class TrainConfig:
     init_prior: str = ""
     rgb_dropout: float = 0.0
     w_grad: float = 1.0
+    w_edge_sd: float = 0.0
+    edge_sd_every: int = 1
 
 
 def _coerce(value: str, current):

@@ -142,6 +142,8 @@ def train(cfg: TrainConfig) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out / "config.yaml")
     kind = cfg.task
+    if cfg.w_edge_sd > 0 and kind != "sr":
+        raise ValueError(f"w_edge_sd (SDDR edge self-distillation) needs task sr, not {kind!r}")
     mcfg = preset_config(kind, cfg.preset, **cfg.model_overrides)
     model = build_model(kind, mcfg).to(device)
     val_groups = set(cfg.val_groups)
@@ -192,6 +194,7 @@ def train(cfg: TrainConfig) -> dict:
     metrics: dict[str, float] = {}
     best = float("inf")
     it = iter(loader)
+    l_edge = None  # the last edge self-distillation term (w_edge_sd), shown on the progress line
     for _ in range(step):  # resume: skip the samples already seen (same seeded order)
         next(it, None)
     while step < cfg.steps:
@@ -210,6 +213,11 @@ def train(cfg: TrainConfig) -> dict:
                 rgb = rgb * keep
             pred = net(d, rgb) if kind == "sr" else net(d)
             loss = losses.l1_sobel(pred, gt, mask, w_grad=cfg.w_grad)
+            if cfg.w_edge_sd > 0 and step % max(cfg.edge_sd_every, 1) == 0:
+                from depth_refine_training import sr_edge_sd  # the runtime's SDDR stage, only when used
+
+                l_edge = sr_edge_sd.edge_sd_loss(model, d, rgb, pred)
+                loss = loss + cfg.w_edge_sd * l_edge
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -226,7 +234,8 @@ def train(cfg: TrainConfig) -> dict:
         if rank == 0:
             lv = float(loss.item())
             if step % 10 == 0 or step == cfg.steps:
-                progress.show(step, cfg.steps, {"loss": lv}, t0)
+                terms = {"loss": lv} | ({"edge_sd": float(l_edge)} if l_edge is not None else {})
+                progress.show(step, cfg.steps, terms, t0)
             csv_w.writerow([step, f"{lv:.6f}", f"{sched.get_last_lr()[0]:.3g}", f"{time.time() - t0:.1f}"])
             if writer:
                 writer.add_scalar("loss", lv, step)
