@@ -104,10 +104,11 @@ def test_runtime_never_imports_training():
     assert not bad, "\n".join(bad)
 
 
-TRAINING_USES_RUNTIME = {"sddr.py": {"backends", "pipeline"}}
-"""The one exception to training's floors (docs/architecture.md#layers): the SDDR trainer makes its
+TRAINING_USES_RUNTIME = {"sddr.py": {"backends", "pipeline"}, "sr_edge_sd.py": {"pipeline"}}
+"""The exceptions to training's floors (docs/architecture.md#layers): the SDDR trainer makes its
 inputs and pseudo-labels with the runtime's own SDDR stage (ONNX monocular inference, normalisation,
-coarse-to-fine windows), so the refiner trains on exactly what it is fed at run time."""
+coarse-to-fine windows), so the refiner trains on exactly what it is fed at run time; the SR net's
+edge self-distillation (sr_edge_sd.py) makes its pseudo-labels with the same coarse-to-fine pass."""
 
 
 def test_training_imports_only_core_models_and_data():

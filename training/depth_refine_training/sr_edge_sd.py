@@ -29,9 +29,9 @@ What differs between a window's run and the whole-patch run is only the context 
 its per-input depth standardisation): unlike SDDR's windows, which re-run the monocular model at a
 higher effective resolution, an SR window sees the same pixels at the same resolution.
 
-Layers: ``coarse_to_fine`` is the runtime's SDDR stage, reached through
-:mod:`depth_refine_training.sddr` (training's one documented use of the runtime's pipeline,
-test/test_layers.py), not imported from the pipeline here.
+Layers: ``coarse_to_fine`` is the runtime's SDDR stage (``pipeline/sddr.py``), imported directly: a
+named exception to training's floors, like the SDDR trainer's (test/test_layers.py,
+docs/architecture.md#layers), so the pseudo-label is made by the same window pass as at run time.
 """
 from __future__ import annotations
 
@@ -39,8 +39,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from depth_refine_ros.pipeline.sddr import coarse_to_fine, windows
 from depth_refine_training import losses
-from depth_refine_training.sddr import coarse_to_fine, edge_region_loss, edge_regions, smooth_edges, windows
+from depth_refine_training.sddr import edge_region_loss, edge_regions, smooth_edges
 
 LEVELS = (1, 2, 3)
 """The coarse-to-fine levels s ((s+1)^2 windows each), SDDR's."""
