@@ -61,19 +61,26 @@ def require_data(sub: str) -> pathlib.Path:
 class LiveNode:
     """The live-node scaffold: a node as its own process and a rig publishing to / recording from it.
 
-    ``start(*overrides, executable=..., match_s=..., **rig_kwargs)`` starts the node (parameter
-    overrides ``name:=value``), a :class:`~depth_refine_ros.ros.rig.Rig`, and waits until they
-    match. ``stop()`` closes the rig, stops the node with SIGINT and asserts a clean exit (code 0, no
-    traceback in its log); the ``live_node`` fixture calls it at teardown if the test did not.
+    ``start(*overrides, executable=..., match_s=..., shipped_default=False, **rig_kwargs)`` starts
+    the node (parameter overrides ``name:=value``), a :class:`~depth_refine_ros.ros.rig.Rig`, and
+    waits until they match. The live tests check the node's plumbing (formats, stamps, clouds,
+    registration, bad input) against the exactly known classical result, so an ``sr_node`` runs
+    ``backend:=classical`` unless the overrides name a backend; ``shipped_default=True`` runs
+    ``config/sr.yaml`` as shipped (the learned default). ``stop()`` closes the rig, stops the node
+    with SIGINT and asserts a clean exit (code 0, no traceback in its log); the ``live_node``
+    fixture calls it at teardown if the test did not.
     """
 
     def __init__(self) -> None:
         self.node = None
         self.rig = None
 
-    def start(self, *overrides: str, executable: str = "sr_node", match_s: float = 30.0, **rig_kwargs):
+    def start(self, *overrides: str, executable: str = "sr_node", match_s: float = 30.0,
+              shipped_default: bool = False, **rig_kwargs):
         from depth_refine_ros.ros.rig import NodeProcess, Rig
 
+        if executable == "sr_node" and not shipped_default and not any(o.startswith("backend:=") for o in overrides):
+            overrides = ("backend:=classical", *overrides)
         self.node = NodeProcess(*overrides, executable=executable).__enter__()
         self.rig = Rig(**rig_kwargs)
         self.rig.wait_matched(match_s)

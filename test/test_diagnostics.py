@@ -106,7 +106,7 @@ def test_live_2hz_stream_with_a_stalled_node_reads_about_2hz():
         return (rgb, "rgb8", lr, "16UC1", t,
                 (info_msg(h, w, 100.0, 100.0, 63.5, 47.5, t), info_msg(h // s, w // s, 25.0, 25.0, 15.5, 11.5, t)))
 
-    with NodeProcess() as node:
+    with NodeProcess("backend:=classical") as node:
         rig = Rig("rig_rate", clouds=False)
         try:
             rig.wait_matched()

@@ -232,14 +232,14 @@ def test_make_bag_refuses_clearly(tmp_path, bags):
 @pytest.mark.slow
 def test_demo_replays_the_motorcycle_bag_through_the_live_node(tmp_path):
     """The main job end to end, short: bag from scikit-image's Middlebury scene, live sr_node with
-    the shipped model, report against bicubic and the classical upsamplers."""
+    the node's default (shipped) model, report against bicubic and the classical upsamplers."""
     code, log = cli("demo", "--frames", 4, "--rate", 4, "--out", tmp_path, timeout=300)
     assert code == 0, log
     s = json.loads((tmp_path / "metrics.json").read_text())
     live = s["live"]
     assert live["sent"] == 4 and live["received"] + live["not_answered"] == 4 and live["received"] >= 3, live
     methods = [r["method"] for r in s["rows"]]
-    assert methods[0].startswith("sr_node live") and "sr_lite" in methods[0]
+    assert methods[0].startswith("sr_node live") and "sr_fast" in methods[0]
     assert {"bicubic", "joint_bilateral", "guided_filter", "fgs"} <= set(methods)
     node = s["rows"][0]
     assert 0 < node["rmse_cm"] < 30 and node["coverage"] > 0.9

@@ -46,6 +46,31 @@ def stream(rig, frames, t0, rgb=True, rate=15.0, pace_s=10.0):
     return rig.play(out, rate, pace_s=pace_s)
 
 
+def test_sr_node_defaults_run_the_shipped_model_and_beat_bicubic(frames, live_node):
+    """config/sr.yaml as shipped: backend auto picks a CPU engine for the shipped `sr_fast` (OpenVINO
+    where installed), and its output is more accurate than bicubic on these frames."""
+    from depth_refine_ros.eval.methods import build_method
+
+    node, rig = live_node.start(match_s=60, shipped_default=True, clouds=False)
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
+    sent = stream(rig, frames[1:7], 1_700_000_000.0, rate=5.0)
+    rig.spin(1.2)
+    assert set(rig.images) == set(sent), node.log()[-3000:]
+    backend = rig.diag_values()["backend"]
+    assert backend.split("/")[0] in ("openvino", "onnxruntime") and "/sr_fast " in backend, backend
+    bicubic = build_method("bicubic")
+    err, err_bicubic = [], []
+    for k, (i, _) in sent.items():
+        rgb, lr, gt = frames[1 + i]
+        d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+        ref, _ = bicubic.run(rgb, lr.astype(np.float32) / 1000)
+        ok = (gt > 0) & np.isfinite(d) & np.isfinite(ref)
+        err.append(np.sqrt(np.mean((d[ok] - gt[ok]) ** 2)))
+        err_bicubic.append(np.sqrt(np.mean((ref[ok] - gt[ok]) ** 2)))
+    assert np.mean(err) < np.mean(err_bicubic), (err, err_bicubic)
+    live_node.stop()
+
+
 @pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
 def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend, live_node):
     node, rig = live_node.start(f"backend:={backend}", f"model:={models['sr']}", match_s=60)

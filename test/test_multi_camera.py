@@ -261,7 +261,7 @@ def test_two_cameras_live_from_the_cameras_list(cameras_file):
     from depth_refine_ros.ros.rig import NodeProcess, default_params_file
 
     cams = load_cameras(cameras_file, SR_PARAMS)
-    setups = camera_setups(cams, default_params_file(), {"classical.method": ARGUMENT_METHOD})
+    setups = camera_setups(cams, default_params_file(), {"classical.method": ARGUMENT_METHOD, "backend": "classical"})
     nodes = {}
     try:
         for cam, s in zip(cams, setups, strict=True):

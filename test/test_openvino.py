@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from depth_refine_ros.backends import BackendError, auto_plan, create_backend, create_model_backend
+from depth_refine_ros.backends import BackendError, auto_plan, create_backend, create_model_backend, node_threads
 from depth_refine_ros.backends import openvino_backend as ov_backend
 from depth_refine_ros.core.modeldir import PACKAGE_MODELS
 
@@ -143,6 +143,14 @@ def test_read_only_model_dir_falls_back_to_user_cache(sr_lite, tmp_path, monkeyp
     assert any(r.levelno == logging.WARNING and "read-only" in r.getMessage() for r in caplog.records)
     again = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
     assert list(again.engine.events.values()) == ["imported"]
+
+
+def test_node_threads_leave_one_cpu_free_on_small_machines():
+    """backend_threads 0 (auto): all CPUs but one up to 4 CPUs, the library's default (0) above;
+    an explicit count always wins."""
+    assert [node_threads(0, cpus=n) for n in (1, 2, 3, 4, 5, 16)] == [1, 1, 2, 3, 0, 0]
+    assert node_threads(3, cpus=2) == 3 and node_threads(1, cpus=16) == 1
+    assert node_threads(0) >= 0  # this machine's affinity
 
 
 def test_auto_picks_openvino_here_and_says_why(sr_lite):

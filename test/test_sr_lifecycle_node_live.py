@@ -13,6 +13,9 @@ T = Transition
 
 
 def start(*overrides: str) -> NodeProcess:
+    """The managed node on the classical backend (its life cycle, not a network, is under test)."""
+    if not any(o.startswith("backend:=") for o in overrides):
+        overrides = ("backend:=classical", *overrides)
     return NodeProcess(*overrides, executable="sr_lifecycle_node",
                        parameters=[default_params_file("sr.yaml")]).__enter__()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 from importlib import import_module
 from typing import Any
 
@@ -30,6 +31,35 @@ _REGISTRY: dict[str, tuple[str, str]] = {
 # What ``auto`` tries, fastest first: TensorRT on a CUDA GPU; OpenVINO on the CPU (measured here
 # ~1.3-2x ONNX Runtime with bf16); ONNX Runtime, the CPU baseline that is always installed.
 AUTO_ORDER = ("tensorrt", "openvino", "onnxruntime")
+
+#: at or below this many usable CPUs a live node's inference leaves one CPU free (see node_threads)
+SMALL_MACHINE_CPUS = 4
+
+
+def node_threads(requested: int, cpus: int | None = None) -> int:
+    """Inference threads for a live node's ``backend_threads`` parameter (0 = auto).
+
+    A live node's frame also needs CPU outside inference: DDS receives and sends about 1.5 MB per
+    frame, and the node's Python converts and publishes. With every CPU in the inference's parallel
+    loops, any of that stalls a loop and shows as tail latency. Measured on 2 CPUs (`sr_fast` on
+    OpenVINO, 15 Hz VGA, `depth-refine bench --live-repeats 3`): one thread held live p95 at
+    58-65 ms in 6 of 6 runs (median ~50 ms); both threads gave p95 43-113 ms (2 of 7 runs under the
+    66 ms frame period; median ~40 ms). So auto leaves one CPU free on small machines
+    (:data:`SMALL_MACHINE_CPUS` or fewer; 3-4 CPUs follow the same reasoning, unmeasured) and
+    keeps the library's default (one thread per physical core) on larger ones.
+
+    Args:
+        requested: the parameter: > 0 is used as is; 0 is auto.
+        cpus: usable CPUs (default: this process's CPU affinity).
+
+    Returns:
+        Threads for the backend; 0 means the library's default.
+    """
+    if requested > 0:
+        return requested
+    if cpus is None:
+        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cpus - 1) if cpus <= SMALL_MACHINE_CPUS else 0
 # precisions each of them runs (``auto`` precision = the backend's own default)
 AUTO_PRECISIONS = {"tensorrt": ("fp16", "fp32"), "openvino": ("fp32", "bf16"), "onnxruntime": ("fp32",)}
 # options each takes besides model/device/precision; the task backend's (keep_holes) go to all

@@ -188,7 +188,7 @@ def _keys(name: str, backend: str, pipe) -> dict:
 
 
 def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
-               clouds: bool) -> dict:
+               clouds: bool, node_params: tuple[str, ...] = (), run: int = 1) -> dict:
     """End-to-end latency (publish -> refined depth received) through a live sr_node.
 
     Args:
@@ -197,6 +197,8 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
             measures a driver left at Fast DDS defaults (its 1 MB RGB crosses a 512 KiB segment).
             Must be the same for every call in one process (Fast DDS reads it once).
         clouds: the consumer also subscribes to the xyzrgb cloud (the node builds it only then).
+        node_params: extra ``name:=value`` overrides for the node (e.g. ``backend_threads:=1``).
+        run: which repeat this is (recorded in the row; live latency on a shared VM varies run to run).
     """
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
     from depth_refine_ros.ros.rig import NodeProcess, Rig, info_msg, isolate_domain
@@ -212,7 +214,7 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
 
     name, backend = parse_method(method)
     overrides = ([f"classical.method:={name}"] if backend == "classical"
-                 else ["backend:=" + backend, f"model:={name}"])
+                 else ["backend:=" + backend, f"model:={name}"]) + list(node_params)
     with NodeProcess(*overrides) as node:
         rig = Rig("bench_rig", clouds=clouds)
         try:
@@ -241,13 +243,15 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
             "driver_profile": "package" if driver_profile else "fastdds_default",
             "input_hw": [120, 160], "output_hw": list(OUT_HW), "n": n_frames, "received": len(lat),
             "dropped": n_frames - len(lat), "median_ms": med, "p95_ms": p95,
-            "node_total_ms": diag.get("latency_ms total (median/p95)", "?"), "data": source}
+            "node_total_ms": diag.get("latency_ms total (median/p95)", "?"), "data": source,
+            "node_params": list(node_params), "run": run}
 
 
 def print_table(rows: list[dict]) -> None:
     print(f"{'method':<22} {'stage':<16} {'median ms':>10} {'p95 ms':>9}  notes")
     for r in rows:
-        note = (f"{r['received']}/{r['n']} received, {r['dropped']} dropped at {r['rate_hz']:g} Hz; "
+        note = (f"run {r['run']}{' ' + ' '.join(r['node_params']) if r['node_params'] else ''}: "
+                f"{r['received']}/{r['n']} received, {r['dropped']} dropped at {r['rate_hz']:g} Hz; "
                 f"driver DDS profile: {r['driver_profile']}; "
                 f"node-internal total {r['node_total_ms']} ms (median/p95); node: {r['node_backend']}"
                 if r["kind"] == "end_to_end" else f"n={r['n']}")
@@ -265,10 +269,11 @@ def run(args: argparse.Namespace) -> int:
                                                resolutions=res)
     rows = bench_stages(args.methods, args.iters)
     if not args.no_live:
-        for method in args.live_methods:
-            for clouds in (False, True):
-                rows.append(bench_live(method, args.live_frames, args.rate,
-                                       args.driver_profile == "package", clouds))
+        for run in range(1, args.live_repeats + 1):
+            for method in args.live_methods:
+                for clouds in (False, True):
+                    rows.append(bench_live(method, args.live_frames, args.rate, args.driver_profile == "package",
+                                           clouds, tuple(args.live_params), run))
     print(f"depth-refine bench: {OUT_HW[1]}x{OUT_HW[0]} output from x{SCALE} input, data: {rows[0]['data']}")
     print_table(rows)
     if model_rows:
@@ -292,6 +297,11 @@ def add_parser(sub) -> None:
     p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")
     p.add_argument("--live-methods", nargs="+", default=["bicubic"],
                    help="what sr_node runs in the live part: classical names and/or model@backend")
+    p.add_argument("--live-params", nargs="+", default=[], metavar="NAME:=VALUE",
+                   help="extra sr_node parameter overrides for every live run (e.g. backend_threads:=1)")
+    p.add_argument("--live-repeats", type=int, default=1,
+                   help="run the live part this many times (the rows say which run): on a shared VM "
+                        "the p95 varies run to run, so a default-setting decision needs several")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
     p.add_argument("--no-live", action="store_true", help="skip the live DDS part")
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",

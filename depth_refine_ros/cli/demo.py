@@ -4,8 +4,9 @@ through ``sr_node``, and a report compares it with bicubic and the classical ups
 The scene is Middlebury 2014 "motorcycle" as scikit-image ships it (installed from PyPI: no
 download at run time), left image + metric depth from its ground-truth disparity. ``--frames``
 copies of it, each with its own degradation seed, make a static 5 Hz sequence (so the flicker
-column is meaningful: on a static scene every change is flicker). The node runs the shipped SR
-model when one is installed (``depth-refine models``), else the best classical upsampler.
+column is meaningful: on a static scene every change is flicker). The node runs its default (the
+shipped SR model ``config/sr.yaml`` names, on ``backend: auto``) when that model is installed
+(``depth-refine models``), else the best classical upsampler.
 Writes ``out/demo/``: the input bag, ``report.md``, ``metrics.json``, ``latency_hist.png``,
 ``accuracy_vs_scale.png``, panels, and ``refined_bag/`` (inputs + refined depth, for rviz).
 """
@@ -17,15 +18,14 @@ import pathlib
 import shutil
 import sys
 
-SHIPPED_SR = "sr_lite"
-
 
 def default_method() -> tuple[str, str]:
-    """(method, node backend): the shipped SR model through onnxruntime, else classical guided filter."""
+    """(method, node backend): sr_node's default model and backend, else classical guided filter."""
     from depth_refine_ros.core.modeldir import installed
+    from depth_refine_ros.ros.params import SrParams
 
     names = {m.name for m in installed() if m.kind == "sr"}
-    return (SHIPPED_SR, "onnxruntime") if SHIPPED_SR in names else ("guided_filter", "classical")
+    return (SrParams.model, SrParams.backend) if SrParams.model in names else ("guided_filter", "classical")
 
 
 def run(args: argparse.Namespace) -> int:

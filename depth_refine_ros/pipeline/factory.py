@@ -23,7 +23,7 @@ class SrPipelineSpec:
     Attributes:
         backend: ``classical`` or a network backend (``onnxruntime``, ``openvino``, ``torch``,
             ``tensorrt``, ``auto``).
-        model: SR model name or directory (network backends); must be empty with ``classical``.
+        model: SR model name or directory (network backends; not read with ``classical``).
         classical_method: one of :data:`~depth_refine_ros.core.upsample.CLASSICAL_METHODS`.
         device: ``auto`` (the backend's default: cuda for tensorrt, else cpu), ``cpu`` or ``cuda``.
         precision: ``auto`` (the backend's default: fp16 for tensorrt, else fp32), ``fp32``, ``fp16``
@@ -106,17 +106,15 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         warmup: run each backend once on a dummy frame (first-call costs out of the first frame).
 
     Raises:
-        BackendError: a backend or model cannot be loaded, or ``model`` is set with the classical
-            backend (the message says why).
+        BackendError: a backend or model cannot be loaded (the message says why).
         depth_refine_ros.core.modeldir.ModelError: a broken model directory.
         ValueError: temporal filter settings out of range.
     """
     temporal = build_temporal(spec)  # first: a bad setting fails before any model loads
     cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m)
     if spec.backend == "classical":
-        if spec.model:
-            raise BackendError("parameter 'model' is set but backend is classical: choose backend "
-                               "auto, openvino, onnxruntime, torch or tensorrt to run it")
+        # ``model`` is not read: the node's default names the shipped network, and the classical
+        # upsamplers stay one parameter (backend:=classical) away from it
         if spec.classical_method not in CLASSICAL_METHODS:
             raise BackendError(f"unknown classical method '{spec.classical_method}' "
                                f"(one of {', '.join(CLASSICAL_METHODS)})")

@@ -23,6 +23,7 @@ from collections import deque
 
 from sensor_msgs.msg import CameraInfo, Image
 
+from depth_refine_ros.backends import node_threads
 from depth_refine_ros.core.encodings import ImageFormatError
 from depth_refine_ros.pipeline.factory import build_mono_pipeline
 from depth_refine_ros.pipeline.mono import MonoPipelineConfig
@@ -46,7 +47,8 @@ class MonoNode(RefineNode):
         p = self.p
         self.pipeline = build_mono_pipeline(
             p.backend, p.model, p.device, p.precision, p.refine_mode, p.refine_model,
-            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points), threads=p.backend_threads)
+            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points),
+            threads=node_threads(p.backend_threads))
         self.mono, self.refiner = self.pipeline.mono, self.pipeline.refiner
         self.fit = p.metric_mode == "fit"
         self._max_ns = int(p.metric_max_interval_s * 1e9)

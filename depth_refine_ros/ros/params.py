@@ -42,18 +42,19 @@ class CommonParams:
 
     node_name: ClassVar[str] = ""
 
-    backend: str = _p("classical", "backend",
+    backend: str = _p("auto", "backend",
                       "Inference backend: classical (no network); for models: auto (the fastest present: "
                       "tensorrt on a CUDA GPU, else openvino, else onnxruntime; logs what it picked and why), "
                       "onnxruntime (CPU), openvino (CPU, compiled model cached next to the model), torch, "
                       "or tensorrt (GPU, engine cached next to the model).",
                       ("classical", "auto", "onnxruntime", "openvino", "torch", "tensorrt"))
     backend_threads: int = _p(0, "backend_threads",
-                              "Inference threads of the onnxruntime and openvino backends (0 = the "
-                              "library's default, one per physical core).")
-    model: str = _p("", "model",
+                              "Inference threads of the onnxruntime and openvino backends. 0 = auto: "
+                              "on 4 or fewer CPUs all but one (the other left to DDS and the node, for "
+                              "tail latency), else the library's default (one per physical core).")
+    model: str = _p("sr_fast", "model",
                     "SR model for the network backends: an installed name (depth-refine models) or a "
-                    "model directory.")
+                    "model directory (not read with backend classical).")
     device: str = _p("auto", "device", "Device of the network backends: auto (the backend's own: cuda for "
                      "tensorrt, else cpu), cpu or cuda.", ("auto", "cpu", "cuda"))
     precision: str = _p("auto", "precision",

@@ -26,6 +26,7 @@ from collections import deque
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, Image
 
+from depth_refine_ros.backends import node_threads
 from depth_refine_ros.core.encodings import ImageFormatError
 from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines, build_temporal
 from depth_refine_ros.pipeline.sr import InputError
@@ -43,7 +44,7 @@ def pipeline_spec(p: SrParams) -> SrPipelineSpec:
     """The node's parameters as the pipeline factory's spec."""
     return SrPipelineSpec(
         backend=p.backend, model=p.model, classical_method=p.classical_method, device=p.device,
-        threads=p.backend_threads,
+        threads=node_threads(p.backend_threads),
         precision=p.precision, keep_holes=p.keep_holes, min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
         refine_mode=p.refine_mode, refine_model=p.refine_model, refine_mono_model=p.refine_mono_model,
         depth_only_model=p.depth_only_model, registration_mode=p.registration_mode,

@@ -34,7 +34,8 @@ def generate_test_description():
     sr = os.path.join(get_package_share_directory("depth_refine_ros"), "launch", "sr.launch.py")
     return LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(sr),
-                                 launch_arguments={"namespace": NAMESPACE, "classical_method": METHOD}.items()),
+                                 launch_arguments={"namespace": NAMESPACE, "backend": "classical",
+                                                   "classical_method": METHOD}.items()),
         launch_testing.actions.ReadyToTest(),
     ])
 
