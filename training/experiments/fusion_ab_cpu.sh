@@ -10,7 +10,7 @@
 set -euo pipefail
 STEPS=${STEPS:-1500}
 PRESET=${PRESET:-lite}
-R=runs/fusion_ab$([ "$PRESET" = lite ] || echo "_$PRESET")
+R=${R:-runs/fusion_ab$([ "$PRESET" = lite ] || echo "_$PRESET")}   # a new STEPS needs a new R
 C="training/configs/sr_lite.yaml preset=$PRESET degradations=[bicubic] scales=[4,8,8,16] patch=128 batch=8
    steps=$STEPS lr=0.001 workers=0 val_every=500 val_limit=20 seed=0"
 mkdir -p $R
