@@ -1,6 +1,7 @@
 """Bad input never crashes or stops sr_node: each case is rejected with a specific, throttled log
 line and a diagnostics counter, and the next good frame is processed."""
 import array
+import time
 
 import numpy as np
 import pytest
@@ -60,9 +61,16 @@ def test_missing_camera_info_publishes_depth_only(setup):
     assert "no usable camera_info" in node.log()
     rig.wait_for(lambda: int(rig.diag_values().get("frames without_camera_info", 0)) > 0, 3)
     # camera_info back: the node publishes camera_info and clouds again. A frame's own info can lose
-    # the race with its image on a loaded machine (then that frame is depth-only, rightly): allow three
-    keys = [good_frame_processed(rig, frames) for _ in range(3)]
-    assert rig.wait_for(lambda: any(k in rig.infos and k in rig.clouds for k in keys), 5), node.log()[-1500:]
+    # the race with its image on a loaded machine (then that frame is depth-only, rightly), and the
+    # rig's camera_info publishers published nothing until now: on a heavily loaded machine the node's
+    # reader can match them seconds after the rig sees it, and a volatile reader misses what came
+    # before. So a frame with its info every second, up to 15 s, until one comes back complete
+    keys: list[int] = []
+    end = time.monotonic() + 15
+    while time.monotonic() < end and not any(k in rig.infos and k in rig.clouds for k in keys):
+        keys.append(good_frame_processed(rig, frames))
+        rig.wait_for(lambda: any(k in rig.infos and k in rig.clouds for k in keys), 1.0)
+    assert any(k in rig.infos and k in rig.clouds for k in keys), f"{len(keys)} frames\n{node.log()[-1500:]}"
 
 
 @pytest.mark.parametrize("which,encoding,reason", [
