@@ -58,6 +58,14 @@ def require_data(sub: str) -> pathlib.Path:
     return path
 
 
+def classical_unless_named(overrides: tuple[str, ...]) -> tuple[str, ...]:
+    """``overrides`` with ``backend:=classical`` first unless they name a backend: the live tests of
+    the node's plumbing compare against the exactly known classical result, not the shipped network."""
+    if any(o.startswith("backend:=") for o in overrides):
+        return tuple(overrides)
+    return ("backend:=classical", *overrides)
+
+
 class LiveNode:
     """The live-node scaffold: a node as its own process and a rig publishing to / recording from it.
 
@@ -79,8 +87,8 @@ class LiveNode:
               shipped_default: bool = False, **rig_kwargs):
         from depth_refine_ros.ros.rig import NodeProcess, Rig
 
-        if executable == "sr_node" and not shipped_default and not any(o.startswith("backend:=") for o in overrides):
-            overrides = ("backend:=classical", *overrides)
+        if executable == "sr_node" and not shipped_default:
+            overrides = classical_unless_named(overrides)
         self.node = NodeProcess(*overrides, executable=executable).__enter__()
         self.rig = Rig(**rig_kwargs)
         self.rig.wait_matched(match_s)

@@ -2,6 +2,7 @@
 unconfigured -> configure -> inactive (no outputs) -> activate (refined depth, same stamp) ->
 deactivate (no outputs) -> cleanup -> shutdown (exit 0); a bad model fails configure, node alive."""
 import pytest
+from conftest import classical_unless_named
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 
@@ -14,9 +15,7 @@ T = Transition
 
 def start(*overrides: str) -> NodeProcess:
     """The managed node on the classical backend (its life cycle, not a network, is under test)."""
-    if not any(o.startswith("backend:=") for o in overrides):
-        overrides = ("backend:=classical", *overrides)
-    return NodeProcess(*overrides, executable="sr_lifecycle_node",
+    return NodeProcess(*classical_unless_named(overrides), executable="sr_lifecycle_node",
                        parameters=[default_params_file("sr.yaml")]).__enter__()
 
 

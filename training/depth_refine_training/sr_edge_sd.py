@@ -100,7 +100,8 @@ def window_outputs(model: torch.nn.Module, depth: torch.Tensor, rgb: torch.Tenso
 
 
 def pseudo_labels(model: torch.nn.Module, depth: torch.Tensor, rgb: torch.Tensor, pred: torch.Tensor,
-                  levels: tuple[int, ...] = LEVELS, overlap: float = OVERLAP) -> np.ndarray:
+                  levels: tuple[int, ...] = LEVELS, overlap: float = OVERLAP,
+                  pred_grad: torch.Tensor | None = None) -> np.ndarray:
     """Self-distilled edge pseudo-labels ``G_S`` of a batch (steps 1 and 2 of the module docstring).
 
     Args:
@@ -108,12 +109,13 @@ def pseudo_labels(model: torch.nn.Module, depth: torch.Tensor, rgb: torch.Tensor
         depth: ``(B, 1, H, W) float32`` depth input. rgb: ``(B, 3, H, W) float32`` RGB input.
         pred: ``(B, 1, H, W)`` the net's output on the whole batch (only its values are used).
         levels, overlap: coarse-to-fine levels and window overlap.
+        pred_grad: ``(B, 1, H, W)`` :func:`grad_mag` of ``pred`` when the caller already has it.
 
     Returns:
         ``(B, H, W) float32`` ``G_S``, units of ``pred`` per pixel.
     """
     d0 = pred.detach().float()
-    g0 = grad_mag(d0)[:, 0].cpu().numpy()
+    g0 = (grad_mag(d0) if pred_grad is None else pred_grad.detach().float())[:, 0].cpu().numpy()
     d0 = d0[:, 0].cpu().numpy()
     wins = window_outputs(model, depth, rgb, levels, overlap)
     out = np.empty_like(d0)
@@ -139,7 +141,7 @@ def edge_sd_loss(model: torch.nn.Module, depth: torch.Tensor, rgb: torch.Tensor,
     Returns:
         Scalar tensor (normalised depth per pixel; 0 when no image has an edge region).
     """
-    gs = pseudo_labels(model, depth, rgb, pred)
-    labels = torch.from_numpy(np.stack([edge_regions(g, top_frac) for g in gs]).astype(np.int64))
-    gs_t = torch.from_numpy(gs)[:, None].to(pred)
-    return edge_region_loss(grad_mag(pred).cpu(), gs_t.cpu(), labels).to(pred.device)
+    g = grad_mag(pred)  # differentiated below; its detached values start the pseudo-label
+    gs = pseudo_labels(model, depth, rgb, pred, pred_grad=g)
+    labels = torch.from_numpy(np.stack([edge_regions(x, top_frac) for x in gs]).astype(np.int64))
+    return edge_region_loss(g.cpu(), torch.from_numpy(gs)[:, None], labels).to(pred.device)
