@@ -30,6 +30,31 @@ def test_padding_and_sr_inputs_outputs_round_trip():
     np.testing.assert_allclose(out[60:, 60:], 2.0, atol=1e-4)
 
 
+def test_sr_inputs_equal_convert_then_pad_and_reuse_their_buffers():
+    depth = (1 + rng_local().random((30, 40))).astype(np.float32)
+    depth[3:6, 7:9] = np.nan
+    rgb = rng_local().integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    buffers: dict = {}
+    feeds, scale, valid = net_input.sr_inputs(depth, rgb, (120, 160), 64, True, buffers=buffers)
+    filled, _ = net_input.fill_invalid(depth)
+    want_depth = net_input.pad_to(net_input._cubic(filled, (120, 160)) * np.float32(1 / scale), (128, 192))
+    np.testing.assert_array_equal(feeds["depth"][0, 0], want_depth)
+    np.testing.assert_array_equal(feeds["rgb"][0], net_input.pad_to(net_input.rgb_to_chw(rgb), (128, 192)))
+    # a strided RGB view takes the general path and gives the same arrays
+    wide = np.concatenate([rgb, rgb], axis=1)[:, ::2]
+    again, _, _ = net_input.sr_inputs(depth, wide, (120, 160), 64, True)
+    np.testing.assert_array_equal(again["rgb"], net_input.pad_to(net_input.rgb_to_chw(wide), (128, 192))[None])
+    # the next frame is written into the same arrays
+    first = feeds["rgb"]
+    feeds2, _, _ = net_input.sr_inputs(depth, 255 - rgb, (120, 160), 64, True, buffers=buffers)
+    assert feeds2["rgb"] is first
+    np.testing.assert_allclose(feeds2["rgb"][0, :, :120, :160], 1 - net_input.rgb_to_chw(rgb), atol=1e-6)
+
+
+def rng_local():
+    return np.random.default_rng(11)
+
+
 def test_fit_scale_shift_is_robust_to_outliers():
     rng = np.random.default_rng(0)
     pred = rng.random((60, 80)).astype(np.float32) + 0.5

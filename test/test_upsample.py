@@ -5,7 +5,7 @@ import pytest
 from conftest import require_data
 from frames import load_rgbdd
 
-from depth_refine_ros.core.upsample import UPSAMPLERS, box_filter, fill_invalid, upsample
+from depth_refine_ros.core.upsample import UPSAMPLERS, box_filter, fill_invalid, nearest_index, nearest_mask, upsample
 
 pytestmark = pytest.mark.unit
 rng = np.random.default_rng(3)
@@ -82,6 +82,46 @@ def test_fill_invalid_and_box_filter():
     img = np.arange(25, dtype=np.float32).reshape(5, 5)
     assert box_filter(img, 1)[2, 2] == pytest.approx(img[1:4, 1:4].mean())
     assert box_filter(img, 1)[0, 0] == pytest.approx(img[:2, :2].mean())
+
+
+def _fill_reference(depth, iterations=4):
+    """fill_invalid's definition with numpy slice sums (what the cv2 box sums must reproduce)."""
+    valid = np.isfinite(depth)
+    filled = np.where(valid, depth, 0.0).astype(np.float32)
+    have = valid.copy()
+    h, w = depth.shape
+    for _ in range(iterations):
+        pv, pw = np.pad(np.where(have, filled, 0.0), 1), np.pad(have.astype(np.float32), 1)
+        s = sum(pv[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        c = sum(pw[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+        grow = ~have & (c > 0)
+        filled[grow] = s[grow] / c[grow]
+        have |= grow
+    filled[~have] = np.median(depth[valid])
+    return filled
+
+
+@pytest.mark.parametrize("shape", [(120, 160), (1, 7), (9, 1), (40, 60)])
+def test_fill_invalid_matches_its_slice_sum_definition(shape):
+    d = (1 + 3 * rng.random(shape)).astype(np.float32)
+    d[rng.random(shape) < 0.3] = np.nan
+    if shape == (40, 60):
+        d[5:35, 10:50] = np.nan  # wider than 2 * iterations: the median fills the middle
+    d.flat[0] = 2.0  # at least one valid pixel
+    filled, valid = fill_invalid(d)
+    assert filled.dtype == np.float32 and np.isfinite(filled).all() and (valid == np.isfinite(d)).all()
+    np.testing.assert_allclose(filled, _fill_reference(d), rtol=1e-6)
+
+
+@pytest.mark.parametrize("sizes", [(120, 160, 480, 640), (60, 80, 480, 640), (7, 5, 37, 29), (1, 3, 4, 9),
+                                   (120, 160, 481, 641)])
+@pytest.mark.parametrize("dtype", [bool, np.float32, np.uint16, np.int32])
+def test_nearest_mask_is_nearest_index_at_any_factor_and_dtype(sizes, dtype):
+    h, w, big_h, big_w = sizes
+    small = (rng.random((h, w)) * 50).astype(dtype)
+    want = small[np.ix_(nearest_index(h, big_h), nearest_index(w, big_w))]
+    got = nearest_mask(small, (big_h, big_w))
+    assert got.dtype == want.dtype and (got == want).all()
 
 
 @pytest.mark.slow

@@ -80,13 +80,14 @@ class SrNetBackend(NetBackend):
         lo, hi = model.card.scales or (1, 16)
         self.scale_range = (float(lo), float(hi))
         self.keep_holes = keep_holes
+        self._feeds: dict[str, np.ndarray] = {}  # graph input arrays, reused frame to frame
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
         """Refine; :attr:`last_timings` then holds this call's milliseconds per stage (fill,
         upsample, normalise, pad, infer, crop, holes)."""
         t: dict[str, float] = {}
         feeds, scale, valid = net_input.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
-                                                  self.model.size_multiple, self.needs_rgb, t)
+                                                  self.model.size_multiple, self.needs_rgb, t, self._feeds)
         t0 = time.perf_counter()
         out = self.engine.run(feeds)[0]
         t["infer"] = (time.perf_counter() - t0) * 1e3

@@ -3,9 +3,11 @@ preset through each backend (:mod:`depth_refine_ros.cli.bench_models`).
 
 Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
 decode (Image -> numpy), the pipeline with its stages (for a network: fill, upsample, normalise,
-pad, infer, crop, holes), encode (numpy -> 32FC1 Image), cloud (xyzrgb buffer + PointCloud2) and
-publish (through a real rclpy publisher). The live part starts ``sr_node`` as its own process and streams
-real RealSense frames (640x480 RGB, depth downsampled x4 to 160x120) at 15 Hz over DDS.
+pad, infer, crop, holes), encode (numpy -> 32FC1 Image), publish_depth (depth and camera_info through a
+real rclpy publisher), then cloud (xyzrgb buffer + PointCloud2) and publish_cloud, in the node's order.
+``depth_out_but_infer`` is what the depth topic waits for besides the network. The live part starts
+``sr_node`` as its own process and streams real RealSense frames (640x480 RGB, depth downsampled x4
+to 160x120) at 15 Hz over DDS.
 """
 from __future__ import annotations
 
@@ -47,7 +49,7 @@ def _stats(xs: list[float]) -> tuple[float, float]:
 
 # the order stages are reported in: the node's path for one frame (network stages only for models)
 STAGES = ("decode", "preprocess", "registration", "fill", "upsample", "normalise", "pad", "infer", "crop",
-          "holes", "backend", "postprocess", "encode", "cloud", "publish")
+          "holes", "backend", "postprocess", "encode", "publish_depth", "cloud", "publish_cloud")
 
 
 def parse_method(spec: str) -> tuple[str, str]:
@@ -67,7 +69,7 @@ class _Publisher:
 
     def __init__(self) -> None:
         import rclpy
-        from sensor_msgs.msg import Image, PointCloud2
+        from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
         from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
         from depth_refine_ros.ros.qos import make_qos
@@ -80,6 +82,7 @@ class _Publisher:
         self.node = rclpy.create_node("bench_publisher", context=self._ctx)
         qos = make_qos("reliable", 2)
         self.depth = self.node.create_publisher(Image, "bench/depth", qos)
+        self.info = self.node.create_publisher(CameraInfo, "bench/camera_info", qos)
         self.cloud = self.node.create_publisher(PointCloud2, "bench/points", qos)
         self._subs = [self.node.create_subscription(Image, "bench/depth", lambda m: None, qos),
                       self.node.create_subscription(PointCloud2, "bench/points", lambda m: None, qos)]
@@ -98,15 +101,18 @@ class _Publisher:
 def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[dict]:
     """Per-stage latency of the node's path for one 640x480 frame from x4 depth (ms).
 
-    Every stage runs the code the node runs: decode (Image -> numpy), the pipeline (its own stages,
-    and a network's: fill, upsample, normalise, pad, infer, crop, holes), encode (numpy -> 32FC1
-    Image), cloud (xyzrgb buffer + PointCloud2) and publish (depth + cloud through a real rclpy
-    publisher to a matched subscriber). ``all_but_infer`` is the frame's total minus ``infer``.
+    Every stage runs the code the node runs, in its order: decode (Image -> numpy), the pipeline (its
+    own stages, and a network's: fill, upsample, normalise, pad, infer, crop, holes), encode (numpy ->
+    32FC1 Image), publish_depth (depth and camera_info through a real rclpy publisher to a matched
+    subscriber), then cloud (xyzrgb buffer + PointCloud2) and publish_cloud. ``depth_out`` is the
+    time to the depth's publish (what a depth consumer waits for: the node builds the cloud after
+    it); ``all_but_infer`` and ``depth_out_but_infer`` are the frame's total and ``depth_out`` minus
+    ``infer``.
 
     Args:
         methods: classical names, or ``model@backend`` (e.g. ``sr_lite@openvino``).
         iters: frames per classical bicubic / network; other classical methods run ``iters // 10``.
-        publish: include the publish stage (needs rclpy).
+        publish: include the publish stages (needs rclpy).
     """
     from std_msgs.msg import Header
 
@@ -150,24 +156,32 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[d
                 t2 = time.perf_counter()
                 out = conv.depth_to_msg(res.depth, Header())
                 t3 = time.perf_counter()
+                if pub is not None:  # the node's order: depth and camera_info out, then the cloud
+                    pub.depth.publish(out)
+                    pub.info.publish(conv.intrinsics_to_camera_info(res.intrinsics, Header()))
+                t4 = time.perf_counter()
                 clouds.build(res.depth, res.intrinsics, rgb, out=buf.view(*res.depth.shape, 8))
                 cloud = conv.cloud_to_msg(buf, Header(), "xyzrgb")
-                t4 = time.perf_counter()
-                if pub is not None:
-                    pub.depth.publish(out)
-                    pub.cloud.publish(cloud)
                 t5 = time.perf_counter()
-                stage = {"decode": t1 - t0, "encode": t3 - t2, "cloud": t4 - t3}
                 if pub is not None:
-                    stage["publish"] = t5 - t4
+                    pub.cloud.publish(cloud)
+                t6 = time.perf_counter()
+                stage = {"decode": t1 - t0, "encode": t3 - t2, "cloud": t5 - t4}
+                if pub is not None:
+                    stage["publish_depth"] = t4 - t3
+                    stage["publish_cloud"] = t6 - t5
                 stage = {k: v * 1e3 for k, v in stage.items()}
                 stage.update(res.timings_ms)
                 stage["pipeline"] = (t2 - t1) * 1e3
-                stage["total"] = (t5 - t0) * 1e3
+                stage["total"] = (t6 - t0) * 1e3
                 stage["all_but_infer"] = stage["total"] - stage.get("infer", 0.0)
+                # what the depth topic waits for: everything up to its publish (the cloud comes after)
+                stage["depth_out"] = (t4 - t0) * 1e3
+                stage["depth_out_but_infer"] = stage["depth_out"] - stage.get("infer", 0.0)
                 for k, v in stage.items():
                     t.setdefault(k, []).append(v)
-            order = [k for k in STAGES if k in t] + ["pipeline", "all_but_infer", "total"]
+            order = [k for k in STAGES if k in t] + ["pipeline", "depth_out_but_infer", "depth_out",
+                                                     "all_but_infer", "total"]
             for st in order:
                 med, p95 = _stats(t[st])
                 rows.append({"kind": "stage", "method": label, "stage": st, **_keys(name, backend, pipe),
@@ -248,14 +262,14 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
 
 
 def print_table(rows: list[dict]) -> None:
-    print(f"{'method':<22} {'stage':<16} {'median ms':>10} {'p95 ms':>9}  notes")
+    print(f"{'method':<22} {'stage':<20} {'median ms':>10} {'p95 ms':>9}  notes")
     for r in rows:
         note = (f"run {r['run']}{' ' + ' '.join(r['node_params']) if r['node_params'] else ''}: "
                 f"{r['received']}/{r['n']} received, {r['dropped']} dropped at {r['rate_hz']:g} Hz; "
                 f"driver DDS profile: {r['driver_profile']}; "
                 f"node-internal total {r['node_total_ms']} ms (median/p95); node: {r['node_backend']}"
                 if r["kind"] == "end_to_end" else f"n={r['n']}")
-        print(f"{r['method']:<22} {r['stage']:<16} {r['median_ms']:>10.2f} {r['p95_ms']:>9.2f}  {note}")
+        print(f"{r['method']:<22} {r['stage']:<20} {r['median_ms']:>10.2f} {r['p95_ms']:>9.2f}  {note}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -49,10 +49,39 @@ def _cubic(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     return cv2.resize(img, (hw[1], hw[0]), interpolation=cv2.INTER_CUBIC)
 
 
+def _split(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
+    """``(H, W, C) uint8`` -> C contiguous ``(H, W)`` planes (cv2, imported here only)."""
+    import cv2
+
+    return cv2.split(rgb)
+
+
+def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 array of ``shape``: ``buffers[key]`` reused when it has that shape, else new."""
+    if buffers is None:
+        return np.empty(shape, np.float32)
+    buf = buffers.get(key)
+    if buf is None or buf.shape != shape:
+        buf = buffers[key] = np.empty(shape, np.float32)
+    return buf
+
+
+def _edge_pad_in_place(x: np.ndarray, h: int, w: int) -> None:
+    """Fill ``x[..., h:, :]`` and ``x[..., :, w:]`` by edge replication of ``x[..., :h, :w]``
+    (what ``np.pad(mode='edge')`` gives, corner included)."""
+    if x.shape[-2] > h:
+        x[..., h:, :w] = x[..., h - 1:h, :w]
+    if x.shape[-1] > w:
+        x[..., :, w:] = x[..., :, w - 1:w]
+
+
 def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int], multiple: int,
-              guided: bool, timings: dict[str, float] | None = None
+              guided: bool, timings: dict[str, float] | None = None, buffers: dict | None = None
               ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     """Graph inputs of an SR model.
+
+    The normalised inputs are written straight into their padded graph arrays (one pass each
+    instead of convert, then pad-copy: 0.3 ms against 0.6 ms for VGA RGB padded to 640x512).
 
     Args:
         depth_lr: ``(h, w) float32`` metres, NaN invalid (at least one valid pixel).
@@ -61,26 +90,37 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
         multiple: the model's size multiple.
         guided: whether the graph takes ``rgb``.
         timings: if given, filled with milliseconds per stage: ``fill`` (holes filled from the
-            nearest valid pixel), ``upsample`` (bicubic to ``out_hw``), ``normalise`` (depth / scale,
-            RGB to float NCHW), ``pad`` (to the size multiple).
+            nearest valid pixel), ``upsample`` (bicubic to ``out_hw``), ``normalise`` (depth / scale
+            and RGB to float, written into the padded arrays), ``pad`` (edge replication into the
+            padding).
+        buffers: if given, a dict the graph arrays are kept in and reused from call to call (a
+            backend's own: the returned feeds are then overwritten by the next call).
 
     Returns:
-        ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W')``, the per-frame
-        depth scale in metres (max valid low-res depth) and the ``(h, w) bool`` input validity.
+        ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W') float32``, the
+        per-frame depth scale in metres (max valid low-res depth) and the ``(h, w) bool`` input
+        validity.
     """
     t0 = time.perf_counter()
     filled, valid = fill_invalid(depth_lr)
     scale = float(np.max(filled[valid]))
     hw = padded_size(out_hw, multiple)
+    h, w = out_hw
     t1 = time.perf_counter()
     up = _cubic(filled, out_hw)
     t2 = time.perf_counter()
-    up *= np.float32(1.0 / scale)
-    x_rgb = rgb_to_chw(rgb) if guided else None
-    t3 = time.perf_counter()
-    feeds = {"depth": pad_to(up.astype(np.float32, copy=False), hw)[None, None]}
+    x_depth = _buffer(buffers, "depth", (1, 1, *hw))
+    np.multiply(up, np.float32(1.0 / scale), out=x_depth[0, 0, :h, :w])
+    feeds = {"depth": x_depth}
     if guided:
-        feeds["rgb"] = pad_to(x_rgb, hw)[None]
+        x_rgb = feeds["rgb"] = _buffer(buffers, "rgb", (1, 3, *hw))
+        # contiguous channel planes convert with SIMD; the strided (H, W, 3) -> (3, H, W) view does not
+        planes = _split(rgb) if rgb.dtype == np.uint8 and rgb.flags.c_contiguous else rgb.transpose(2, 0, 1)
+        for c in range(3):
+            np.multiply(planes[c], np.float32(1 / 255), out=x_rgb[0, c, :h, :w], dtype=np.float32)
+    t3 = time.perf_counter()
+    for x in feeds.values():
+        _edge_pad_in_place(x, h, w)
     if timings is not None:
         t4 = time.perf_counter()
         timings.update(fill=(t1 - t0) * 1e3, upsample=(t2 - t1) * 1e3, normalise=(t3 - t2) * 1e3,
@@ -90,7 +130,7 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
 
 def sr_output(out: np.ndarray, scale: float, out_hw: tuple[int, int], valid_lr: np.ndarray,
               keep_holes: bool = True, timings: dict[str, float] | None = None) -> np.ndarray:
-    """Graph output ``(1, 1, H', W')`` -> ``(H, W) float32`` metres.
+    """Graph output ``(1, 1, H', W')`` -> ``(H, W) float32`` metres (a new array).
 
     Args:
         keep_holes: set NaN where the nearest low-res input pixel was invalid (as the classical
@@ -98,11 +138,13 @@ def sr_output(out: np.ndarray, scale: float, out_hw: tuple[int, int], valid_lr: 
         timings: if given, filled with milliseconds for ``crop`` (crop + de-normalise) and ``holes``.
     """
     t0 = time.perf_counter()
-    depth = np.ascontiguousarray(out[0, 0, :out_hw[0], :out_hw[1]], dtype=np.float32)
-    depth *= np.float32(scale)
+    depth = np.multiply(out[0, 0, :out_hw[0], :out_hw[1]], np.float32(scale), dtype=np.float32)
     t1 = time.perf_counter()
     if keep_holes and not valid_lr.all():
-        depth[~nearest_mask(valid_lr, out_hw)] = np.nan
+        # NaN at low resolution, upsampled, added: one small resize and one add over the frame,
+        # instead of a full-size boolean mask and a masked store (0.2 ms against 0.8 ms at VGA)
+        hole = np.where(valid_lr, np.float32(0), np.float32(np.nan))
+        depth += nearest_mask(hole, out_hw)
     if timings is not None:
         timings.update(crop=(t1 - t0) * 1e3, holes=(time.perf_counter() - t1) * 1e3)
     return depth
