@@ -26,6 +26,18 @@ def test_shipped_model_is_intact_small_and_trained_on_other_days(name, kind):
     assert name in {m.name for m in installed()}
 
 
+@pytest.mark.unit
+def test_shipped_selfsup_model_is_intact_and_held_out_the_end_of_each_sequence():
+    """mono_small_selfsup learns from video, so its card holds out the last part of each sequence
+    instead of RGB-D-D days."""
+    md = load_model_dir("mono_small_selfsup")  # sizes and sha256 against the card
+    assert md.kind == "mono" and "model_zoo" in str(md.path)
+    assert sum(f.stat().st_size for f in md.path.iterdir() if f.is_file()) <= 20 * 2**20
+    train = md.card.training
+    assert train["status"] == "trained"
+    assert set(train["held_out"]) == {"sevenscenes_seq", "realsense_seq"}
+
+
 @pytest.fixture(scope="module")
 def held_out():
     return load_dataset(require_data("rgbdd"), groups=HELD_OUT, limit=4)
