@@ -197,6 +197,7 @@ def train(cfg: TrainConfig) -> dict:
     l_edge = None  # the last edge self-distillation term (w_edge_sd), shown on the progress line
     for _ in range(step):  # resume: skip the samples already seen (same seeded order)
         next(it, None)
+    start = step  # the ETA uses this process's own rate
     while step < cfg.steps:
         batch = next(it, None)
         if batch is None:
@@ -235,7 +236,7 @@ def train(cfg: TrainConfig) -> dict:
             lv = float(loss.item())
             if step % 10 == 0 or step == cfg.steps:
                 terms = {"loss": lv} | ({"edge_sd": float(l_edge)} if l_edge is not None else {})
-                progress.show(step, cfg.steps, terms, t0)
+                progress.show(step, cfg.steps, terms, t0, start)
             csv_w.writerow([step, f"{lv:.6f}", f"{sched.get_last_lr()[0]:.3g}", f"{time.time() - t0:.1f}"])
             if writer:
                 writer.add_scalar("loss", lv, step)

@@ -3,15 +3,19 @@
 # days degraded by every kind at x4 and x8 (bicubic also x16), and the three real phone-ToF frames
 # with and without registration. METHOD (default sr_lite_robust) against the classical upsamplers
 # and the shipped sr_lite. Tables: readme_tables.py --method $METHOD --target 10 --eval out/eval_robust
+# To score one more model against results already there: BASE= METHOD=m OUT=out/eval_robust_m runs m
+# alone, and readme_tables.py --eval out/eval_robust out/eval_robust_m reads both.
 set -euo pipefail
 D=${DATA:-../shared/data}
 M=${METHOD:-sr_lite_robust}
+O=${OUT:-out/eval_robust}
 CLASSICAL="bicubic joint_bilateral guided_filter fgs"
+B=${BASE-"$CLASSICAL sr_lite"}   # the methods scored beside $M
 HELD_OUT="20200518 20200601 20200711 20200715"   # RGB-D-D days never trained on
 E=".venv/bin/depth-refine eval-dataset --panels 0 --no-edges ${LIMIT:+--limit $LIMIT}"
 $E --root "$D/rgbdd" --groups $HELD_OUT --scales 4 8 --degradations bicubic nearest cubic_noaa block_noise tof ais \
-   --methods $CLASSICAL sr_lite $M --out out/eval_robust/kinds
+   --methods $B $M --out $O/kinds
 $E --root "$D/rgbdd" --groups $HELD_OUT --scales 16 --degradations bicubic \
-   --methods $CLASSICAL sr_lite $M --out out/eval_robust/x16
+   --methods $B $M --out $O/x16
 $E --root "$D/rgbdd_real_lr" --degradations supplied --registration none auto \
-   --methods $CLASSICAL sr_lite $M --out out/eval_robust/real_tof
+   --methods $B $M --out $O/real_tof

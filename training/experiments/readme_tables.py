@@ -50,15 +50,17 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--method", default="sr_lite")
-    ap.add_argument("--eval", default="out/eval", help="folder holding eval_shipped.sh's outputs")
+    ap.add_argument("--eval", nargs="+", default=["out/eval"],
+                    help="folders holding eval_shipped.sh's (or eval_robust.sh's) outputs; rows of all are merged")
     ap.add_argument("--runs", nargs="*", default=None, help="sub-folders to include (default: all)")
     ap.add_argument("--target", type=float, default=30.0, help="bold where at least this %% better than both")
     ap.add_argument("--ref", help="also compare with this model (e.g. sr_lite)")
     args = ap.parse_args()
     rows: list[dict] = []
-    for p in sorted(pathlib.Path(args.eval).glob("*/metrics.json")):
-        if args.runs is None or p.parent.name in args.runs:
-            rows += json.loads(p.read_text())
+    for folder in args.eval:
+        for p in sorted(pathlib.Path(folder).glob("*/metrics.json")):
+            if args.runs is None or p.parent.name in args.runs:
+                rows += json.loads(p.read_text())
     print("\n".join(table(rows, args.method, args.target, args.ref)))
 
 

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# `sr_faster` (issue 14's 15 ms target): `fast` with its edge head at the U-Net's own 1/4 resolution
+# (FDSR's layout: head_stride 4, a 4x4 stride-4 conv reads the full-size RGB and depth, 16 channels,
+# PixelShuffle(4) back), about 25 % less OpenVINO time than `fast` (docs/results.md#sr-faster).
+# The U-Net starts from the shipped `sr_fast` (same shapes); the head starts fresh
+# (init_skip=[head]), its zero last conv making step 0 exactly the bicubic input. Stages as
+# fast_cpu.sh: a = bicubic inputs, b = the `robust` mix from a; each resumes from its own last.pt
+# when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
+# THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
+set -euo pipefail
+STAGE=${STAGE:-a}
+THREADS=${THREADS:-2}
+R=runs/faster
+T=(.venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml preset=fast patch=192 batch=8 workers=0
+   val_every=250 val_limit=12 "model_overrides={head_stride: 4, head_width: 16}")
+if [ "$STAGE" = a ]; then
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[bicubic]" "scales=[2,4,4,8,8,16]" steps=3000 lr=0.0005 \
+    time_limit_min=110 init=depth_refine_ros/model_zoo/sr_fast "init_skip=[head]" out=$R/a
+else
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]" \
+    steps=3000 lr=0.0003 time_limit_min=110 init=$R/a/last.pt out=$R/b
+fi
+.venv/bin/depth-refine-train export "$R/$STAGE/last.pt" "out/sr_faster_$STAGE" --name sr_faster \
+  --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
