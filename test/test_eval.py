@@ -15,6 +15,7 @@ from conftest import require_data
 from depth_refine_ros.data.bags import BagWriter, Topics, read_bag
 from depth_refine_ros.data.datasets import DatasetError, detect_layout, load_dataset
 from depth_refine_ros.ros import conversions as conv
+from depth_refine_ros.ros.params import SrParams
 
 HELD_OUT_DAY = "20200518"
 
@@ -239,7 +240,7 @@ def test_demo_replays_the_motorcycle_bag_through_the_live_node(tmp_path):
     live = s["live"]
     assert live["sent"] == 4 and live["received"] + live["not_answered"] == 4 and live["received"] >= 3, live
     methods = [r["method"] for r in s["rows"]]
-    assert methods[0].startswith("sr_node live") and "sr_fast" in methods[0]
+    assert methods[0].startswith("sr_node live") and SrParams().model in methods[0]
     assert {"bicubic", "joint_bilateral", "guided_filter", "fgs"} <= set(methods)
     node = s["rows"][0]
     assert 0 < node["rmse_cm"] < 30 and node["coverage"] > 0.9

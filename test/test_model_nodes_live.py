@@ -8,6 +8,7 @@ from conftest import require_data
 from frames import load_rgbdd
 from modelkit import make_model_dir, make_overfit_mono
 
+from depth_refine_ros.ros.params import SrParams
 from depth_refine_ros.ros.rig import FRAME, NodeProcess, info_msg
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -47,8 +48,9 @@ def stream(rig, frames, t0, rgb=True, rate=15.0, pace_s=10.0):
 
 
 def test_sr_node_defaults_run_the_shipped_model_and_beat_bicubic(frames, live_node):
-    """config/sr.yaml as shipped: backend auto picks a CPU engine for the shipped `sr_fast` (OpenVINO
-    where installed), and its output is more accurate than bicubic on these frames."""
+    """config/sr.yaml as shipped: backend auto picks a CPU engine for the shipped default model
+    (`SrParams().model`; OpenVINO where installed), and its output is more accurate than bicubic on
+    these frames."""
     from depth_refine_ros.eval.methods import build_method
 
     node, rig = live_node.start(match_s=60, shipped_default=True, clouds=False)
@@ -57,7 +59,7 @@ def test_sr_node_defaults_run_the_shipped_model_and_beat_bicubic(frames, live_no
     rig.spin(1.2)
     assert set(rig.images) == set(sent), node.log()[-3000:]
     backend = rig.diag_values()["backend"]
-    assert backend.split("/")[0] in ("openvino", "onnxruntime") and "/sr_fast " in backend, backend
+    assert backend.split("/")[0] in ("openvino", "onnxruntime") and f"/{SrParams().model} " in backend, backend
     bicubic = build_method("bicubic")
     err, err_bicubic = [], []
     for k, (i, _) in sent.items():

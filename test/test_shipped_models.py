@@ -8,9 +8,10 @@ from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.modeldir import installed, load_model_dir
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
+from depth_refine_ros.ros.params import SrParams
 
-SHIPPED = {"sr_fast": "sr", "sr_lite": "sr", "sr_lite_tof": "sr", "sr_lite_robust": "sr",
-           "depth_sr_lite": "depth_sr",
+SHIPPED = {"sr_faster": "sr", "sr_fast": "sr", "sr_fast_adain": "sr", "sr_lite": "sr", "sr_lite_tof": "sr",
+           "sr_lite_robust": "sr", "depth_sr_lite": "depth_sr",
            "mono_small": "mono", "sddr_small": "sddr"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
@@ -68,9 +69,9 @@ def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale)
 @pytest.mark.slow
 @pytest.mark.parametrize("degradation, scale", [("bicubic", 4), ("cubic_noaa", 8), ("nearest", 8), ("tof", 8)])
 def test_default_model_beats_bicubic_on_every_kind_of_input(held_out, degradation, scale):
-    """sr_fast, sr_node's default, replaced bicubic as the default: it must stay better than bicubic
-    on clean, aliased, decimated and ToF-like low-res depth of the held-out days."""
-    ours = _rmse_cm(build_method("sr_fast"), held_out, scale, degradation)
+    """sr_node's default model (``SrParams().model``) replaced bicubic as the default: it must stay
+    better than bicubic on clean, aliased, decimated and ToF-like low-res depth of the held-out days."""
+    ours = _rmse_cm(build_method(SrParams().model), held_out, scale, degradation)
     bic = _rmse_cm(build_method("bicubic"), held_out, scale, degradation)
     assert ours < bic, f"x{scale} {degradation}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
 

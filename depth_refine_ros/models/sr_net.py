@@ -105,6 +105,9 @@ SR_PRESETS: dict[str, GuidedSRConfig] = {
     # lite's U-Net with the head at half resolution: about 0.6x lite's time through OpenVINO
     # (docs/models.md); concat fusion, as the shipped lite models
     "fast": GuidedSRConfig(head_stride=2, fusion="concat"),
+    # the head at the U-Net's own 1/4 resolution, as FDSR: a 4x4 stride-4 conv reads the full-size RGB
+    # and depth, 16 channels (the CPU kernels pad 8 to 16 anyway), PixelShuffle(4) back
+    "faster": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat"),
     "base": GuidedSRConfig(width=24, enc_blocks=(1, 1, 2, 2), middle_blocks=2, dec_blocks=(1, 1, 1, 1),
                            work_stride=2, head_width=12),
     # about 29 M parameters, the paper's size, at the output resolution

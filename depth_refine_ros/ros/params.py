@@ -52,7 +52,7 @@ class CommonParams:
                               "Inference threads of the onnxruntime and openvino backends. 0 = auto: "
                               "on 4 or fewer CPUs all but one (the other left to DDS and the node, for "
                               "tail latency), else the library's default (one per physical core).")
-    model: str = _p("sr_fast", "model",
+    model: str = _p("sr_faster", "model",
                     "SR model for the network backends: an installed name (depth-refine models) or a "
                     "model directory (not read with backend classical).")
     device: str = _p("auto", "device", "Device of the network backends: auto (the backend's own: cuda for "
