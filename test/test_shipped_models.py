@@ -11,7 +11,7 @@ from depth_refine_ros.eval.methods import build_method
 from depth_refine_ros.ros.params import SrParams
 
 SHIPPED = {"sr_faster": "sr", "sr_fast": "sr", "sr_fast_adain": "sr", "sr_lite": "sr", "sr_lite_tof": "sr",
-           "sr_lite_robust": "sr", "depth_sr_lite": "depth_sr",
+           "sr_lite_robust": "sr", "depth_sr_lite": "depth_sr", "depth_sr_robust": "depth_sr",
            "mono_small": "mono", "sddr_small": "sddr"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
