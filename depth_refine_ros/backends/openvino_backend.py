@@ -1,25 +1,26 @@
 """The ``openvino`` backend: the model's ONNX graph compiled by OpenVINO for the CPU.
 
-Precision: ``fp32`` (alias ``f32``) or ``bf16``; ``auto`` (the default) is fp32 -- see "Why not
-bf16 by default" below. bf16 is only run where the CPU has it natively (OpenVINO lists ``BF16`` in
-the CPU's ``OPTIMIZATION_CAPABILITIES``: AVX512_BF16 or AMX); elsewhere it is refused rather than
-emulated slowly.
+Precision: ``fp32`` (alias ``f32``) or ``bf16``; ``auto`` (the default) is bf16 where the CPU runs
+it natively (OpenVINO lists ``BF16`` in the CPU's ``OPTIMIZATION_CAPABILITIES``: AVX512_BF16 or AMX)
+*and* the graph's depth standardisation could be kept in f32 (SR and depth-only models, below),
+else fp32. bf16 on a CPU without it is refused rather than emulated slowly.
 
-Why not bf16 by default: OpenVINO's bf16 mode runs every op in bf16, the SR graphs' input
-standardisation included, so the normalised depth input is rounded to 8 significant bits (steps of
-0.4 %). The SR networks correct depth by ~0.5 %, so that rounding erases their gain. Measured on
-4 held-out RGB-D-D frames (RMSE, cm; ORT = OpenVINO fp32 to 1e-3 cm):
+bf16 and the depth input: OpenVINO's CPU plugin runs every node in bf16 except the graph's tail.
+The SR graphs standardise their depth input per image, a node outside the tail, so the raw depth
+would be rounded to 8 significant bits (steps of 0.4 %) before the mean is subtracted, and that
+rounding erases the networks' gain over bicubic. :func:`~depth_refine_ros.backends.ov_graph.keep_standardisation_f32`
+edits the graph at load time so the standardisation runs in f32; measured on 8 held-out RGB-D-D
+frames (RMSE, cm, ``sr_faster``; OpenVINO fp32 = ONNX Runtime to 1e-3 cm):
 
-    model           scale  bicubic   fp32   bf16
-    sr_lite          x4     1.75     1.24   1.45
-    sr_lite          x8     2.90     1.76   2.84
-    sr_lite          x16    4.63     3.01   4.63
-    depth_sr_lite    x8     2.90     1.92   2.13
+    scale   fp32    bf16 unedited   bf16 edited (what runs)
+    x4      1.753   1.788           1.751
+    x8      2.354   2.753           2.354
+    x16     3.756   4.462           3.762
 
-The same loss appears in fp32 ONNX Runtime when only the depth input is rounded to bf16 first, so
-it is the input rounding, not the convolutions. The start-up parity check (noise input, below)
-does not see it: it bounds the graph's arithmetic, not a model's accuracy. Ask for ``bf16``
-explicitly only for a model whose accuracy was measured in bf16 (``depth-refine eval-dataset``).
+A graph without that pattern (a monocular or SDDR model, or a foreign export) runs fp32 under
+``auto``; asked for explicitly it runs bf16 with a warning. The start-up parity check (noise input,
+below) bounds the graph's arithmetic, not a model's accuracy: measure a model in bf16 with
+``depth-refine eval-dataset`` before relying on it.
 
 Shapes: the graph has dynamic height/width; each input size the backend meets is compiled as a
 static-shape model (measured here ~10-20 % faster than one dynamic-shape model) and kept, the
@@ -54,6 +55,7 @@ import numpy as np
 
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.net import Engine, NetBackend, load_for_engine, task_backend
+from depth_refine_ros.backends.ov_graph import PATCH_ID, keep_standardisation_f32
 from depth_refine_ros.core.modeldir import GRAPH, ModelDir
 from depth_refine_ros.core.net_input import padded_size
 
@@ -71,9 +73,9 @@ _OV_HINT = {"fp32": "f32", "bf16": "bf16"}
 # or a graph OpenVINO misreads is off by far more (order 1 of the range). Noise input has no
 # smooth depth for the rounding to hurt, so this bounds arithmetic, not accuracy (module docstring).
 PARITY_TOL = {"fp32": 1e-5, "bf16": 3e-2}
-# precision auto picks bf16 on CPUs with native bf16 only when this is True: off, see the module
-# docstring (bf16 input rounding erases the SR models' gain)
-AUTO_BF16 = False
+# precision auto picks bf16 on CPUs with native bf16 when this is True and the graph's depth
+# standardisation was kept in f32 (module docstring)
+AUTO_BF16 = True
 MAX_SHAPES = 4
 BLOB_FORMAT = "depth_refine_ros.ovblob/1"
 
@@ -120,10 +122,9 @@ def resolve_precision(precision: str, core=None) -> tuple[str, str]:
     """
     if precision in (None, "", "auto"):
         ok, why = native_bf16(core)
-        if ok and AUTO_BF16:
+        if ok and AUTO_BF16:  # OvEngine falls back to fp32 where the graph cannot be kept accurate
             return "bf16", f"auto: {why}"
-        return "fp32", ("auto: bf16 rounds the depth input and costs the SR models their gain (see "
-                        "openvino_backend); ask for bf16 explicitly" if ok else f"auto: {why}")
+        return "fp32", f"auto: {why}" if not ok else "auto: AUTO_BF16 is off"
     p = _ALIASES.get(str(precision).lower())
     if p is None:
         raise BackendError(f"openvino precision must be fp32 (or f32), bf16 or auto, not '{precision}'")
@@ -132,17 +133,16 @@ def resolve_precision(precision: str, core=None) -> tuple[str, str]:
         if not ok:
             raise BackendError(f"openvino precision bf16 asked for, but {why}: OpenVINO would emulate "
                                "it slowly; use fp32 or auto")
-        LOG.warning("openvino bf16: the graph's inputs are rounded to 8 significant bits; measured, this "
-                    "erases most of sr_lite's gain over bicubic (x8 RMSE 1.76 -> 2.84 cm, bicubic 2.90): "
-                    "use it only for a model whose accuracy was measured in bf16")
         return p, "asked for"
     return p, "asked for"
 
 
-def cache_key(ov_version: str, cpu: dict, onnx_sha256: str, precision: str, shapes: dict) -> str:
+def cache_key(ov_version: str, cpu: dict, onnx_sha256: str, precision: str, shapes: dict,
+              graph_edits: str = "") -> str:
     """The compiled-model cache key (hex): everything that makes a blob invalid when it changes."""
     blob = json.dumps({"openvino": ov_version, "cpu": cpu, "onnx": onnx_sha256, "precision": precision,
-                       "shapes": shapes}, sort_keys=True)
+                       "shapes": shapes, **({"graph_edits": graph_edits} if graph_edits else {})},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -233,7 +233,10 @@ class OvEngine(Engine):
         if self.cache_note:  # the read-only fallback is worth a warning; an explicit cache_dir is not
             (LOG.info if cache_dir else LOG.warning)("openvino: %s", self.cache_note)
         self._onnx_sha = model.sha256(GRAPH)
-        self._graph = None  # the read ONNX model, read once on the first build
+        self._graph = None  # the read ONNX model (edited for bf16), read once
+        self.graph_edits = ""  # ov_graph.PATCH_ID when the graph was edited (part of the cache key)
+        if self.precision == "bf16":
+            self._prepare_bf16(auto=self.precision_reason.startswith("auto"))
         self._compiled: OrderedDict[tuple, object] = OrderedDict()
         self.events: dict[tuple, str] = {}
         self.parity_err: dict[str, float] = {}
@@ -252,6 +255,30 @@ class OvEngine(Engine):
                 self.startup["parity"] = time.monotonic() - t2
         self.startup["total"] = time.monotonic() - t0
 
+    def _read_graph(self):
+        if self._graph is None:
+            try:
+                self._graph = self.core.read_model(str(self.model.graph_path))
+            except RuntimeError as e:
+                raise BackendError(f"{self.model.graph_path}: OpenVINO cannot read the graph: {e}") from e
+        return self._graph
+
+    def _prepare_bf16(self, auto: bool) -> None:
+        """Keep the depth standardisation in f32 (ov_graph), or fall back to fp32 under ``auto``."""
+        graph = self._read_graph()
+        if "depth" in self.model.inputs and keep_standardisation_f32(graph, "depth"):
+            self.graph_edits = PATCH_ID
+            self.precision_reason += "; depth standardisation kept in f32"
+            return
+        what = ("no per-image depth standardisation to keep in f32" if "depth" in self.model.inputs
+                else f"bf16 accuracy of {self.model.kind} models is not measured")
+        if auto:
+            self.precision, self.precision_reason = "fp32", f"auto: {what}"
+            self.config["INFERENCE_PRECISION_HINT"] = _OV_HINT["fp32"]
+            return
+        LOG.warning("openvino bf16 asked for on %s: %s; its accuracy in bf16 is unmeasured, check it with "
+                    "depth-refine eval-dataset", self.model.name, what)
+
     # shapes and compiled models -------------------------------------------------------------
     def _shapes(self, hw: tuple[int, int]) -> tuple:
         return tuple((n, 3 if n == "rgb" else 1, int(hw[0]), int(hw[1])) for n in self.model.inputs)
@@ -259,7 +286,7 @@ class OvEngine(Engine):
     def blob_path(self, shapes: tuple) -> Path:
         """The cache file of the model compiled for ``shapes``."""
         key = cache_key(self.version, self.cpu, self._onnx_sha, self.precision,
-                        {n: [1, c, h, w] for n, c, h, w in shapes})
+                        {n: [1, c, h, w] for n, c, h, w in shapes}, self.graph_edits)
         return self.cache_dir / f"{key}.ovblob"
 
     def _request(self, shapes: tuple):
@@ -293,12 +320,7 @@ class OvEngine(Engine):
 
     def _build(self, shapes: tuple, path: Path):
         t0 = time.monotonic()
-        if self._graph is None:
-            try:
-                self._graph = self.core.read_model(str(self.model.graph_path))
-            except RuntimeError as e:
-                raise BackendError(f"{self.model.graph_path}: OpenVINO cannot read the graph: {e}") from e
-        graph = self._graph.clone()
+        graph = self._read_graph().clone()
         graph.reshape({n: [1, c, h, w] for n, c, h, w in shapes})
         try:
             compiled = self.core.compile_model(graph, "CPU", self.config)
@@ -308,7 +330,7 @@ class OvEngine(Engine):
         try:
             write_blob(path, bytes(compiled.export_model().getvalue()),
                        {"model": self.model.name, "onnx_sha256": self._onnx_sha, "openvino": self.version,
-                        "cpu": self.cpu, "precision": self.precision,
+                        "cpu": self.cpu, "precision": self.precision, "graph_edits": self.graph_edits,
                         "shapes": {n: [1, c, h, w] for n, c, h, w in shapes}})
         except OSError as e:  # a full disk must not stop inference: run uncached, say so
             LOG.warning("openvino: cannot write the compiled-model cache %s: %s", path, e)
