@@ -52,12 +52,14 @@ STAGES = ("decode", "preprocess", "registration", "fill", "upsample", "normalise
           "holes", "backend", "postprocess", "encode", "publish_depth", "cloud", "publish_cloud")
 
 
-def parse_method(spec: str) -> tuple[str, str]:
-    """``bicubic`` -> (``bicubic``, ``classical``); ``sr_lite@openvino`` -> (``sr_lite``, ``openvino``)."""
-    name, _, backend = spec.partition("@")
+def parse_method(spec: str) -> tuple[str, str, str]:
+    """``bicubic`` -> (``bicubic``, ``classical``, ``auto``); ``sr_lite@openvino`` -> (``sr_lite``,
+    ``openvino``, ``auto``); ``sr_lite@openvino:fp32`` -> (``sr_lite``, ``openvino``, ``fp32``)."""
+    name, _, rest = spec.partition("@")
+    backend, _, precision = rest.partition(":")
     if name in CLASSICAL_METHODS:
-        return name, "classical"
-    return name, backend or "onnxruntime"
+        return name, "classical", "auto"
+    return name, backend or "onnxruntime", precision or "auto"
 
 
 class _Publisher:
@@ -132,15 +134,18 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[d
     pub = _Publisher() if publish else None
     try:
         for spec_text in methods:
-            name, backend = parse_method(spec_text)
+            name, backend, precision = parse_method(spec_text)
             spec = (SrPipelineSpec(backend="classical", classical_method=name) if backend == "classical"
-                    else SrPipelineSpec(backend=backend, model=name))
+                    else SrPipelineSpec(backend=backend, model=name, precision=precision))
             try:
                 pipe = build_sr_pipeline(spec)
             except (BackendError, ModelError) as e:
                 print(f"bench: {spec_text} skipped: {e}")
                 continue
             label = name if backend == "classical" else f"{name}@{pipe.backend.name}"
+            engine_precision = getattr(getattr(pipe.backend, "engine", None), "precision", None)
+            if engine_precision and engine_precision != "fp32":
+                label += f":{engine_precision}"
             for _ in range(3):  # warm caches and allocators on real frames
                 rgb_msg, d_msg = msgs[0]
                 pipe.process(conv.rgb_msg_to_array(rgb_msg), conv.depth_msg_to_metres(d_msg), intr)
@@ -226,9 +231,9 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
     def info(stamp: float) -> tuple:
         return (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp), None)
 
-    name, backend = parse_method(method)
+    name, backend, precision = parse_method(method)
     overrides = ([f"classical.method:={name}"] if backend == "classical"
-                 else ["backend:=" + backend, f"model:={name}"]) + list(node_params)
+                 else ["backend:=" + backend, f"model:={name}", f"precision:={precision}"]) + list(node_params)
     with NodeProcess(*overrides) as node:
         rig = Rig("bench_rig", clouds=clouds)
         try:
@@ -304,8 +309,8 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("bench", help="per-stage and end-to-end latency (prints a table)")
     p.add_argument("--methods", nargs="+", default=[*CLASSICAL_METHODS, "sr_lite@onnxruntime", "sr_lite@openvino"],
-                   help="per-stage rows: classical names and/or model@backend (a backend that is not "
-                        "installed is skipped with a note)")
+                   help="per-stage rows: classical names and/or model@backend[:precision] (precision: auto, "
+                        "the default, fp32, bf16, fp16; a backend that is not installed is skipped with a note)")
     p.add_argument("--iters", type=int, default=200,
                    help="frames for bicubic and each network (other classical methods: /10)")
     p.add_argument("--live-frames", type=int, default=150, help="frames streamed through sr_node")

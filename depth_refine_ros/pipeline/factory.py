@@ -26,9 +26,10 @@ class SrPipelineSpec:
         model: SR model name or directory (network backends; not read with ``classical``).
         classical_method: one of :data:`~depth_refine_ros.core.upsample.CLASSICAL_METHODS`.
         device: ``auto`` (the backend's default: cuda for tensorrt, else cpu), ``cpu`` or ``cuda``.
-        precision: ``auto`` (the backend's default: fp16 for tensorrt, else fp32), ``fp32``, ``fp16``
-            (torch on cuda, tensorrt) or ``bf16`` (openvino on CPUs that run it natively; costs
-            accuracy, see docs/models.md).
+        precision: ``auto`` (the backend's default: fp16 for tensorrt; for openvino bf16 where the
+            CPU runs it natively and the model's depth standardisation can be kept in f32, else
+            fp32; fp32 otherwise), ``fp32``, ``fp16`` (torch on cuda, tensorrt) or ``bf16``
+            (openvino on CPUs that run it natively; see docs/models.md).
         threads: inference threads of onnxruntime and openvino (0: the library's default).
         keep_holes: pixels whose nearest low-res source is invalid stay NaN in the output.
         min_depth_m: output (and input) depth at or below this is invalid (metres).

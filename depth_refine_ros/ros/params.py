@@ -58,9 +58,10 @@ class CommonParams:
     device: str = _p("auto", "device", "Device of the network backends: auto (the backend's own: cuda for "
                      "tensorrt, else cpu), cpu or cuda.", ("auto", "cpu", "cuda"))
     precision: str = _p("auto", "precision",
-                        "Network precision: auto (the backend's own: fp16 for tensorrt, else fp32), fp32, fp16 "
-                        "(torch on cuda, tensorrt) or bf16 (openvino on CPUs with native bf16; costs accuracy: "
-                        "docs/models.md).", ("auto", "fp32", "fp16", "bf16"))
+                        "Network precision: auto (the backend's own: fp16 for tensorrt; for openvino bf16 where "
+                        "the CPU runs it natively and the model's depth standardisation can be kept in f32, "
+                        "else fp32; fp32 otherwise), fp32, fp16 (torch on cuda, tensorrt) or bf16 (openvino "
+                        "on CPUs with native bf16: docs/models.md).", ("auto", "fp32", "fp16", "bf16"))
     cloud_type: str = _p("xyzrgb", "output.cloud_type",
                          "Organized point cloud on the node's .../points topic: xyz, xyzrgb, or none (no cloud).",
                          ("xyz", "xyzrgb", "none"))

@@ -6,7 +6,8 @@
 # The U-Net starts from the shipped `sr_fast` (same shapes); the head starts fresh
 # (init_skip=[head]), its zero last conv making step 0 exactly the bicubic input. Stages as
 # fast_cpu.sh: a = bicubic inputs, b = the `robust` mix from a, c = 1500 steps more with a quarter
-# non-antialiased resizes (cubic_noaa) from b; each resumes from its own last.pt
+# non-antialiased resizes (cubic_noaa) from b, d = c's mix 6000 steps more from c (or INIT=, e.g. the
+# shipped depth_refine_ros/model_zoo/sr_faster); each resumes from its own last.pt
 # when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
 # THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
 set -euo pipefail
@@ -21,9 +22,12 @@ if [ "$STAGE" = a ]; then
 elif [ "$STAGE" = b ]; then
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,bicubic]" "scales=[2,4,4,4,8,8,16]" \
     steps=3000 lr=0.0003 time_limit_min=110 init=$R/a/last.pt out=$R/b
-else  # c: stage b lost to bicubic on non-antialiased (cv2.resize) input at x8: a quarter of it more
+elif [ "$STAGE" = c ]; then  # stage b lost to bicubic on non-antialiased (cv2.resize) input at x8
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=1500 lr=0.0002 time_limit_min=110 init=$R/b/last.pt out=$R/c
+else  # d: stage c's mix, 6000 steps more; INIT (default runs/faster/c/last.pt) may be the shipped model
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
+    "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 init="${INIT:-$R/c/last.pt}" out=$R/d
 fi
 .venv/bin/depth-refine-train export "$R/$STAGE/last.pt" "out/sr_faster_$STAGE" --name sr_faster \
   --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
