@@ -316,6 +316,30 @@ def test_held_out_accuracy_fp32_equals_ort_and_edited_bf16_keeps_the_gain(tmp_pa
         assert kept("bf16 unedited") < 0.5, f"unedited bf16 keeps {kept('bf16 unedited'):.0%}: {cm}"
 
 
+def test_new_size_runs_padded_while_it_compiles_in_the_background(sr_lite):
+    """background_compile (live nodes): a smaller new size runs padded on the start-up size at once,
+    its own compile lands from a background thread, later frames use it; a larger new size has no
+    holder and compiles in the caller's thread."""
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True)
+    eng = be.engine
+    x = _frame(3, (384, 512))
+    first = be.infer(x, (384, 512))["depth"]
+    (shapes,) = eng.padded_runs
+    assert shapes[0] == ("depth", 1, 384, 512) and eng.padded_runs[shapes] == 1
+    for thread in list(eng._pending.values()):
+        thread.join(120)
+    assert shapes in eng.events and not eng._pending
+    exact = be.infer(x, (384, 512))["depth"]
+    assert eng.padded_runs[shapes] == 1  # the compiled size was used
+    assert first.shape == exact.shape == (384, 512)
+    v = np.isfinite(exact)
+    assert np.array_equal(v, np.isfinite(first))
+    # more padding shifts the per-image statistics a little; the output stays the same scene
+    assert np.mean(np.abs(first[v] - exact[v])) < 0.01, np.mean(np.abs(first[v] - exact[v]))  # metres
+    big = be.infer(_frame(4, (544, 704)), (544, 704))["depth"]
+    assert big.shape == (544, 704) and len(eng.padded_runs) == 1 and not eng._pending
+
+
 def test_threads_reach_onnxruntime_and_openvino_and_are_dropped_for_torch(sr_lite):
     be = create_model_backend("openvino", str(sr_lite), threads=1, kinds=("sr",))
     compiled = next(iter(be.engine._compiled.values())).get_compiled_model()

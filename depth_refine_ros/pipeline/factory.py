@@ -46,6 +46,8 @@ class SrPipelineSpec:
         registration_max_shift_px: search radius of the estimate (pixels).
         registration_min_shift_px: ``auto``: dead band; smaller estimates are taken as 0.
         registration_background: estimate on a background thread (live nodes: no frame waits).
+        background_compile: openvino (also under ``auto``): a new input size compiles on a
+            background thread while its frames run padded on a larger compiled size (live nodes).
         temporal: run the temporal filter (:mod:`depth_refine_ros.core.temporal`) as the last stage.
         temporal_alpha: its weight of the current frame (0..1).
         temporal_delta: its motion threshold in disparity units (1..100).
@@ -72,6 +74,7 @@ class SrPipelineSpec:
     registration_max_shift_px: int = 8
     registration_min_shift_px: int = 2
     registration_background: bool = False
+    background_compile: bool = False
     temporal: bool = False
     temporal_alpha: float = DEFAULT_ALPHA
     temporal_delta: float = DEFAULT_DELTA
@@ -91,6 +94,8 @@ def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
 
 def _net(spec: SrPipelineSpec, model: str, kinds: tuple[str, ...], **options):
     """A network backend for ``model`` with the spec's backend, device, precision and threads."""
+    if spec.background_compile and spec.backend in ("auto", "openvino"):
+        options["background_compile"] = True
     return create_model_backend(spec.backend, model, None if spec.device == "auto" else spec.device,
                                 None if spec.precision == "auto" else spec.precision, kinds=kinds,
                                 threads=spec.threads, **options)

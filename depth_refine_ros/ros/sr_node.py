@@ -52,6 +52,7 @@ def pipeline_spec(p: SrParams) -> SrPipelineSpec:
         registration_every_n=p.registration_every_n, registration_window=p.registration_window,
         registration_max_shift_px=p.registration_max_shift_px,
         registration_min_shift_px=p.registration_min_shift_px, registration_background=True,
+        background_compile=True,
         temporal=p.temporal_enable, temporal_alpha=p.temporal_alpha, temporal_delta=p.temporal_delta,
         temporal_persistency=p.temporal_persistency)
 
