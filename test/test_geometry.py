@@ -1,8 +1,8 @@
-"""Intrinsics scaling and organized point clouds (PCL layout) against hand-computed values."""
+"""Intrinsics scaling and organized point clouds (PCL and packed layouts) against hand-computed values."""
 import numpy as np
 import pytest
 
-from depth_refine_ros.core.cloud import CloudBuilder, fields_for
+from depth_refine_ros.core.cloud import CloudBuilder, fields_for, point_floats
 from depth_refine_ros.core.depth import invalid_to_nan, metres_to_mm_u16
 from depth_refine_ros.core.intrinsics import Intrinsics
 
@@ -66,3 +66,24 @@ def test_invalid_rules_and_mm():
     out = invalid_to_nan(d, min_m=0.05, max_m=20.0)
     assert np.isnan(out[[0, 1, 2, 3, 5]]).all() and out[4] == 1.0
     np.testing.assert_array_equal(metres_to_mm_u16(np.array([np.nan, 1.2344, 70.0])), [0, 1234, 0])
+
+
+@pytest.mark.parametrize("kind", ["xyz", "xyzrgb"])
+def test_packed_layout_is_the_pcl_points_without_padding(kind):
+    """packed: the same x, y, z (and rgb bits) as pcl, without the padding floats; fields name it."""
+    rng = np.random.default_rng(5)
+    depth = (1 + rng.random((6, 8))).astype(np.float32)
+    depth[2, 3] = np.nan
+    rgb = rng.integers(0, 255, (6, 8, 3), dtype=np.uint8) if kind == "xyzrgb" else None
+    intr = Intrinsics(5.0, 6.0, 3.5, 2.5, 8, 6)
+    pcl = CloudBuilder().build(depth, intr, rgb)
+    packed = CloudBuilder().build(depth, intr, rgb, layout="packed")
+    fields, step = fields_for(kind, "packed")
+    assert packed.shape == (6, 8, step // 4) == (6, 8, point_floats(kind, "packed"))
+    keep = [f.offset // 4 for f in fields]  # pcl index of each packed field
+    pcl_index = [f.offset // 4 for f in fields_for(kind, "pcl")[0]]
+    assert [f.name for f in fields] == [f.name for f in fields_for(kind, "pcl")[0]]
+    np.testing.assert_array_equal(packed.view(np.uint32), pcl.view(np.uint32)[..., pcl_index])
+    assert keep == list(range(len(fields)))  # packed has no gaps
+    with pytest.raises(ValueError, match="cloud layout must be one of pcl, packed"):
+        fields_for(kind, "dense")

@@ -91,7 +91,7 @@ def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend, 
         hole = np.kron(lrs[i] == 0, np.ones((S, S), bool))
         assert np.isnan(d[hole]).all() and np.isfinite(d[~hole]).mean() > 0.99
         c = rig.clouds[k]
-        assert (c.height, c.width, c.point_step) == (H, W, 32)
+        assert (c.height, c.width, c.point_step) == (H, W, 16)  # xyzrgb, packed (the default)
     diag = rig.diag_values()
     assert diag["backend"].startswith(f"{backend}/sr_lite") and diag["mode"] == "guided"
     live_node.stop()
@@ -124,7 +124,7 @@ def test_sr_node_switches_to_depth_only_and_back(frames, models, backend, live_n
         m = rig.images[k][1]
         assert (m.height, m.width, m.header.frame_id) == (H, W, FRAME)
         assert np.isfinite(np.frombuffer(m.data, np.float32)).mean() > 0.99
-        assert rig.clouds[k].point_step == 16  # xyz: no colour without RGB
+        assert rig.clouds[k].point_step == 12  # xyz (packed): no colour without RGB
     assert d_mode["mode"] == "depth_only" and "depth_sr_lite" in d_mode["depth_only_backend"]
     # the 2 frames of the first rgb_timeout_s (sent 1.2 s apart) are not refined alone
     assert len(only) <= int(d_mode["frames depth_only"]) <= len(sent_only) - 2
@@ -183,6 +183,6 @@ def test_mono_node_fits_metric_scale_to_low_res_depth(frames, models, backend, l
         gt = frames[i][2]
         # the fit puts the relative prediction at the scene's metric depth
         assert abs(np.nanmedian(d) - np.nanmedian(gt)) < 0.1 * np.nanmedian(gt)
-        assert rig.infos[k].height == H and rig.clouds[k].point_step == 32
+        assert rig.infos[k].height == H and rig.clouds[k].point_step == 16
     assert diag["output"] == "fit" and float(diag["fit residual_m"]) > 0 and float(diag["fit points"]) > 1000
     assert "latency_ms fit_residual_cm (median/p95)" in diag

@@ -46,9 +46,10 @@ def prime(rig, rgb, depth, stamp_s, timeout=30.0):
 
 
 def test_decimated_rate_limited_clouds(live_node):
-    """cloud_stride 2 and cloud_rate_hz 5 under a 15 Hz stream: depth for every frame, a cloud for
+    """cloud_stride 2, cloud_rate_hz 5 and the pcl layout under a 15 Hz stream: depth for every frame, a cloud for
     every third (by stamps), each cloud's stamp a depth stamp, its points the full cloud's [::2, ::2]."""
-    node, rig = live_node.start("output.cloud_stride:=2", "output.cloud_rate_hz:=5.0")
+    # the PCL layout here (the default, packed, is checked in test_sr_node_live.py)
+    node, rig = live_node.start("output.cloud_stride:=2", "output.cloud_rate_hz:=5.0", "output.cloud_layout:=pcl")
     rng = np.random.default_rng(0)
     prime(rig, *scene(0, rng), 1_600_000_000.0)
     frames = [scene(i, rng) for i in range(15)]

@@ -76,16 +76,18 @@ def test_outputs_formats_stamps_geometry_and_diagnostics(frames, live_node):
         assert (info.height, info.width) == (H, W) and info.header.frame_id == FRAME
         np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1])
         c = rig.clouds[k]
-        assert (c.height, c.width, c.point_step, c.is_dense) == (H, W, 32, False)
+        # the default layout, packed: x, y, z, rgb in 16 bytes
+        assert (c.height, c.width, c.point_step, c.is_dense) == (H, W, 16, False)
         assert c.header.frame_id == FRAME and [f.name for f in c.fields] == ["x", "y", "z", "rgb"]
-        pts = cloud_points(c, 8)
+        assert [f.offset for f in c.fields] == [0, 4, 8, 12]
+        pts = cloud_points(c, 4)
         np.testing.assert_array_equal(pts[..., 2], d)
         u = np.arange(W)[None, :]
         v = np.arange(H)[:, None]
         np.testing.assert_allclose(pts[..., 0], (u - CX) * d / FX, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(pts[..., 1], (v - CY) * d / FY, rtol=1e-5, atol=1e-6)
         rgb = frames[i][0]
-        packed = pts[..., 4].view(np.uint32)
+        packed = pts[..., 3].view(np.uint32)
         r, g, b = (int(c) for c in rgb[100, 200])
         assert packed[100, 200] == (r << 16 | g << 8 | b)
     # classical bicubic: same accuracy as bicubic of the input (sanity of units and alignment)
@@ -124,9 +126,9 @@ def test_xyz_cloud_and_intrinsics_scaled_from_depth_camera_info(frames, live_nod
         # LR intrinsics scaled x4 with half-pixel alignment give back the HR ones
         np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1], rtol=1e-6)
         c = rig.clouds[k]
-        assert c.point_step == 16 and [f.name for f in c.fields] == ["x", "y", "z"]
+        assert c.point_step == 12 and [f.name for f in c.fields] == ["x", "y", "z"]
         d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
-        np.testing.assert_array_equal(cloud_points(c, 4)[..., 2], d)
+        np.testing.assert_array_equal(cloud_points(c, 3)[..., 2], d)
     live_node.stop()
 
 

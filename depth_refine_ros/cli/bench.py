@@ -100,7 +100,7 @@ class _Publisher:
         rclpy.shutdown(context=self._ctx)
 
 
-def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[dict]:
+def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_layout: str = "pcl") -> list[dict]:
     """Per-stage latency of the node's path for one 640x480 frame from x4 depth (ms).
 
     Every stage runs the code the node runs, in its order: decode (Image -> numpy), the pipeline (its
@@ -115,11 +115,12 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[d
         methods: classical names, or ``model@backend`` (e.g. ``sr_lite@openvino``).
         iters: frames per classical bicubic / network; other classical methods run ``iters // 10``.
         publish: include the publish stages (needs rclpy).
+        cloud_layout: the xyzrgb cloud's point layout, ``pcl`` (32 bytes) or ``packed`` (16 bytes).
     """
     from std_msgs.msg import Header
 
     from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.core.cloud import CloudBuilder
+    from depth_refine_ros.core.cloud import CloudBuilder, point_floats
     from depth_refine_ros.core.modeldir import ModelError
     from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipeline
     from depth_refine_ros.ros import conversions as conv
@@ -165,8 +166,9 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True) -> list[d
                     pub.depth.publish(out)
                     pub.info.publish(conv.intrinsics_to_camera_info(res.intrinsics, Header()))
                 t4 = time.perf_counter()
-                clouds.build(res.depth, res.intrinsics, rgb, out=buf.view(*res.depth.shape, 8))
-                cloud = conv.cloud_to_msg(buf, Header(), "xyzrgb")
+                clouds.build(res.depth, res.intrinsics, rgb, layout=cloud_layout,
+                             out=buf.view(*res.depth.shape, point_floats("xyzrgb", cloud_layout)))
+                cloud = conv.cloud_to_msg(buf, Header(), "xyzrgb", cloud_layout)
                 t5 = time.perf_counter()
                 if pub is not None:
                     pub.cloud.publish(cloud)
@@ -286,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"models ({', '.join(args.backends)}), output {', '.join(args.resolutions)}, each in its own process:")
         model_rows = bench_models.bench_models(args.models, args.backends, budget_s=args.model_budget,
                                                resolutions=res)
-    rows = bench_stages(args.methods, args.iters)
+    rows = bench_stages(args.methods, args.iters, cloud_layout=args.cloud_layout)
     if not args.no_live:
         for run in range(1, args.live_repeats + 1):
             for method in args.live_methods:
@@ -321,6 +323,9 @@ def add_parser(sub) -> None:
     p.add_argument("--live-repeats", type=int, default=1,
                    help="run the live part this many times (the rows say which run): on a shared VM "
                         "the p95 varies run to run, so a default-setting decision needs several")
+    p.add_argument("--cloud-layout", choices=["pcl", "packed"], default="pcl",
+                   help="the per-stage rows' xyzrgb cloud layout (the live node's: --live-params "
+                        "output.cloud_layout:=packed)")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
     p.add_argument("--no-live", action="store_true", help="skip the live DDS part")
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",

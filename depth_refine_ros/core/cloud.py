@@ -1,10 +1,18 @@
-"""Organized point clouds in the PCL memory layout, from depth and intrinsics.
+"""Organized point clouds from depth and intrinsics, in the PCL or the packed memory layout.
 
-Layout (what ``pcl::PointXYZ`` / ``pcl::PointXYZRGB`` and sensor_msgs' ``PointCloud2Modifier``
-produce): ``x, y, z`` float32 at offsets 0, 4, 8; ``xyz`` points are 16 bytes (4 bytes padding);
-``xyzrgb`` points are 32 bytes with ``rgb`` at offset 16 as a float32 whose bits are the uint32
-``0x00RRGGBB``. Organized: one point per pixel, row-major, NaN xyz for invalid depth. Points are
-in the optical frame of the depth image (x right, y down, z forward), metres.
+Layouts (``x, y, z`` float32 at offsets 0, 4, 8 in both; ``rgb`` is a float32 whose bits are the
+uint32 ``0x00RRGGBB``):
+
+- ``pcl``: what ``pcl::PointXYZ`` / ``pcl::PointXYZRGB`` and sensor_msgs' ``PointCloud2Modifier``
+  produce: ``xyz`` points are 16 bytes (4 bytes padding), ``xyzrgb`` points 32 bytes with ``rgb``
+  at offset 16. A PCL consumer's ``fromROSMsg`` copies it in one block.
+- ``packed``: no padding: ``xyz`` points are 12 bytes, ``xyzrgb`` 16 bytes with ``rgb`` at offset
+  12 (the layout the ZED wrapper publishes). Half the bytes of ``pcl`` for ``xyzrgb``, so half the
+  building and publishing time (docs/results.md); every consumer that reads fields by name (rviz2,
+  ``PointCloud2Iterator``, PCL's ``fromROSMsg`` field by field) reads it.
+
+Organized: one point per pixel, row-major, NaN xyz for invalid depth. Points are in the optical
+frame of the depth image (x right, y down, z forward), metres.
 """
 from __future__ import annotations
 
@@ -32,6 +40,10 @@ class Field:
 XYZ_FIELDS = (Field("x", 0), Field("y", 4), Field("z", 8))
 XYZRGB_FIELDS = XYZ_FIELDS + (Field("rgb", 16),)
 POINT_STEP = {"xyz": 16, "xyzrgb": 32}
+LAYOUTS = ("pcl", "packed")
+# (kind, layout) -> (fields, point_step in bytes)
+_FORMATS = {("xyz", "pcl"): (XYZ_FIELDS, 16), ("xyzrgb", "pcl"): (XYZRGB_FIELDS, 32),
+            ("xyz", "packed"): (XYZ_FIELDS, 12), ("xyzrgb", "packed"): (XYZ_FIELDS + (Field("rgb", 12),), 16)}
 
 
 class CloudBuilder:
@@ -56,28 +68,31 @@ class CloudBuilder:
         return self._rx, self._ry
 
     def build(self, depth_m: np.ndarray, intr: Intrinsics, rgb: np.ndarray | None = None,
-              out: np.ndarray | None = None, stride: int = 1) -> np.ndarray:
+              out: np.ndarray | None = None, stride: int = 1, layout: str = "pcl") -> np.ndarray:
         """Make the cloud's point buffer.
 
         Args:
             depth_m: ``(H, W) float32`` metres, NaN invalid; must match ``intr`` size.
             intr: intrinsics of ``depth_m``.
             rgb: optional ``(H, W, 3) uint8`` RGB registered to ``depth_m``; gives ``xyzrgb``.
-            out: optional writable ``(h, w, 4 or 8) float32`` buffer to fill in place (e.g. a
-                view of a reused message buffer); its padding must already be zero.
+            out: optional writable ``(h, w, n) float32`` buffer to fill in place (e.g. a view of
+                a reused message buffer; ``n`` from :func:`point_floats`); its padding must
+                already be zero.
             stride: keep every ``stride``-th row and column (pixels ``[::stride, ::stride]``), so
                 ``h, w = ceil(H / stride), ceil(W / stride)``. The kept pixels are back-projected
                 with the full-resolution rays, so the points are exactly the full cloud's points
                 ``[::stride, ::stride]`` (equivalently: the decimated grid's intrinsics are
                 ``fx / stride``, ``cx / stride``, since its pixel ``j`` is full pixel
                 ``j * stride``; not :meth:`Intrinsics.scaled_to`, which describes resampling).
+            layout: ``pcl`` or ``packed`` (module docstring).
 
         Returns:
-            ``(h, w, 4)`` float32 (xyz: x, y, z, pad) or ``(h, w, 8)`` float32 (xyzrgb: x, y, z,
-            pad, rgb, pad, pad, pad); ``.tobytes()`` is the PointCloud2 ``data``. Padding is 0.
+            ``pcl``: ``(h, w, 4)`` float32 (xyz: x, y, z, pad) or ``(h, w, 8)`` (xyzrgb: x, y, z,
+            pad, rgb, pad, pad, pad); ``packed``: ``(h, w, 3)`` (x, y, z) or ``(h, w, 4)`` (x, y,
+            z, rgb). ``.tobytes()`` is the PointCloud2 ``data``. Padding is 0.
 
         Raises:
-            ValueError: sizes disagree, or ``stride < 1``.
+            ValueError: sizes disagree, ``stride < 1`` or an unknown layout.
         """
         h, w = depth_m.shape
         if (w, h) != (intr.width, intr.height):
@@ -92,7 +107,7 @@ class CloudBuilder:
             depth_m, rx, ry = depth_m[sl], rx[sl], ry[sl]
             rgb = rgb[sl] if rgb is not None else None
             h, w = depth_m.shape
-        nfloat = 4 if rgb is None else 8
+        nfloat = point_floats("xyz" if rgb is None else "xyzrgb", layout)
         if out is None:
             out = np.zeros((h, w, nfloat), dtype=np.float32)
         elif out.shape != (h, w, nfloat) or out.dtype != np.float32:
@@ -102,6 +117,7 @@ class CloudBuilder:
         np.multiply(ry, z, out=out[:, :, 1])
         out[:, :, 2] = z
         if rgb is not None:
+            c = 4 if layout == "pcl" else 3  # the rgb float's index in a point
             if sys.byteorder == "little" and rgb.dtype == np.uint8:
                 # uint32 0x00RRGGBB little-endian is the bytes B, G, R, 0: cv2 makes BGRA (alpha
                 # 255) in one SIMD pass and a masked uint32 store clears the alpha, 0.2 ms at VGA
@@ -109,18 +125,23 @@ class CloudBuilder:
                 import cv2
 
                 bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)
-                np.bitwise_and(bgra.view(np.uint32)[:, :, 0], np.uint32(0x00FFFFFF), out=out.view(np.uint32)[:, :, 4])
+                np.bitwise_and(bgra.view(np.uint32)[:, :, 0], np.uint32(0x00FFFFFF), out=out.view(np.uint32)[:, :, c])
             else:
-                packed = out.view(np.uint32)[:, :, 4]
+                packed = out.view(np.uint32)[:, :, c]
                 packed[...] = (rgb[:, :, 0].astype(np.uint32) << 16
                                | rgb[:, :, 1].astype(np.uint32) << 8 | rgb[:, :, 2])
         return out
 
 
-def fields_for(kind: str) -> tuple[tuple[Field, ...], int]:
-    """Fields and point_step for ``'xyz'`` or ``'xyzrgb'``."""
-    if kind == "xyz":
-        return XYZ_FIELDS, POINT_STEP["xyz"]
-    if kind == "xyzrgb":
-        return XYZRGB_FIELDS, POINT_STEP["xyzrgb"]
-    raise ValueError(f"cloud type must be 'xyz' or 'xyzrgb', got '{kind}'")
+def fields_for(kind: str, layout: str = "pcl") -> tuple[tuple[Field, ...], int]:
+    """Fields and point_step (bytes) for ``'xyz'`` or ``'xyzrgb'`` in ``layout`` (``pcl`` or ``packed``)."""
+    if kind not in ("xyz", "xyzrgb"):
+        raise ValueError(f"cloud type must be 'xyz' or 'xyzrgb', got '{kind}'")
+    if layout not in LAYOUTS:
+        raise ValueError(f"cloud layout must be one of {', '.join(LAYOUTS)}, got '{layout}'")
+    return _FORMATS[(kind, layout)]
+
+
+def point_floats(kind: str, layout: str = "pcl") -> int:
+    """float32 slots per point (point_step / 4) for ``kind`` in ``layout``."""
+    return fields_for(kind, layout)[1] // 4

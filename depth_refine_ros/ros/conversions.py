@@ -169,15 +169,16 @@ class CloudBuffer:
         return self.points
 
 
-def cloud_to_msg(points: np.ndarray | CloudBuffer, header: Header, kind: str) -> PointCloud2:
+def cloud_to_msg(points: np.ndarray | CloudBuffer, header: Header, kind: str, layout: str = "pcl") -> PointCloud2:
     """Wrap a point buffer from :class:`~depth_refine_ros.core.cloud.CloudBuilder` as a PointCloud2.
 
     Args:
-        points: ``(H, W, 4 or 8) float32`` point buffer, or a :class:`CloudBuffer` holding one.
+        points: ``(H, W, n) float32`` point buffer, or a :class:`CloudBuffer` holding one.
         header: stamp and optical frame of the depth.
         kind: ``'xyz'`` or ``'xyzrgb'``.
+        layout: ``'pcl'`` or ``'packed'`` (:mod:`depth_refine_ros.core.cloud`).
     """
-    fields, point_step = fields_for(kind)
+    fields, point_step = fields_for(kind, layout)
     msg = PointCloud2()
     msg.header = header
     if isinstance(points, CloudBuffer):

@@ -21,7 +21,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_refine_ros.backends import BackendError
-from depth_refine_ros.core.cloud import CloudBuilder
+from depth_refine_ros.core.cloud import CloudBuilder, point_floats
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros import stats as refine_stats
 from depth_refine_ros.ros import transports
@@ -185,10 +185,11 @@ class RefineNode(Node):
                 s = self.p.cloud_stride
                 h, w = -(-res.depth.shape[0] // s), -(-res.depth.shape[1] // s)
                 colour = rgb if self.p.cloud_type == "xyzrgb" else None
-                self.clouds.build(res.depth, res.intrinsics, colour,
-                                  out=self.cloud_buf.view(h, w, 4 if colour is None else 8), stride=s)
                 # without RGB (depth-only mode) the cloud is xyz: no colour to give it
-                cloud = conv.cloud_to_msg(self.cloud_buf, header, "xyz" if colour is None else "xyzrgb")
+                kind, layout = "xyz" if colour is None else "xyzrgb", self.p.cloud_layout
+                self.clouds.build(res.depth, res.intrinsics, colour, stride=s, layout=layout,
+                                  out=self.cloud_buf.view(h, w, point_floats(kind, layout)))
+                cloud = conv.cloud_to_msg(self.cloud_buf, header, kind, layout)
                 t6 = time.perf_counter()
                 self.pub_points.publish(cloud)
                 timings["cloud"] = (t6 - t5) * 1e3

@@ -65,6 +65,11 @@ class CommonParams:
     cloud_type: str = _p("xyzrgb", "output.cloud_type",
                          "Organized point cloud on the node's .../points topic: xyz, xyzrgb, or none (no cloud).",
                          ("xyz", "xyzrgb", "none"))
+    cloud_layout: str = _p("packed", "output.cloud_layout",
+                           "Memory layout of the cloud's points: pcl (x, y, z, pad; xyzrgb: 32 bytes with rgb at "
+                           "16, as pcl::PointXYZRGB) or packed (no padding: 12 bytes; xyzrgb 16 with rgb at 12: "
+                           "half the bytes to build and publish). Consumers reading fields by name (rviz2, "
+                           "PointCloud2Iterator, pcl fromROSMsg) read both.", ("pcl", "packed"))
     cloud_stride: int = _p(1, "output.cloud_stride",
                            "Cloud of every n-th row and column only (still organized, ceil(H/n) x ceil(W/n)); "
                            "its points are exactly the full cloud's at those pixels. 1 = every pixel.", minimum=1)
