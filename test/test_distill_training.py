@@ -55,3 +55,25 @@ def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_mod
     lr = (1 + np.random.default_rng(0).random((24, 32))).astype(np.float32)
     res = Pipeline(be).process(None, lr, out_hw=(96, 128))
     assert res.depth.shape == (96, 128) and np.isfinite(res.depth).all()
+
+
+def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
+    """``--de-kind sr``: the shipped guided sr_faster as DENet; its role-validation error is the
+    guided net's metric RMSE (far below the depth-only student's), so ``auto`` makes it the teacher of
+    every epoch and only DSRNet trains; the card records DENet's kind."""
+    data = require_data("rgbdd")
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(data), "--out", str(out),
+           "--train-limit", "3", "--role-limit", "1", "--val-limit", "1", "--val-scales", "8",
+           "--role-scales", "8", "--de-kind", "sr", "--preset-de", "faster", "--init-de", "sr_faster",
+           "--init", "depth_sr_lite", "--patch", "64", "--batch", "2", "--p1-dsr", "2", "--p1-de", "0",
+           "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto", "--rho2", "0.5"]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    roles = json.loads((out / "roles.json").read_text())
+    assert [e["teacher"] for e in roles] == ["de", "de"], roles
+    assert all(e["de_rmse_cm"] < e["dsr_rmse_cm"] for e in roles), roles
+    dist = load_model_dir(out / "model").card.training["distillation"]
+    assert dist["denet"]["kind"] == "sr" and dist["rho2_distill"] == 0.5
+    assert dist["steps"] == {"dsr": 2 + 2 * 2, "de": 0, "sp": 1 + 2 * 2}

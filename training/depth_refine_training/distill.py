@@ -13,6 +13,12 @@ Networks:
     DENet: the monocular net (``mono``), ``rgb (B, 3, P, P)`` float32 in [0, 1] -> relative depth at
         half size, bilinearly upsampled to ``(B, 1, P, P)``; its scale and shift are unknown, so every
         comparison with depth fits them first (:func:`align`).
+    DENet with ``de_kind='sr'`` (our variant, not the paper's): the guided SR net (``sr``), ``depth``
+        and ``rgb`` -> metric depth in DSRNet's units. The paper's DENet reads RGB alone; ours, at our
+        data and CPU budgets, is ten times worse than DSRNet (docs/ablations.md, seed 002), so the role
+        rule never lets it teach. A guided SR net is the RGB-aware depth predictor that *is* better
+        than DSRNet, so ``auto`` lets it teach and the comparison asks whether a depth-only student
+        gains from an RGB-aware teacher. No alignment is needed: both outputs are metric.
     SPNet: :class:`SPNet`, ``rgb`` + standardised input depth ``(B, 4, P, P)`` -> the soft edge map of
         the ground truth ``(B, 1, P, P)`` in [0, 1] (:func:`soft_edges`). Training only.
 
@@ -87,7 +93,8 @@ class DistillConfig:
         val_groups: test days, never trained on nor used for role decisions.
         role_groups: training days held out for the teacher/student decisions (not trained on).
         train_limit, val_limit, role_limit: at most this many frames of each split (0 = all).
-        preset_dsr, preset_de: presets of DSRNet (``depth_sr``) and DENet (``mono``).
+        preset_dsr, preset_de: presets of DSRNet (``depth_sr``) and DENet (``mono``, or ``sr``).
+        de_kind: ``mono`` (the paper's RGB->depth DENet) or ``sr`` (a guided SR net, see above).
         init_dsr, init_de: starting weights (model name, directory or ``.pt``; empty = random).
         patch, batch, scales, degradations: SR crops (``SRPatches``); DENet sees the crop's RGB.
         lr_dsr, lr_de, lr_sp, weight_decay: AdamW; DSRNet's and DENet's lr decay by a cosine to 1 %
@@ -111,6 +118,7 @@ class DistillConfig:
     role_limit: int = 0
     preset_dsr: str = "lite"
     preset_de: str = "small"
+    de_kind: str = "mono"
     init_dsr: str = ""
     init_de: str = ""
     patch: int = 128
@@ -258,9 +266,10 @@ class Distiller:
         self.opt_dsr = torch.optim.AdamW(self.dsr.parameters(), lr=cfg.lr_dsr, weight_decay=cfg.weight_decay)
         self.sched_dsr = _cosine(self.opt_dsr, self.dsr_total)
         self.de = self.sp = None
+        self.de_sr = cfg.de_kind == "sr"
         if not self.baseline:
-            self.de_cfg = preset_config("mono", cfg.preset_de)
-            self.de = build_model("mono", self.de_cfg).to(device)
+            self.de_cfg = preset_config("sr" if self.de_sr else "mono", cfg.preset_de)
+            self.de = build_model("sr" if self.de_sr else "mono", self.de_cfg).to(device)
             self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
             self.sched_de = _cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
             self.sp = SPNet().to(device)
@@ -276,9 +285,14 @@ class Distiller:
         self.state["dsr"] += 1
         return {"dsr_task": loss.item()}
 
+    def _de(self, d: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """DENet's output: metric (``de_kind='sr'``) or relative (``mono``)."""
+        return self.de(d, rgb) if self.de_sr else de_forward(self.de, rgb)
+
     def de_task_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
-        _, rgb, gt, mask = batch
-        loss = losses.ssi(de_forward(self.de, rgb), gt, mask)
+        d, rgb, gt, mask = batch
+        out = self._de(d, rgb)
+        loss = losses.l1_sobel(out, gt, mask) if self.de_sr else losses.ssi(out, gt, mask)
         self._update(self.opt_de, self.sched_de, loss)
         self.state["de"] += 1
         return {"de_task": loss.item()}
@@ -304,21 +318,27 @@ class Distiller:
         em = self._edge_mask(mask)
         if student == "dsr":
             with torch.no_grad():
-                teacher = de_forward(self.de.eval(), rgb)
+                self.de.eval()
+                teacher = self._de(d, rgb)
             self.de.train()
             out = self.dsr(d)
             task = losses.l1_sobel(out, gt, mask)
-            distill = masked_l1(out, align(teacher, out.detach(), mask), mask)
+            distill = masked_l1(out, teacher if self.de_sr else align(teacher, out.detach(), mask), mask)
             struct = masked_l1(soft_edges(out, cfg.tau), structure, em)
             opt, sched = self.opt_dsr, self.sched_dsr
         else:
             with torch.no_grad():
                 teacher = self.dsr.eval()(d)
             self.dsr.train()
-            out = de_forward(self.de, rgb)
-            task = losses.ssi(out, gt, mask)
-            distill = losses.ssi(out, teacher, mask)
-            struct = masked_l1(soft_edges(align(out, teacher, mask), cfg.tau), structure, em)
+            out = self._de(d, rgb)
+            if self.de_sr:
+                task = losses.l1_sobel(out, gt, mask)
+                distill = masked_l1(out, teacher, mask)
+                struct = masked_l1(soft_edges(out, cfg.tau), structure, em)
+            else:
+                task = losses.ssi(out, gt, mask)
+                distill = losses.ssi(out, teacher, mask)
+                struct = masked_l1(soft_edges(align(out, teacher, mask), cfg.tau), structure, em)
             opt, sched = self.opt_de, self.sched_de
         loss = task + cfg.rho1 * struct + cfg.rho2 * distill
         self._update(opt, sched, loss)
@@ -383,6 +403,8 @@ def run(cfg: DistillConfig) -> dict:
     """
     if cfg.teacher not in ("auto", "dsr", "de", "none"):
         raise ValueError(f"teacher must be auto, dsr, de or none, not {cfg.teacher!r}")
+    if cfg.de_kind not in ("mono", "sr"):
+        raise ValueError(f"de_kind must be mono or sr, not {cfg.de_kind!r}")
     if set(cfg.role_groups) & set(cfg.val_groups):
         raise ValueError("role_groups must not include test days (val_groups)")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -447,7 +469,8 @@ def run(cfg: DistillConfig) -> dict:
     while not stopped and st["epoch"] < epochs:
         if st["teacher"] is None:
             e_dsr = validate_sr(dist.dsr, role_frames, cfg.role_scales, device, False)
-            e_de = validate_de(dist.de, role_frames, cfg.role_scales, device)
+            e_de = (validate_sr(dist.de, role_frames, cfg.role_scales, device, True) if dist.de_sr
+                    else validate_de(dist.de, role_frames, cfg.role_scales, device))
             err_dsr = float(np.mean([e_dsr[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
             err_de = float(np.mean([e_de[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
             st["teacher"], auto = choose_teacher(err_dsr, err_de, cfg.teacher)
@@ -504,7 +527,7 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
                     "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
                     "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
                     "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
-                    "denet": {"preset": cfg.preset_de, "init": cfg.init_de or None},
+                    "denet": {"kind": cfg.de_kind, "preset": cfg.preset_de, "init": cfg.init_de or None},
                     "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
                     "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
                              "Knowledge Transfer for Single Depth Super-Resolution"}
@@ -540,7 +563,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="DSRNet's starting weights: model name (depth_sr_lite), directory or .pt")
     ap.add_argument("--init-de", default=d.init_de, help="DENet's starting weights (e.g. mono_small)")
     ap.add_argument("--preset-dsr", default=d.preset_dsr)
-    ap.add_argument("--preset-de", default=d.preset_de, help="mono preset: tiny or small")
+    ap.add_argument("--preset-de", default=d.preset_de, help="DENet's preset (mono: tiny or small; sr: e.g. faster)")
+    ap.add_argument("--de-kind", choices=["mono", "sr"], default=d.de_kind,
+                    help="DENet: mono (RGB -> relative depth, the paper's) or sr (a guided SR net: RGB + depth)")
     ap.add_argument("--teacher", choices=["auto", "dsr", "de", "none"], default=d.teacher,
                     help="auto: the lower role-validation RMSE teaches; dsr/de: forced; none: DSRNet alone "
                          "(the equal-steps baseline)")

@@ -4,7 +4,8 @@
 # with and without registration. METHOD (default sr_lite_robust) against the classical upsamplers
 # and the shipped sr_lite. Tables: readme_tables.py --method $METHOD --target 10 --eval out/eval_robust
 # To score one more model against results already there: BASE= METHOD=m OUT=out/eval_robust_m runs m
-# alone, and readme_tables.py --eval out/eval_robust out/eval_robust_m reads both.
+# alone, and readme_tables.py --eval out/eval_robust out/eval_robust_m reads both. BACKEND (default
+# onnxruntime) runs the models on another backend, e.g. BACKEND=openvino as the node runs them.
 set -euo pipefail
 D=${DATA:-../shared/data}
 M=${METHOD:-sr_lite_robust}
@@ -12,7 +13,7 @@ O=${OUT:-out/eval_robust}
 CLASSICAL="bicubic joint_bilateral guided_filter fgs"
 B=${BASE-"$CLASSICAL sr_lite"}   # the methods scored beside $M
 HELD_OUT="20200518 20200601 20200711 20200715"   # RGB-D-D days never trained on
-E=".venv/bin/depth-refine eval-dataset --panels 0 --no-edges ${LIMIT:+--limit $LIMIT}"
+E=".venv/bin/depth-refine eval-dataset --panels 0 --no-edges ${LIMIT:+--limit $LIMIT} ${BACKEND:+--backend $BACKEND}"
 $E --root "$D/rgbdd" --groups $HELD_OUT --scales 4 8 --degradations bicubic nearest cubic_noaa block_noise tof ais \
    --methods $B $M --out $O/kinds
 $E --root "$D/rgbdd" --groups $HELD_OUT --scales 16 --degradations bicubic \
