@@ -278,11 +278,18 @@ def test_mono_model_compiles_its_card_input_size_at_start(tmp_path):
     assert list(be.engine.events) == [shapes]  # the first frame needed no second compile
 
 
+def _default_model() -> str:
+    from depth_refine_ros.ros.params import SrParams
+
+    return SrParams().model
+
+
 @pytest.mark.slow
-def test_held_out_accuracy_fp32_equals_ort_and_edited_bf16_keeps_the_gain(tmp_path, monkeypatch):
+@pytest.mark.parametrize("model", ["sr_lite", _default_model()])
+def test_held_out_accuracy_fp32_equals_ort_and_edited_bf16_keeps_the_gain(tmp_path, monkeypatch, model):
     """Why ``precision: auto`` may be bf16 (openvino_backend docstring), on real held-out frames:
     OpenVINO fp32 scores what ONNX Runtime scores; bf16 with the depth standardisation kept in f32
-    keeps sr_lite's gain over bicubic at x8, and without that edit it loses most of it."""
+    keeps the model's gain over bicubic at x8, and without that edit it loses most of it."""
     from conftest import require_data
 
     from depth_refine_ros.core.degrade import degrade
@@ -290,13 +297,13 @@ def test_held_out_accuracy_fp32_equals_ort_and_edited_bf16_keeps_the_gain(tmp_pa
 
     frames = load_dataset(require_data("rgbdd"), groups={"20200518", "20200601", "20200711", "20200715"}, limit=2)
     bes = {"bicubic": create_backend("classical", method="bicubic"),
-           "ort": create_backend("onnxruntime", model="sr_lite", threads=2),
-           "fp32": create_backend("openvino", model="sr_lite", precision="fp32", threads=2, cache_dir=tmp_path)}
+           "ort": create_backend("onnxruntime", model=model, threads=2),
+           "fp32": create_backend("openvino", model=model, precision="fp32", threads=2, cache_dir=tmp_path)}
     if ov_backend.native_bf16()[0]:
-        bes["bf16"] = create_backend("openvino", model="sr_lite", precision="bf16", threads=2, cache_dir=tmp_path)
+        bes["bf16"] = create_backend("openvino", model=model, precision="bf16", threads=2, cache_dir=tmp_path)
         with monkeypatch.context() as m:
             m.setattr(ov_backend, "keep_standardisation_f32", lambda *a, **k: 0)
-            bes["bf16 unedited"] = create_backend("openvino", model="sr_lite", precision="bf16", threads=2,
+            bes["bf16 unedited"] = create_backend("openvino", model=model, precision="bf16", threads=2,
                                                   cache_dir=tmp_path)
         assert bes["bf16 unedited"].engine.graph_edits == "" and bes["bf16"].engine.graph_edits
     rmse = {k: [] for k in bes}
