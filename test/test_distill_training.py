@@ -65,7 +65,7 @@ def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(data), "--out", str(out),
            "--train-limit", "3", "--role-limit", "1", "--val-limit", "1", "--val-scales", "8",
-           "--role-scales", "8", "--de-kind", "sr", "--preset-de", "faster", "--init-de", "sr_faster",
+           "--role-scales", "8", "--de-kind", "sr", "--init-de", "sr_faster",
            "--init", "depth_sr_lite", "--patch", "64", "--batch", "2", "--p1-dsr", "2", "--p1-de", "0",
            "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto", "--rho2", "0.5"]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))

@@ -76,7 +76,7 @@ from torch import nn
 
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
-from depth_refine_ros.models import build_model, config_to_dict, preset_config
+from depth_refine_ros.models import build_model, config_from_dict, config_to_dict, preset_config
 from depth_refine_training import losses, progress
 from depth_refine_training.data import Frame, SRPatches, load_frames
 from depth_refine_training.trainer import load_init, validate_sr
@@ -93,7 +93,8 @@ class DistillConfig:
         val_groups: test days, never trained on nor used for role decisions.
         role_groups: training days held out for the teacher/student decisions (not trained on).
         train_limit, val_limit, role_limit: at most this many frames of each split (0 = all).
-        preset_dsr, preset_de: presets of DSRNet (``depth_sr``) and DENet (``mono``, or ``sr``).
+        preset_dsr, preset_de: presets of DSRNet (``depth_sr``) and DENet (``mono``, or ``sr``; a
+            guided SR DENet initialised from a model directory takes its card's config instead).
         de_kind: ``mono`` (the paper's RGB->depth DENet) or ``sr`` (a guided SR net, see above).
         init_dsr, init_de: starting weights (model name, directory or ``.pt``; empty = random).
         patch, batch, scales, degradations: SR crops (``SRPatches``); DENet sees the crop's RGB.
@@ -253,6 +254,18 @@ def _cosine(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.
         opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
 
 
+def _de_config(cfg: DistillConfig):
+    """DENet's network config: ``preset_de``'s, except that a guided SR DENet initialised from a model
+    directory takes the config its card records (a shipped model may override its preset, e.g.
+    ``sr_lite`` is ``lite`` with concat fusion)."""
+    src = _resolve_init(cfg.init_de)
+    if cfg.de_kind == "sr" and src and (pathlib.Path(src) / "card.yaml").is_file():
+        from depth_refine_ros.core.modeldir import read_card
+
+        return config_from_dict("sr", read_card(pathlib.Path(src)).config)
+    return preset_config("sr" if cfg.de_kind == "sr" else "mono", cfg.preset_de)
+
+
 class Distiller:
     """The three nets, their optimisers, the data streams and the step counters of one run."""
 
@@ -268,7 +281,7 @@ class Distiller:
         self.de = self.sp = None
         self.de_sr = cfg.de_kind == "sr"
         if not self.baseline:
-            self.de_cfg = preset_config("sr" if self.de_sr else "mono", cfg.preset_de)
+            self.de_cfg = _de_config(cfg)
             self.de = build_model("sr" if self.de_sr else "mono", self.de_cfg).to(device)
             self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
             self.sched_de = _cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Seed 002 (docs/ablations.md), our variant: the depth-only SR net taught by an RGB-aware teacher that
-# is better than it, the shipped guided `sr_faster` as DENet (`--de-kind sr`), instead of the paper's
+# is better than it, a shipped guided SR model as DENet (`--de-kind sr`; TEACHER=sr_lite, the default,
+# or sr_faster, whose clean accuracy is close to depth_sr_lite's), instead of the paper's
 # monocular DENet (ten times worse than DSRNet here, so the role rule never let it teach). Same DSRNet
 # schedule and batches as distill_ab_cpu.sh's baseline (`--teacher none`, 1000 DSRNet steps from
 # depth_sr_lite); `--teacher auto` picks the teacher each epoch by role-validation RMSE (logged). The
@@ -14,10 +15,11 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 COMMON="--data $D/rgbdd --init depth_sr_lite --p1-dsr 300 --epochs 7 --epoch-steps 100 --sp-warmup 100"
 [ -f runs/distill/base/model/card.yaml ] || \
   .venv/bin/depth-refine-train distill --out runs/distill/base --teacher none --init-de mono_small --p1-de 100 $COMMON &
-.venv/bin/depth-refine-train distill --out runs/distill/sr_teacher --teacher auto --de-kind sr --init-de sr_faster \
-  --preset-de faster --p1-de 0 --rho2 0.5 $COMMON
+T=${TEACHER:-sr_lite}
+.venv/bin/depth-refine-train distill --out runs/distill/teacher_$T --teacher auto --de-kind sr --init-de $T \
+  --p1-de 0 --rho2 0.5 $COMMON
 wait
 HELD_OUT="20200518 20200601 20200711 20200715"   # RGB-D-D days never trained on (config.py val_groups)
 E=".venv/bin/depth-refine eval-dataset --panels 0 --no-edges --root $D/rgbdd --groups $HELD_OUT"
 $E --scales 4 8 16 --degradations bicubic tof \
-   --methods bicubic depth_sr_lite runs/distill/base/model runs/distill/sr_teacher/model --out out/eval_distill_sr
+   --methods bicubic depth_sr_lite runs/distill/base/model runs/distill/teacher_$T/model --out out/eval_distill_$T
