@@ -10,12 +10,13 @@ The SR graphs standardise their depth input per image, a node outside the tail, 
 would be rounded to 8 significant bits (steps of 0.4 %) before the mean is subtracted, and that
 rounding erases the networks' gain over bicubic. :func:`~depth_refine_ros.backends.ov_graph.keep_standardisation_f32`
 edits the graph at load time so the standardisation runs in f32; measured on 8 held-out RGB-D-D
-frames (RMSE, cm, ``sr_faster``; OpenVINO fp32 = ONNX Runtime to 1e-3 cm):
+frames (RMSE, cm, the shipped ``sr_faster``; OpenVINO fp32 = ONNX Runtime to 1e-3 cm; for
+``sr_lite`` the unedited loss is larger, x8 1.76 -> 2.84 cm on 4 frames against bicubic's 2.90):
 
     scale   fp32    bf16 unedited   bf16 edited (what runs)
-    x4      1.753   1.788           1.751
-    x8      2.354   2.753           2.354
-    x16     3.756   4.462           3.762
+    x4      1.785   1.802           1.779
+    x8      2.419   2.612           2.419
+    x16     3.751   4.345           3.755
 
 A graph without that pattern (a monocular or SDDR model, or a foreign export) runs fp32 under
 ``auto``; asked for explicitly it runs bf16 with a warning. The start-up parity check (noise input,
