@@ -100,3 +100,24 @@ def test_cloud_rate_by_stamps():
     assert due_pattern(100.0, t30) == [True] * 12  # a rate above the input rate: every frame
     # a stamp behind the last cloud's (bag loop) starts over at once
     assert due_pattern(2.0, [100.0, 100.1, 50.0, 50.1, 50.6]) == [True, False, True, False, True]
+
+
+@pytest.mark.parametrize("stride", [1, 2, 3])
+def test_packed_layout_with_stride_is_the_pcl_points_without_padding(stride):
+    """The default layout (packed) through the strided path (stride > 1) and the merged one (1)."""
+    depth, rgb, intr = frame(37, 50)
+    pcl = CloudBuilder().build(depth, intr, rgb, stride=stride)
+    packed = CloudBuilder().build(depth, intr, rgb, stride=stride, layout="packed")
+    np.testing.assert_array_equal(packed.view(np.uint32), pcl.view(np.uint32)[..., [0, 1, 2, 4]])
+    xyz = CloudBuilder().build(depth, intr, stride=stride, layout="packed")
+    np.testing.assert_array_equal(xyz.view(np.uint32), pcl.view(np.uint32)[..., :3])
+
+
+def test_wrapping_a_buffer_in_the_other_layout_is_refused():
+    from depth_refine_ros.ros import conversions as conv
+
+    depth, rgb, intr = frame(37, 50)
+    packed = CloudBuilder().build(depth, intr, rgb, layout="packed")
+    with pytest.raises(ValueError, match="32-byte points"):
+        conv.cloud_to_msg(packed, conv.header_at(1.0, "cam"), "xyzrgb", "pcl")
+    assert conv.cloud_to_msg(packed, conv.header_at(1.0, "cam"), "xyzrgb", "packed").point_step == 16

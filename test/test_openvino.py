@@ -350,6 +350,27 @@ def test_new_size_runs_padded_while_it_compiles_in_the_background(sr_lite):
     assert big.shape == (544, 704) and len(eng.padded_runs) == 1 and not eng._pending
 
 
+def test_failed_background_compile_is_not_retried_in_the_background_and_raises_in_the_caller(sr_lite):
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True)
+    eng = be.engine
+    start_up = eng._load
+
+    def failing_load(shapes):
+        if shapes[0][2:] == (384, 512):
+            raise BackendError("simulated compile failure")
+        return start_up(shapes)
+
+    eng._load = failing_load
+    x = _frame(3, (384, 512))
+    assert be.infer(x, (384, 512))["depth"].shape == (384, 512)  # padded while the compile fails
+    for thread in list(eng._pending.values()):
+        thread.join(60)
+    with pytest.raises(BackendError, match="simulated compile failure"):
+        be.infer(x, (384, 512))  # no second background attempt: the caller's thread compiles, and fails
+    assert sum(eng.padded_runs.values()) == 1 and not eng._pending
+    eng.close()
+
+
 def test_threads_reach_onnxruntime_and_openvino_and_are_dropped_for_torch(sr_lite):
     be = create_model_backend("openvino", str(sr_lite), threads=1, kinds=("sr",))
     compiled = next(iter(be.engine._compiled.values())).get_compiled_model()

@@ -253,6 +253,7 @@ class OvEngine(Engine):
         self._compiled: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()  # _compiled and _pending, shared with the compile thread
         self._pending: dict[tuple, threading.Thread] = {}
+        self._failed: set[tuple] = set()  # background compiles that failed: compiled in the caller's thread
         self.background_compile = bool(background_compile)
         self.padded_runs: dict[tuple, int] = {}
         self.events: dict[tuple, str] = {}
@@ -321,13 +322,19 @@ class OvEngine(Engine):
             while len(self._compiled) > MAX_SHAPES:
                 self._compiled.popitem(last=False)
 
-    def _holder(self, shapes: tuple) -> tuple | None:
-        """The smallest compiled shape at least as large as ``shapes`` in every input (None: none)."""
+    def _holder(self, shapes: tuple) -> tuple[tuple, object] | None:
+        """``(shape, request)`` of the smallest compiled shape at least as large as ``shapes`` in every
+        input (None: none). The request is taken under the lock, so a concurrent eviction from the
+        compiled-shape cache cannot force a recompile of the holder."""
         with self._lock:
             fits = [k for k in self._compiled
                     if all(a[0] == b[0] and a[1] == b[1] and a[2] >= b[2] and a[3] >= b[3]
                            for a, b in zip(k, shapes, strict=True))]
-        return min(fits, key=lambda k: k[0][2] * k[0][3]) if fits else None
+            if not fits:
+                return None
+            best = min(fits, key=lambda k: k[0][2] * k[0][3])
+            self._compiled.move_to_end(best)
+            return best, self._compiled[best]
 
     def _compile_in_background(self, shapes: tuple) -> None:
         def work() -> None:
@@ -336,6 +343,8 @@ class OvEngine(Engine):
             except Exception as e:  # noqa: BLE001 - reported; the caller's thread retries and raises
                 LOG.warning("openvino: background compile of %s failed (%s); the next frame of that size "
                             "compiles in the caller's thread", [list(s[1:]) for s in shapes], e)
+                with self._lock:
+                    self._failed.add(shapes)
             finally:
                 with self._lock:
                     self._pending.pop(shapes, None)
@@ -349,13 +358,22 @@ class OvEngine(Engine):
                  [list(s[1:]) for s in shapes])
         thread.start()
 
-    def _run_padded(self, holder: tuple, feeds: dict[str, np.ndarray], hw: tuple[int, int]) -> list[np.ndarray]:
-        """Run ``feeds`` edge-padded to the compiled ``holder`` shape; outputs cropped to ``hw``."""
+    def _run_padded(self, holder: tuple[tuple, object], feeds: dict[str, np.ndarray],
+                    hw: tuple[int, int]) -> list[np.ndarray]:
+        """Run ``feeds`` edge-padded to the compiled ``holder`` (shape, request); outputs cropped to ``hw``."""
+        shape, request = holder
         big = {n: np.pad(np.asarray(feeds[n], dtype=np.float32),
                          [(0, 0), (0, 0), (0, H - feeds[n].shape[2]), (0, W - feeds[n].shape[3])], mode="edge")
-               for n, _, H, W in holder}
-        outs = self._infer(self._request(holder), big)
+               for n, _, H, W in shape}
+        outs = self._infer(request, big)
         return [o[..., :hw[0], :hw[1]].copy() for o in outs]
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Wait (up to ``timeout_s``) for background compiles, so none is cut off at interpreter exit."""
+        with self._lock:
+            threads = list(self._pending.values())
+        for t in threads:
+            t.join(timeout_s)
 
     def _load(self, shapes: tuple):
         path = self.blob_path(shapes)
@@ -400,7 +418,8 @@ class OvEngine(Engine):
         shapes = tuple((n, *np.shape(feeds[n])[1:]) for n in self.model.inputs)
         with self._lock:
             ready = shapes in self._compiled
-        if not ready and self.background_compile and self.model.kind in ("sr", "depth_sr"):
+            failed = shapes in self._failed
+        if not ready and not failed and self.background_compile and self.model.kind in ("sr", "depth_sr"):
             # SR graphs map an input of H x W to outputs of H x W: a padded run crops back exactly
             holder = self._holder(shapes)
             if holder is not None:
@@ -449,7 +468,7 @@ def write_blob(path: Path, blob: bytes, meta: dict) -> None:
     """Write a cache file (header line + blob) atomically: a killed write leaves no half file."""
     header = dict(meta, format=BLOB_FORMAT, bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest())
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
         f.write(blob)

@@ -36,8 +36,34 @@ def _const_scalar(node) -> float | None:
     return float(data.reshape(-1)[0]) if data.size == 1 else None
 
 
+def _axes(node) -> set[int] | None:
+    """The constant reduction axes of a Reduce* node (None: not constant)."""
+    ax = node.input_value(1).get_node()
+    return {int(a) for a in ax.get_data().reshape(-1)} if ax.get_type_name() == "Constant" else None
+
+
+def _is_spatial_mean_of(node, x) -> bool:
+    """``node`` is ``ReduceMean(x, axes {2, 3})`` (or axes -2, -1 of a 4-d tensor)."""
+    return (node.get_type_name() == "ReduceMean" and node.input_value(0) == x
+            and _axes(node) in ({2, 3}, {-2, -1}))
+
+
+def _is_std_of(node, centred) -> bool:
+    """``node`` is ``Sqrt(ReduceMean(centred ** 2 | centred * centred, axes {2, 3}))``."""
+    if node.get_type_name() != "Sqrt":
+        return False
+    mean = node.input_value(0).get_node()
+    if mean.get_type_name() != "ReduceMean" or _axes(mean) not in ({2, 3}, {-2, -1}):
+        return False
+    sq = mean.input_value(0).get_node()
+    if sq.get_type_name() == "Power":
+        return sq.input_value(0) == centred and _const_scalar(sq.input_value(1).get_node()) == 2.0
+    return sq.get_type_name() == "Multiply" and sq.input_value(0) == centred and sq.input_value(1) == centred
+
+
 def _standardisations(model, input_name: str) -> list[tuple[object, object, float]]:
-    """``(divide_node, depth_output, eps)`` for each ``(x - ReduceMean(x)) / (Sqrt(..) + eps)`` of the input."""
+    """``(divide_node, depth_output, eps)`` for each ``(x - mean(x)) / (sqrt(mean((x - mean)^2)) + eps)``
+    of the input, means over the spatial axes (2, 3)."""
     params = [p for p in model.get_parameters() if p.get_friendly_name() == input_name]
     if not params:
         return []
@@ -47,8 +73,7 @@ def _standardisations(model, input_name: str) -> list[tuple[object, object, floa
         sub = sub_in.get_node()
         if sub.get_type_name() != "Subtract" or sub_in.get_index() != 0:
             continue
-        mean = sub.input_value(1).get_node()
-        if mean.get_type_name() != "ReduceMean" or mean.input_value(0) != x:
+        if not _is_spatial_mean_of(sub.input_value(1).get_node(), x):
             continue
         for div_in in sub.output(0).get_target_inputs():
             div = div_in.get_node()
@@ -57,21 +82,23 @@ def _standardisations(model, input_name: str) -> list[tuple[object, object, floa
             add = div.input_value(1).get_node()
             if add.get_type_name() != "Add":
                 continue
-            kinds = {add.input_value(i).get_node().get_type_name() for i in range(2)}
-            eps = [_const_scalar(add.input_value(i).get_node()) for i in range(2)]
-            eps = [e for e in eps if e is not None]
-            if "Sqrt" in kinds and len(eps) == 1:
-                found.append((div, x, eps[0]))
+            parts = [add.input_value(i).get_node() for i in range(2)]
+            eps = [_const_scalar(p) for p in parts]
+            stds = [p for p in parts if _is_std_of(p, sub.output(0))]
+            if len(stds) == 1 and sum(e is not None for e in eps) == 1:
+                found.append((div, x, next(e for e in eps if e is not None)))
     return found
 
 
 def keep_standardisation_f32(model, input_name: str = "depth") -> int:
     """Rewrite ``model`` in place so the per-image standardisation of ``input_name`` runs in f32.
 
-    The pattern is the one :class:`~depth_refine_ros.models.sr_net.GuidedSRNet` exports: Subtract
-    of the input's spatial ReduceMean, divided by ``Sqrt(mean of squares) + eps``. It is replaced by
+    The pattern is the one :class:`~depth_refine_ros.models.sr_net.GuidedSRNet` exports, checked
+    node by node (axes included): Subtract of the input's spatial ReduceMean, divided by
+    ``Sqrt(spatial mean of its square) + eps``. It is replaced by
     ``MVN(axes 2, 3, normalize_variance, eps outside the sqrt)`` (the same formula) and a scalar
-    ``ReduceMax`` of it is added as the last output, named :data:`KEEP_F32_OUTPUT`.
+    ``ReduceMax`` of it is added as the last output, named :data:`KEEP_F32_OUTPUT` (``_1``, ... for
+    further matches).
 
     Args:
         model: an ``openvino.Model`` read from a depth network's ONNX graph.
@@ -84,14 +111,15 @@ def keep_standardisation_f32(model, input_name: str = "depth") -> int:
     import openvino.opset13 as ops
 
     found = _standardisations(model, input_name)
-    for div, x, eps in found:
+    for i, (div, x, eps) in enumerate(found):
         axes = ops.constant([2, 3], dtype=ov.Type.i64)
         mvn = ops.mvn(x, axes, True, eps, "outside_sqrt")
         div.output(0).replace(mvn.output(0))
         keep = ops.reduce_max(mvn.output(0), ops.constant([0, 1, 2, 3], dtype=ov.Type.i64), False)
         result = ops.result(keep)
-        result.set_friendly_name(KEEP_F32_OUTPUT)
-        result.output(0).get_tensor().set_names({KEEP_F32_OUTPUT})
+        name = KEEP_F32_OUTPUT if i == 0 else f"{KEEP_F32_OUTPUT}_{i}"
+        result.set_friendly_name(name)
+        result.output(0).get_tensor().set_names({name})
         model.add_results([result])
     if found:
         model.validate_nodes_and_infer_types()

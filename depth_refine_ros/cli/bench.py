@@ -100,7 +100,7 @@ class _Publisher:
         rclpy.shutdown(context=self._ctx)
 
 
-def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_layout: str = "pcl") -> list[dict]:
+def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_layout: str = "packed") -> list[dict]:
     """Per-stage latency of the node's path for one 640x480 frame from x4 depth (ms).
 
     Every stage runs the code the node runs, in its order: decode (Image -> numpy), the pipeline (its
@@ -323,9 +323,9 @@ def add_parser(sub) -> None:
     p.add_argument("--live-repeats", type=int, default=1,
                    help="run the live part this many times (the rows say which run): on a shared VM "
                         "the p95 varies run to run, so a default-setting decision needs several")
-    p.add_argument("--cloud-layout", choices=["pcl", "packed"], default="pcl",
-                   help="the per-stage rows' xyzrgb cloud layout (the live node's: --live-params "
-                        "output.cloud_layout:=packed)")
+    p.add_argument("--cloud-layout", choices=["pcl", "packed"], default="packed",
+                   help="the per-stage rows' xyzrgb cloud layout (packed: the node's default; the live "
+                        "node's: --live-params output.cloud_layout:=pcl)")
     p.add_argument("--rate", type=float, default=15.0, help="stream rate (Hz)")
     p.add_argument("--no-live", action="store_true", help="skip the live DDS part")
     p.add_argument("--driver-profile", choices=["package", "default"], default="package",

@@ -152,6 +152,19 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
             Pipeline(only, cfg, registration=registration, temporal=temporal))
 
 
+def close_pipelines(*pipelines: Pipeline | None) -> None:
+    """Stop the work that runs beside ``pipelines`` (each thing once): the shared registration's
+    background estimate, and background model compiles (an engine's ``close``)."""
+    seen: set[int] = set()
+    for pl in pipelines:
+        if pl is None:
+            continue
+        for obj, method in ((pl.registration, "close"), (getattr(pl.backend, "engine", None), "close")):
+            if obj is not None and id(obj) not in seen and callable(getattr(obj, method, None)):
+                seen.add(id(obj))
+                getattr(obj, method)()
+
+
 def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
     """The guided pipeline of :func:`build_sr_pipelines` alone (evaluation, benchmarks)."""
     return build_sr_pipelines(spec, warmup)[0]

@@ -177,6 +177,9 @@ def cloud_to_msg(points: np.ndarray | CloudBuffer, header: Header, kind: str, la
         header: stamp and optical frame of the depth.
         kind: ``'xyz'`` or ``'xyzrgb'``.
         layout: ``'pcl'`` or ``'packed'`` (:mod:`depth_refine_ros.core.cloud`).
+
+    Raises:
+        ValueError: an unknown kind or layout, or a buffer whose points are not that layout's size.
     """
     fields, point_step = fields_for(kind, layout)
     msg = PointCloud2()
@@ -185,6 +188,9 @@ def cloud_to_msg(points: np.ndarray | CloudBuffer, header: Header, kind: str, la
         data, points = points.data, points.points
     else:
         data = _bytes_of(points)
+    if points.ndim != 3 or points.shape[2] * 4 != point_step:
+        raise ValueError(f"{kind} cloud in the {layout} layout has {point_step}-byte points; the buffer's "
+                         f"shape {points.shape} does not (build and wrap it with the same layout)")
     msg.height, msg.width = points.shape[:2]
     msg.fields = [PointField(name=f.name, offset=f.offset, datatype=f.datatype, count=f.count)
                   for f in fields]

@@ -16,6 +16,7 @@ import sys
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 
+from depth_refine_ros.pipeline.factory import close_pipelines
 from depth_refine_ros.ros.node_base import RefineNode, run_node
 from depth_refine_ros.ros.params import SrParams, declare, read
 from depth_refine_ros.ros.sr_node import SrNode
@@ -93,9 +94,8 @@ class SrLifecycleNode(SrNode, LifecycleNode):
         self._timers = []
 
     def _release(self) -> None:
-        """Drop the pipelines (closing the registration's background estimate)."""
-        if self.pipeline is not None and self.pipeline.registration is not None:
-            self.pipeline.registration.close()
+        """Drop the pipelines (closing the registration's background estimate and background compiles)."""
+        close_pipelines(self.pipeline, self.depth_only)
         self.pipeline = self.depth_only = None
         self._stats_ids = {}
 

@@ -28,7 +28,7 @@ from sensor_msgs.msg import CameraInfo, Image
 
 from depth_refine_ros.backends import node_threads
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines, build_temporal
+from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines, build_temporal, close_pipelines
 from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -270,10 +270,9 @@ class SrNode(RefineNode):
         return SetParametersResult(successful=True)
 
     def stop(self) -> None:
-        """Stop the worker, then the registration's background estimate."""
+        """Stop the worker, then the registration's background estimate and background compiles."""
         super().stop()
-        if getattr(self, "pipeline", None) is not None and self.pipeline.registration is not None:
-            self.pipeline.registration.close()
+        close_pipelines(getattr(self, "pipeline", None), getattr(self, "depth_only", None))
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:

@@ -262,8 +262,15 @@ def _de_config(cfg: DistillConfig):
     if cfg.de_kind == "sr" and src and (pathlib.Path(src) / "card.yaml").is_file():
         from depth_refine_ros.core.modeldir import read_card
 
-        return config_from_dict("sr", read_card(pathlib.Path(src)).config)
-    return preset_config("sr" if cfg.de_kind == "sr" else "mono", cfg.preset_de)
+        card = read_card(pathlib.Path(src))
+        if card.kind != "sr":
+            raise ValueError(f"--de-kind sr needs a guided SR model as DENet; {src} is a {card.kind} model")
+        return config_from_dict("sr", card.config)
+    kind = "sr" if cfg.de_kind == "sr" else "mono"
+    try:
+        return preset_config(kind, cfg.preset_de)
+    except KeyError as e:
+        raise ValueError(f"--preset-de {cfg.preset_de!r} is not a {kind} preset (DENet of kind {cfg.de_kind})") from e
 
 
 class Distiller:
@@ -540,7 +547,7 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
                     "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
                     "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
                     "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
-                    "denet": {"kind": cfg.de_kind, "preset": cfg.preset_de, "init": cfg.init_de or None},
+                    "denet": {"kind": cfg.de_kind, "config": config_to_dict(dist.de_cfg), "init": cfg.init_de or None},
                     "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
                     "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
                              "Knowledge Transfer for Single Depth Super-Resolution"}
