@@ -39,7 +39,6 @@ class Field:
 
 XYZ_FIELDS = (Field("x", 0), Field("y", 4), Field("z", 8))
 XYZRGB_FIELDS = XYZ_FIELDS + (Field("rgb", 16),)
-POINT_STEP = {"xyz": 16, "xyzrgb": 32}
 LAYOUTS = ("pcl", "packed")
 # (kind, layout) -> (fields, point_step in bytes)
 _FORMATS = {("xyz", "pcl"): (XYZ_FIELDS, 16), ("xyzrgb", "pcl"): (XYZRGB_FIELDS, 32),
@@ -57,16 +56,14 @@ class CloudBuilder:
         self._key: Intrinsics | None = None
         self._rx: np.ndarray | None = None
         self._ry: np.ndarray | None = None
-        self._contig_key: Intrinsics | None = None  # contiguous copies of the rays (cv2 path)
-        self._rxc: np.ndarray | None = None
-        self._ryc: np.ndarray | None = None
 
     def _rays(self, intr: Intrinsics) -> tuple[np.ndarray, np.ndarray]:
         if self._key != intr:
             u = (np.arange(intr.width, dtype=np.float32) - np.float32(intr.cx)) / np.float32(intr.fx)
             v = (np.arange(intr.height, dtype=np.float32) - np.float32(intr.cy)) / np.float32(intr.fy)
-            self._rx = np.broadcast_to(u[None, :], (intr.height, intr.width))
-            self._ry = np.broadcast_to(v[:, None], (intr.height, intr.width))
+            # full contiguous planes (not broadcast views): cv2.multiply in _merge needs them
+            self._rx = np.ascontiguousarray(np.broadcast_to(u[None, :], (intr.height, intr.width)))
+            self._ry = np.ascontiguousarray(np.broadcast_to(v[:, None], (intr.height, intr.width)))
             self._key = intr
         return self._rx, self._ry
 
@@ -122,19 +119,7 @@ class CloudBuilder:
         np.multiply(ry, z, out=out[:, :, 1])
         out[:, :, 2] = z
         if rgb is not None:
-            c = 4 if layout == "pcl" else 3  # the rgb float's index in a point
-            if sys.byteorder == "little" and rgb.dtype == np.uint8:
-                # uint32 0x00RRGGBB little-endian is the bytes B, G, R, 0: cv2 makes BGRA (alpha
-                # 255) in one SIMD pass and a masked uint32 store clears the alpha, 0.2 ms at VGA
-                # against 1.0 ms for a strided 3-byte copy (the cloud is on every frame's path).
-                import cv2
-
-                bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)
-                np.bitwise_and(bgra.view(np.uint32)[:, :, 0], np.uint32(0x00FFFFFF), out=out.view(np.uint32)[:, :, c])
-            else:
-                packed = out.view(np.uint32)[:, :, c]
-                packed[...] = (rgb[:, :, 0].astype(np.uint32) << 16
-                               | rgb[:, :, 1].astype(np.uint32) << 8 | rgb[:, :, 2])
+            _pack_rgb(rgb, out.view(np.uint32)[:, :, 4 if layout == "pcl" else 3])  # the rgb float's index
         return out
 
 
@@ -146,26 +131,37 @@ class CloudBuilder:
         (0.33 against 0.53 ms at VGA xyzrgb in isolation). Same float32 products, same bits.
 
         Returns:
-            False (nothing written) where the fast path does not apply: non-contiguous input,
-            or RGB that is not little-endian-packable uint8.
+            False (nothing written) where the fast path does not apply: non-contiguous depth or
+            ``out``.
         """
         if not (z.flags.c_contiguous and out.flags.c_contiguous):
             return False
-        if rgb is not None and not (sys.byteorder == "little" and rgb.dtype == np.uint8):
-            return False
         import cv2
 
-        if self._contig_key != intr:
-            self._rxc, self._ryc = (np.ascontiguousarray(r) for r in self._rays(intr))
-            self._contig_key = intr
-        planes = [cv2.multiply(self._rxc, z), cv2.multiply(self._ryc, z), z]
-        if rgb is not None:  # as in build(): BGRA bytes, alpha cleared, read as the rgb float's bits
-            bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)
-            planes.append(np.bitwise_and(bgra.view(np.uint32)[:, :, 0], np.uint32(0x00FFFFFF)).view(np.float32))
+        rx, ry = self._rays(intr)
+        planes = [cv2.multiply(rx, z), cv2.multiply(ry, z), z]
+        if rgb is not None:
+            bits = np.empty(z.shape, np.uint32)
+            _pack_rgb(rgb, bits)
+            planes.append(bits.view(np.float32))
         merged = cv2.merge(planes, dst=out)
         if merged is not out and not np.shares_memory(merged, out):  # an OpenCV that allocated anyway
             out[...] = merged
         return True
+
+
+def _pack_rgb(rgb: np.ndarray, bits: np.ndarray) -> None:
+    """Write ``(H, W, 3)`` RGB into ``bits`` (``(H, W) uint32``, any strides) as ``0x00RRGGBB``."""
+    if sys.byteorder == "little" and rgb.dtype == np.uint8:
+        # uint32 0x00RRGGBB little-endian is the bytes B, G, R, 0: cv2 makes BGRA (alpha 255) in one
+        # SIMD pass and a masked uint32 store clears the alpha, 0.2 ms at VGA against 1.0 ms for a
+        # strided 3-byte copy (the cloud is on every frame's path).
+        import cv2
+
+        bgra = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGRA)
+        np.bitwise_and(bgra.view(np.uint32)[:, :, 0], np.uint32(0x00FFFFFF), out=bits)
+    else:
+        bits[...] = (rgb[:, :, 0].astype(np.uint32) << 16 | rgb[:, :, 1].astype(np.uint32) << 8 | rgb[:, :, 2])
 
 
 def fields_for(kind: str, layout: str = "pcl") -> tuple[tuple[Field, ...], int]:
