@@ -27,16 +27,21 @@ def test_teacher_is_the_lower_validation_error_unless_forced(errors, forced, exp
     assert choose_teacher(*errors, forced) == expected
 
 
-def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_model(tmp_path):
-    data = require_data("rgbdd")
-    out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(data), "--out", str(out),
-           "--train-limit", "3", "--role-limit", "1", "--val-limit", "1", "--val-scales", "8",
-           "--role-scales", "8", "--preset-de", "tiny", "--patch", "64", "--batch", "2", "--p1-dsr", "2",
-           "--p1-de", "2", "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto"]
+def _tiny_distill(out, *args: str) -> None:
+    """A few steps of ``depth-refine-train distill`` on three frames (two epochs of two steps), in a
+    subprocess with one thread; ``args`` add to or override the common ones."""
+    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(require_data("rgbdd")),
+           "--out", str(out), "--train-limit", "3", "--role-limit", "1", "--val-limit", "1",
+           "--val-scales", "8", "--role-scales", "8", "--patch", "64", "--batch", "2", "--p1-dsr", "2",
+           "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto", *args]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_model(tmp_path):
+    out = tmp_path / "run"
+    _tiny_distill(out, "--preset-de", "tiny", "--p1-de", "2")
     roles = json.loads((out / "roles.json").read_text())
     assert [e["epoch"] for e in roles] == [0, 1]
     for e in roles:  # the lower role-validation RMSE teaches
@@ -61,16 +66,9 @@ def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
     """``--de-kind sr``: the shipped guided sr_faster as DENet; its role-validation error is the
     guided net's metric RMSE (far below the depth-only student's), so ``auto`` makes it the teacher of
     every epoch and only DSRNet trains; the card records DENet's kind."""
-    data = require_data("rgbdd")
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(data), "--out", str(out),
-           "--train-limit", "3", "--role-limit", "1", "--val-limit", "1", "--val-scales", "8",
-           "--role-scales", "8", "--de-kind", "sr", "--init-de", "sr_faster",
-           "--init", "depth_sr_lite", "--patch", "64", "--batch", "2", "--p1-dsr", "2", "--p1-de", "0",
-           "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto", "--rho2", "0.5"]
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
-    assert r.returncode == 0, r.stderr[-3000:]
+    _tiny_distill(out, "--de-kind", "sr", "--init-de", "sr_faster", "--init", "depth_sr_lite", "--p1-de", "0",
+                  "--rho2", "0.5")
     roles = json.loads((out / "roles.json").read_text())
     assert [e["teacher"] for e in roles] == ["de", "de"], roles
     assert all(e["de_rmse_cm"] < e["dsr_rmse_cm"] for e in roles), roles
