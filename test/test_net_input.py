@@ -51,6 +51,21 @@ def test_sr_inputs_equal_convert_then_pad_and_reuse_their_buffers():
     np.testing.assert_allclose(feeds2["rgb"][0, :, :120, :160], 1 - net_input.rgb_to_chw(rgb), atol=1e-6)
 
 
+def test_sr_inputs_give_the_image_as_padded_bytes_for_an_rgb_u8_engine():
+    depth = (1 + rng_local().random((30, 40))).astype(np.float32)
+    rgb = rng_local().integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    buffers: dict = {}
+    feeds, _, _ = net_input.sr_inputs(depth, rgb, (120, 160), 64, True, buffers=buffers, rgb_u8=True)
+    want = np.pad(rgb, [(0, 8), (0, 32), (0, 0)], mode="edge")[None]
+    assert feeds["rgb"].dtype == np.uint8 and feeds["rgb"].shape == (1, 128, 192, 3)
+    np.testing.assert_array_equal(feeds["rgb"], want)
+    plain, _, _ = net_input.sr_inputs(depth, rgb, (120, 160), 64, True)
+    np.testing.assert_array_equal(feeds["depth"], plain["depth"])  # depth is fed as before
+    again, _, _ = net_input.sr_inputs(depth, 255 - rgb, (120, 160), 64, True, buffers=buffers, rgb_u8=True)
+    assert again["rgb"] is feeds["rgb"]
+    np.testing.assert_array_equal(again["rgb"], 255 - want)
+
+
 def rng_local():
     return np.random.default_rng(11)
 

@@ -82,10 +82,10 @@ def test_auto_precision_is_bf16_where_native_with_the_standardisation_kept_f32(s
     eng = be.engine
     assert eng.precision_reason.startswith("auto:")
     if ov_backend.native_bf16()[0]:
-        assert eng.precision == "bf16" and eng.graph_edits == ov_graph.PATCH_ID
+        assert eng.precision == "bf16" and eng.graph_edits == ov_graph.PATCH_ID + ov_backend.RGB_U8_ID
         assert "depth standardisation kept in f32" in eng.precision_reason
     else:
-        assert eng.precision == "fp32" and eng.graph_edits == ""
+        assert eng.precision == "fp32" and eng.graph_edits == ov_backend.RGB_U8_ID
 
 
 def test_auto_precision_stays_fp32_for_a_graph_it_cannot_keep_accurate(tmp_path):
@@ -339,7 +339,8 @@ def test_held_out_accuracy_fp32_equals_ort_and_edited_bf16_keeps_the_gain(tmp_pa
             m.setattr(ov_backend, "keep_standardisation_f32", lambda *a, **k: 0)
             bes["bf16 unedited"] = create_backend("openvino", model=model, precision="bf16", threads=2,
                                                   cache_dir=tmp_path)
-        assert bes["bf16 unedited"].engine.graph_edits == "" and bes["bf16"].engine.graph_edits
+        assert ov_graph.PATCH_ID not in bes["bf16 unedited"].engine.graph_edits
+        assert ov_graph.PATCH_ID in bes["bf16"].engine.graph_edits
     rmse = {k: [] for k in bes}
     for f in frames:
         lr = degrade("bicubic", f.depth, 8, seed=1, rgb=f.rgb)
@@ -409,3 +410,29 @@ def test_threads_reach_onnxruntime_and_openvino_and_are_dropped_for_torch(sr_lit
     ort = create_model_backend("onnxruntime", str(sr_lite), threads=1)
     assert ort.engine.session.get_session_options().intra_op_num_threads == 1
     assert create_model_backend("torch", str(sr_lite), threads=1).name == "torch"  # no TypeError
+
+
+def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
+    """rgb_u8 (on for SR models through create_backend): the compiled graph converts the camera's
+    bytes itself; the output equals the float-fed engine's to float rounding (through the pipeline
+    measured bit-equal here), at the start-up size and on a padded run, the cache keeps the two
+    graphs apart, and the engine takes NHWC bytes."""
+    x = _frame()
+    be_u8 = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True)
+    be_f = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
+                          rgb_u8=False)
+    assert be_u8.engine.rgb_u8 and not be_f.engine.rgb_u8 and "RGB fed as bytes" in be_u8.describe()
+    assert be_u8.engine.parity_err["depth_out"] < 1e-5
+    shapes = be_u8.engine._shapes((512, 640))
+    assert be_u8.engine.blob_path(shapes) != be_f.engine.blob_path(shapes)
+    np.testing.assert_allclose(be_u8.infer(x, (480, 640))["depth"], be_f.infer(x, (480, 640))["depth"], atol=1e-6)
+    small = _frame(1, (384, 512))
+    a, b = be_u8.infer(small, (384, 512))["depth"], be_f.infer(small, (384, 512))["depth"]
+    assert sum(be_u8.engine.padded_runs.values()) == 1 == sum(be_f.engine.padded_runs.values())
+    np.testing.assert_allclose(a, b, atol=1e-6)  # metres
+    feeds = ov_backend.parity_feeds(be_u8.model, (128, 192), rgb_bytes=True)
+    out_f = be_f.engine.run(feeds)[0]
+    out_u8 = be_u8.engine.run(dict(feeds, rgb=ov_backend.rgb_bytes(feeds["rgb"])))[0]
+    np.testing.assert_allclose(out_u8, out_f, atol=1e-6 * np.ptp(out_f))  # 1-ulp differences: x / 255 vs k / 255
+    for be in (be_u8, be_f):
+        be.engine.close()

@@ -22,9 +22,12 @@ class Engine(abc.ABC):
 
     Attributes:
         name: backend registry name of the engine.
+        rgb_u8: :meth:`run` takes ``rgb`` as the ``(1, H, W, 3) uint8`` image instead (the engine's
+            compiled graph converts it; OpenVINO's option).
     """
 
     name = "abstract"
+    rgb_u8 = False
 
     @abc.abstractmethod
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
@@ -87,7 +90,8 @@ class SrNetBackend(NetBackend):
         upsample, normalise, pad, infer, crop, holes)."""
         t: dict[str, float] = {}
         feeds, scale, valid = net_input.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
-                                                  self.model.size_multiple, self.needs_rgb, t, self._feeds)
+                                                  self.model.size_multiple, self.needs_rgb, t, self._feeds,
+                                                  rgb_u8=self.engine.rgb_u8)
         t0 = time.perf_counter()
         out = self.engine.run(feeds)[0]
         t["infer"] = (time.perf_counter() - t0) * 1e3

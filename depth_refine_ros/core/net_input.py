@@ -56,13 +56,13 @@ def _split(rgb: np.ndarray) -> tuple[np.ndarray, ...]:
     return cv2.split(rgb)
 
 
-def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...]) -> np.ndarray:
-    """A float32 array of ``shape``: ``buffers[key]`` reused when it has that shape, else new."""
+def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...], dtype: type = np.float32) -> np.ndarray:
+    """An array of ``shape`` and ``dtype``: ``buffers[key]`` reused when it matches, else new."""
     if buffers is None:
-        return np.empty(shape, np.float32)
+        return np.empty(shape, dtype)
     buf = buffers.get(key)
-    if buf is None or buf.shape != shape:
-        buf = buffers[key] = np.empty(shape, np.float32)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = buffers[key] = np.empty(shape, dtype)
     return buf
 
 
@@ -76,8 +76,8 @@ def _edge_pad_in_place(x: np.ndarray, h: int, w: int) -> None:
 
 
 def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, int], multiple: int,
-              guided: bool, timings: dict[str, float] | None = None, buffers: dict | None = None
-              ) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
+              guided: bool, timings: dict[str, float] | None = None, buffers: dict | None = None,
+              rgb_u8: bool = False) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     """Graph inputs of an SR model.
 
     The normalised inputs are written straight into their padded graph arrays (one pass each
@@ -95,9 +95,13 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
             padding).
         buffers: if given, a dict the graph arrays are kept in and reused from call to call (a
             backend's own: the returned feeds are then overwritten by the next call).
+        rgb_u8: give ``rgb`` as the raw ``(1, H', W', 3) uint8`` image, edge-padded, for an engine
+            whose compiled graph converts it itself (OpenVINO's ``rgb_u8``: the same values, no
+            float pass here).
 
     Returns:
-        ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W') float32``, the
+        ``(feeds, scale, valid_lr)``: ``depth`` (and ``rgb``) as ``(1, C, H', W') float32`` (``rgb``
+        ``(1, H', W', 3) uint8`` with ``rgb_u8``), the
         per-frame depth scale in metres (max valid low-res depth) and the ``(h, w) bool`` input
         validity.
     """
@@ -112,15 +116,20 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
     x_depth = _buffer(buffers, "depth", (1, 1, *hw))
     np.multiply(up, np.float32(1.0 / scale), out=x_depth[0, 0, :h, :w])
     feeds = {"depth": x_depth}
-    if guided:
+    if guided and rgb_u8:
+        x_u8 = feeds["rgb"] = _buffer(buffers, "rgb_u8", (1, *hw, 3), np.uint8)
+        x_u8[0, :h, :w] = rgb
+        _edge_pad_in_place(np.moveaxis(x_u8, 3, 1), h, w)  # a (1, 3, H', W') view of the same memory
+    elif guided:
         x_rgb = feeds["rgb"] = _buffer(buffers, "rgb", (1, 3, *hw))
         # contiguous channel planes convert with SIMD; the strided (H, W, 3) -> (3, H, W) view does not
         planes = _split(rgb) if rgb.dtype == np.uint8 and rgb.flags.c_contiguous else rgb.transpose(2, 0, 1)
         for c in range(3):
             np.multiply(planes[c], np.float32(1 / 255), out=x_rgb[0, c, :h, :w], dtype=np.float32)
     t3 = time.perf_counter()
-    for x in feeds.values():
-        _edge_pad_in_place(x, h, w)
+    _edge_pad_in_place(x_depth, h, w)
+    if guided and not rgb_u8:
+        _edge_pad_in_place(feeds["rgb"], h, w)
     if timings is not None:
         t4 = time.perf_counter()
         timings.update(fill=(t1 - t0) * 1e3, upsample=(t2 - t1) * 1e3, normalise=(t3 - t2) * 1e3,

@@ -7,7 +7,9 @@
 # (init_skip=[head]), its zero last conv making step 0 exactly the bicubic input. Stages as
 # fast_cpu.sh: a = bicubic inputs, b = the `robust` mix from a, c = 1500 steps more with a quarter
 # non-antialiased resizes (cubic_noaa) from b, d = c's mix 6000 steps more from c (or INIT=, e.g. the
-# shipped depth_refine_ros/model_zoo/sr_faster); each resumes from its own last.pt
+# shipped depth_refine_ros/model_zoo/sr_faster), e = d's mix plus a share of registered phone-ToF-like
+# input (tof_reg, as sr_lite_tof was trained; x3 added to the scales: real phone ToF is x2.67) 6000 steps
+# more from the shipped model (or INIT=); each resumes from its own last.pt
 # when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
 # THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
 set -euo pipefail
@@ -25,6 +27,10 @@ elif [ "$STAGE" = b ]; then
 elif [ "$STAGE" = c ]; then  # stage b lost to bicubic on non-antialiased (cv2.resize) input at x8
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=1500 lr=0.0002 time_limit_min=110 init=$R/b/last.pt out=$R/c
+elif [ "$STAGE" = e ]; then  # d lost to FGS on the real phone-ToF frames
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic,tof_reg]" \
+    "scales=[2,3,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 \
+    init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/e
 else  # d: stage c's mix, 6000 steps more; INIT (default runs/faster/c/last.pt) may be the shipped model
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 init="${INIT:-$R/c/last.pt}" out=$R/d
