@@ -75,3 +75,13 @@ def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
     dist = load_model_dir(out / "model").card.training["distillation"]
     assert dist["denet"]["kind"] == "sr" and dist["rho2_distill"] == 0.5
     assert dist["steps"] == {"dsr": 2 + 2 * 2, "de": 0, "sp": 1 + 2 * 2}
+
+
+def test_baseline_trains_the_depth_only_net_alone_and_exports_it(tmp_path):
+    """``--teacher none`` (the equal-steps baseline of every distillation A/B): DSRNet alone for
+    ``p1_dsr + epochs * epoch_steps`` steps, no DENet or SPNet, and an exported model whose card says so."""
+    out = tmp_path / "run"
+    _tiny_distill(out, "--teacher", "none", "--init", "depth_sr_lite")
+    tr = load_model_dir(out / "model").card.training
+    assert "distillation" not in tr and "baseline" in tr["stages"][-1]["method"]
+    assert tr["stages"][-1]["steps"] == 2 + 2 * 2

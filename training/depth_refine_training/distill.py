@@ -547,7 +547,9 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
                     "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
                     "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
                     "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
-                    "denet": {"kind": cfg.de_kind, "config": config_to_dict(dist.de_cfg), "init": cfg.init_de or None},
+                    # the baseline builds no DENet (and its card has no distillation entry)
+                    "denet": None if dist.baseline else {"kind": cfg.de_kind, "config": config_to_dict(dist.de_cfg),
+                                                         "init": cfg.init_de or None},
                     "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
                     "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
                              "Knowledge Transfer for Single Depth Super-Resolution"}
