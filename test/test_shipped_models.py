@@ -12,6 +12,7 @@ from depth_refine_ros.ros.params import SrParams
 
 SHIPPED = {"sr_faster": "sr", "sr_fast": "sr", "sr_fast_adain": "sr", "sr_lite": "sr", "sr_lite_tof": "sr",
            "sr_lite_robust": "sr", "depth_sr_lite": "depth_sr", "depth_sr_robust": "depth_sr",
+           "depth_sr_distilled": "depth_sr",
            "mono_small": "mono", "sddr_small": "sddr"}
 HELD_OUT = {"20200518", "20200601", "20200711", "20200715"}
 
@@ -63,6 +64,35 @@ def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale)
     ours = _rmse_cm(build_method(model), held_out, scale)
     bic = _rmse_cm(build_method("bicubic"), held_out, scale)
     assert ours < bic, f"{model} x{scale}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
+
+
+@pytest.mark.unit
+@pytest.mark.slow
+@pytest.mark.parametrize("degradation, scale", [("bicubic", 4), ("cubic_noaa", 8), ("nearest", 8), ("tof", 8),
+                                                ("block_noise", 4)])
+def test_default_depth_only_fallback_beats_bicubic_on_every_kind_of_input(held_out, degradation, scale):
+    """sr_node's default fallback while RGB is missing (``SrParams().depth_only_model``) replaced
+    bicubic: on these frames it must stay better than bicubic on every kind of low-res depth (run
+    without RGB, as the node runs it)."""
+    name = SrParams().depth_only_model
+    assert load_model_dir(name).kind == "depth_sr"
+    ours = _rmse_cm(build_method(name), held_out, scale, degradation)
+    bic = _rmse_cm(build_method("bicubic"), held_out, scale, degradation)
+    assert ours < bic, f"x{scale} {degradation}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
+
+
+@pytest.mark.unit
+def test_fallback_model_is_read_with_a_network_backend_and_not_with_classical():
+    """``depth_only.model`` names the depth-only net for network backends; ``backend: classical`` runs
+    no network at all, so its fallback stays bicubic whatever the parameter says."""
+    from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
+
+    name = SrParams().depth_only_model
+    _, only = build_sr_pipelines(SrPipelineSpec(backend="onnxruntime", model="sr_lite", depth_only_model=name),
+                                 warmup=False)
+    assert only.backend.model.name == name and not only.backend.needs_rgb
+    _, only = build_sr_pipelines(SrPipelineSpec(backend="classical", depth_only_model=name), warmup=False)
+    assert only.backend.name == "classical" and "bicubic" in only.backend.describe()
 
 
 @pytest.mark.unit

@@ -50,9 +50,9 @@ compiled graph takes the camera's ``(1, H, W, 3) uint8`` image and converts it t
 float32 / 255`` the ONNX graph expects itself (OpenVINO's pre-processing, fused into the first
 layers), so the pipeline skips its float conversion of the image and feeds a quarter of the bytes.
 The values are the same: through the pipeline the shipped ``sr_faster``'s output on a test frame
-was bit-equal, the engine alone differs by float rounding (x / 255 computed two ways). Measured on
-``sr_faster`` at 640x512, 2 threads, bf16, idle: 12.5 against 12.9 ms inference (fp32 17.6 against
-18.1), and the pipeline's ``normalise`` stage loses its 0.3 ms RGB pass.
+was bit-equal, the engine alone differs by float rounding (x / 255 computed two ways). In
+``depth-refine bench`` (``sr_faster``, 640x480) the ``normalise`` stage went from 0.56-0.60 to
+0.18-0.22 ms; the inference changed by less than its run-to-run spread (docs/results.md).
 
 Parity: at start-up the compiled model is run on a fixed input and compared with ONNX Runtime on the
 same graph; the largest difference relative to the reference output's range must stay within

@@ -37,8 +37,8 @@ class SrPipelineSpec:
         refine_mode: SDDR stage after the backend: ``none``, ``one_stage`` or ``two_stage``.
         refine_model: the SDDR refiner model (``refine_mode != none``).
         refine_mono_model: the monocular model giving the refiner its high-resolution inference.
-        depth_only_model: depth-only SR model for frames without RGB (empty: the guided backend
-            when it needs no RGB, else bicubic).
+        depth_only_model: depth-only SR model for frames without RGB (empty, or backend
+            ``classical``: the guided backend when it needs no RGB, else bicubic).
         registration_mode: ``none``, ``fixed`` or ``auto`` (depth-to-RGB offset, see ``core.register``).
         registration_shift_px: ``(dy, dx)`` pixels for ``fixed``.
         registration_every_n: ``auto``: estimate on every n-th RGB frame.
@@ -134,7 +134,8 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         refiner = SddrRefinement(
             _net(spec, spec.refine_model, ("sddr",)), _net(spec, spec.refine_mono_model, ("mono",)),
             spec.refine_mode)
-    if spec.depth_only_model:
+    if spec.depth_only_model and spec.backend != "classical":
+        # like ``model``: backend classical runs no network, so its fallback is bicubic
         only = _net(spec, spec.depth_only_model, ("depth_sr",), keep_holes=spec.keep_holes)
     elif not backend.needs_rgb:
         only = backend

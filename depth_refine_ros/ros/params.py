@@ -123,8 +123,9 @@ class SrParams(CommonParams):
         "When depth keeps arriving without rgb/image for this long (s) the node refines depth alone "
         "(depth-only model) and switches back when RGB returns; 0 disables.")
     depth_only_model: str = _p(
-        "", "depth_only.model",
-        "Depth-only SR model used while RGB is missing (empty: classical bicubic).")
+        "depth_sr_distilled", "depth_only.model",
+        "Depth-only SR model used while RGB is missing (empty: classical bicubic). Not read with backend "
+        "classical, which falls back to bicubic.")
     depth_only_scale: int = _p(
         4, "depth_only.scale",
         "Output size = depth size x this while RGB is missing, when no RGB size or rgb/camera_info is known.")
