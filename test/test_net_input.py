@@ -64,6 +64,12 @@ def test_sr_inputs_give_the_image_as_padded_bytes_for_an_rgb_u8_engine():
     again, _, _ = net_input.sr_inputs(depth, 255 - rgb, (120, 160), 64, True, buffers=buffers, rgb_u8=True)
     assert again["rgb"] is feeds["rgb"]
     np.testing.assert_array_equal(again["rgb"], 255 - want)
+    # what a bgr8 / bgra8 camera's decoded RGB is (channel-reversed views), and non-byte input
+    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+    bgra = np.concatenate([bgr, np.full((120, 160, 1), 7, np.uint8)], axis=2)
+    for view in (bgr[:, :, ::-1], bgra[:, :, 2::-1], rgb.astype(np.float32)):
+        got, _, _ = net_input.sr_inputs(depth, view, (120, 160), 64, True, rgb_u8=True)
+        np.testing.assert_array_equal(got["rgb"], want)
 
 
 def rng_local():

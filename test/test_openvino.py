@@ -434,5 +434,7 @@ def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
     out_f = be_f.engine.run(feeds)[0]
     out_u8 = be_u8.engine.run(dict(feeds, rgb=ov_backend.rgb_bytes(feeds["rgb"])))[0]
     np.testing.assert_allclose(out_u8, out_f, atol=1e-6 * np.ptp(out_f))  # 1-ulp differences: x / 255 vs k / 255
+    with pytest.raises(BackendError, match="uint8"):  # float NCHW to a bytes engine is refused, not misread
+        be_u8.engine.run(feeds)
     for be in (be_u8, be_f):
         be.engine.close()

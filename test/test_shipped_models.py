@@ -71,28 +71,38 @@ def test_shipped_sr_models_beat_bicubic_on_held_out_days(held_out, model, scale)
 @pytest.mark.parametrize("degradation, scale", [("bicubic", 4), ("cubic_noaa", 8), ("nearest", 8), ("tof", 8),
                                                 ("block_noise", 4)])
 def test_default_depth_only_fallback_beats_bicubic_on_every_kind_of_input(held_out, degradation, scale):
-    """sr_node's default fallback while RGB is missing (``SrParams().depth_only_model``) replaced
-    bicubic: on these frames it must stay better than bicubic on every kind of low-res depth (run
-    without RGB, as the node runs it)."""
-    name = SrParams().depth_only_model
-    assert load_model_dir(name).kind == "depth_sr"
-    ours = _rmse_cm(build_method(name), held_out, scale, degradation)
+    """sr_node's default fallback while RGB is missing (``depth_only.model: auto`` ->
+    ``DEFAULT_DEPTH_ONLY_MODEL``) replaced bicubic: on these frames it must stay better than bicubic on
+    every kind of low-res depth (run without RGB, as the node runs it)."""
+    from depth_refine_ros.pipeline.factory import DEFAULT_DEPTH_ONLY_MODEL
+
+    assert SrParams().depth_only_model == "auto" and load_model_dir(DEFAULT_DEPTH_ONLY_MODEL).kind == "depth_sr"
+    ours = _rmse_cm(build_method(DEFAULT_DEPTH_ONLY_MODEL), held_out, scale, degradation)
     bic = _rmse_cm(build_method("bicubic"), held_out, scale, degradation)
     assert ours < bic, f"x{scale} {degradation}: {ours:.2f} cm vs bicubic {bic:.2f} cm"
 
 
 @pytest.mark.unit
-def test_fallback_model_is_read_with_a_network_backend_and_not_with_classical():
-    """``depth_only.model`` names the depth-only net for network backends; ``backend: classical`` runs
-    no network at all, so its fallback stays bicubic whatever the parameter says."""
-    from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
+def test_depth_only_choice_auto_bicubic_or_named():
+    """``depth_only.model``: ``auto`` is the shipped fallback for a guided network, bicubic under
+    ``backend: classical``, the main model itself when that needs no RGB; ``bicubic`` is bicubic; a
+    named model is loaded whatever the backend (classical runs it on ONNX Runtime)."""
+    from depth_refine_ros.pipeline.factory import DEFAULT_DEPTH_ONLY_MODEL, SrPipelineSpec, build_sr_pipelines
 
-    name = SrParams().depth_only_model
-    _, only = build_sr_pipelines(SrPipelineSpec(backend="onnxruntime", model="sr_lite", depth_only_model=name),
-                                 warmup=False)
-    assert only.backend.model.name == name and not only.backend.needs_rgb
-    _, only = build_sr_pipelines(SrPipelineSpec(backend="classical", depth_only_model=name), warmup=False)
-    assert only.backend.name == "classical" and "bicubic" in only.backend.describe()
+    def fallback(**kw):
+        main, only = build_sr_pipelines(SrPipelineSpec(**kw), warmup=False)
+        return main.backend, only.backend
+
+    _, only = fallback(backend="onnxruntime", model="sr_lite", depth_only_model="auto")
+    assert only.model.name == DEFAULT_DEPTH_ONLY_MODEL and not only.needs_rgb
+    _, only = fallback(backend="classical", classical_method="fgs", depth_only_model="auto")
+    assert only.name == "classical" and "bicubic" in only.describe()
+    main, only = fallback(backend="onnxruntime", model="depth_sr_lite", depth_only_model="auto")
+    assert only is main
+    _, only = fallback(backend="onnxruntime", model="sr_lite", depth_only_model="bicubic")
+    assert only.name == "classical" and "bicubic" in only.describe()
+    _, only = fallback(backend="classical", depth_only_model="depth_sr_lite")
+    assert only.name == "onnxruntime" and only.model.name == "depth_sr_lite"
 
 
 @pytest.mark.unit

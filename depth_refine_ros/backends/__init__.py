@@ -64,7 +64,8 @@ def node_threads(requested: int, cpus: int | None = None) -> int:
 AUTO_PRECISIONS = {"tensorrt": ("fp16", "fp32"), "openvino": ("fp32", "bf16"), "onnxruntime": ("fp32",)}
 # options each takes besides model/device/precision; the task backend's (keep_holes) go to all
 _AUTO_OPTIONS = {"tensorrt": {"opt_hw", "max_hw", "build", "parity_tol"},
-                 "openvino": {"opt_hw", "cache_dir", "parity", "parity_tol", "threads", "background_compile"},
+                 "openvino": {"opt_hw", "cache_dir", "parity", "parity_tol", "threads", "background_compile",
+                              "rgb_u8"},
                  "onnxruntime": {"threads"}}
 _TASK_OPTIONS = {"keep_holes"}
 

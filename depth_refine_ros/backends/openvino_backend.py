@@ -41,7 +41,8 @@ OpenVINO version, the CPU (name, architecture, capabilities), the ONNX file's sh
 precision and the input shapes, like the TensorRT engine cache, so a changed graph, CPU or
 OpenVINO never reuses a stale blob. A blob file is one JSON header line (key, sha256 and size of
 the blob, versions) and the blob; a blob whose size or sha256 disagrees with its header, or that
-OpenVINO cannot import, is rebuilt with a warning naming the file. When the model directory is not
+OpenVINO cannot import, is rebuilt with a warning naming the file. Graph edits (the bf16
+standardisation, ``rgb_u8``) are part of the key too. When the model directory is not
 writable (a system install) the cache goes to ``$XDG_CACHE_HOME/depth_refine_ros/openvino`` (default
 ``~/.cache/...``), logged and shown in :meth:`OvEngine.describe`. ``cache_dir`` overrides both.
 
@@ -331,11 +332,21 @@ class OvEngine(Engine):
         return self.rgb_u8 and name == "rgb"
 
     def _feed_shapes(self, feeds: dict[str, np.ndarray]) -> tuple:
-        """:meth:`_shapes` of ``feeds`` (``rgb`` may be NHWC bytes, see ``rgb_u8``)."""
+        """:meth:`_shapes` of ``feeds`` (``rgb`` is NHWC bytes with ``rgb_u8``).
+
+        Raises:
+            BackendError: an ``rgb_u8`` engine fed anything but ``(1, H, W, 3) uint8`` RGB.
+        """
         shapes = []
         for n in self.model.inputs:
-            s = np.shape(feeds[n])
-            shapes.append((n, s[3], s[1], s[2]) if self._u8(n) else (n, *s[1:]))
+            x = feeds[n]
+            if self._u8(n):
+                if x.dtype != np.uint8 or x.ndim != 4 or x.shape[3] != 3:
+                    raise BackendError(f"{self.model.name}: this OpenVINO engine takes '{n}' as (1, H, W, 3) uint8 "
+                                       f"(rgb_u8), not {x.dtype} {tuple(x.shape)}")
+                shapes.append((n, x.shape[3], x.shape[1], x.shape[2]))
+            else:
+                shapes.append((n, *np.shape(x)[1:]))
         return tuple(shapes)
 
     def blob_path(self, shapes: tuple) -> Path:

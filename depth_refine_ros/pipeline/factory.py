@@ -15,6 +15,9 @@ from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.pipeline.mono import MonoPipeline, MonoPipelineConfig
 from depth_refine_ros.pipeline.sr import Pipeline, PipelineConfig
 
+# the shipped depth-only model ``depth_only_model: auto`` resolves to (docs/results.md#depth-sr-distilled)
+DEFAULT_DEPTH_ONLY_MODEL = "depth_sr_distilled"
+
 
 @dataclass(frozen=True)
 class SrPipelineSpec:
@@ -37,8 +40,10 @@ class SrPipelineSpec:
         refine_mode: SDDR stage after the backend: ``none``, ``one_stage`` or ``two_stage``.
         refine_model: the SDDR refiner model (``refine_mode != none``).
         refine_mono_model: the monocular model giving the refiner its high-resolution inference.
-        depth_only_model: depth-only SR model for frames without RGB (empty, or backend
-            ``classical``: the guided backend when it needs no RGB, else bicubic).
+        depth_only_model: what refines frames without RGB: a depth-only SR model (name or
+            directory); ``auto``: :data:`DEFAULT_DEPTH_ONLY_MODEL`, except with backend
+            ``classical`` or a main model that needs no RGB (then as empty); empty or ``bicubic``:
+            the main backend when it needs no RGB, else bicubic.
         registration_mode: ``none``, ``fixed`` or ``auto`` (depth-to-RGB offset, see ``core.register``).
         registration_shift_px: ``(dy, dx)`` pixels for ``fixed``.
         registration_every_n: ``auto``: estimate on every n-th RGB frame.
@@ -134,13 +139,14 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         refiner = SddrRefinement(
             _net(spec, spec.refine_model, ("sddr",)), _net(spec, spec.refine_mono_model, ("mono",)),
             spec.refine_mode)
-    if spec.depth_only_model and spec.backend != "classical":
-        # like ``model``: backend classical runs no network, so its fallback is bicubic
-        only = _net(spec, spec.depth_only_model, ("depth_sr",), keep_holes=spec.keep_holes)
-    elif not backend.needs_rgb:
-        only = backend
+    choice = spec.depth_only_model
+    if choice == "auto":
+        # backend classical runs no network unless one is named; a depth-only model serves itself
+        choice = "" if spec.backend == "classical" or not backend.needs_rgb else DEFAULT_DEPTH_ONLY_MODEL
+    if choice in ("", "bicubic"):
+        only = backend if not backend.needs_rgb else create_backend("classical", method="bicubic")
     else:
-        only = create_backend("classical", method="bicubic")
+        only = _net(spec, choice, ("depth_sr",), keep_holes=spec.keep_holes)
     if warmup:
         backend.warmup()
         if only is not backend:

@@ -123,9 +123,10 @@ class SrParams(CommonParams):
         "When depth keeps arriving without rgb/image for this long (s) the node refines depth alone "
         "(depth-only model) and switches back when RGB returns; 0 disables.")
     depth_only_model: str = _p(
-        "depth_sr_distilled", "depth_only.model",
-        "Depth-only SR model used while RGB is missing (empty: classical bicubic). Not read with backend "
-        "classical, which falls back to bicubic.")
+        "auto", "depth_only.model",
+        "What refines depth while RGB is missing: auto (the shipped depth_sr_distilled on the node's backend; "
+        "bicubic with backend classical; the model itself when it needs no RGB), bicubic, or a depth-only "
+        "model name or directory.")
     depth_only_scale: int = _p(
         4, "depth_only.scale",
         "Output size = depth size x this while RGB is missing, when no RGB size or rgb/camera_info is known.")
