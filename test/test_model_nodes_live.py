@@ -97,10 +97,15 @@ def test_sr_node_runs_a_model_through_each_cpu_backend(frames, models, backend, 
     live_node.stop()
 
 
-@pytest.mark.parametrize("backend", ["onnxruntime", "torch"])
-def test_sr_node_switches_to_depth_only_and_back(frames, models, backend, live_node):
+@pytest.mark.parametrize("backend, named", [("onnxruntime", True), ("torch", True), ("auto", False)])
+def test_sr_node_switches_to_depth_only_and_back(frames, models, backend, named, live_node):
+    """RGB stops: the node refines depth alone with ``depth_only.model`` (a named model, or the
+    default ``auto``: the shipped depth_sr_distilled on the node's backend) and switches back."""
+    from depth_refine_ros.pipeline.factory import DEFAULT_DEPTH_ONLY_MODEL
+
+    only_model = (f"depth_only.model:={models['depth_sr']}",) if named else ()
     node, rig = live_node.start(
-        f"backend:={backend}", f"model:={models['sr']}", f"depth_only.model:={models['depth_sr']}",
+        f"backend:={backend}", f"model:={models['sr']}", *only_model,
         "depth_only.rgb_timeout_s:=1.5", match_s=60)
     rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, infos(1_600_000_000.0))
     guided = stream(rig, frames[:4], 1_700_000_000.0, rate=5.0)
@@ -125,7 +130,8 @@ def test_sr_node_switches_to_depth_only_and_back(frames, models, backend, live_n
         assert (m.height, m.width, m.header.frame_id) == (H, W, FRAME)
         assert np.isfinite(np.frombuffer(m.data, np.float32)).mean() > 0.99
         assert rig.clouds[k].point_step == 12  # xyz (packed): no colour without RGB
-    assert d_mode["mode"] == "depth_only" and "depth_sr_lite" in d_mode["depth_only_backend"]
+    expected = "depth_sr_lite" if named else DEFAULT_DEPTH_ONLY_MODEL
+    assert d_mode["mode"] == "depth_only" and expected in d_mode["depth_only_backend"], d_mode["depth_only_backend"]
     # the 2 frames of the first rgb_timeout_s (sent 1.2 s apart) are not refined alone
     assert len(only) <= int(d_mode["frames depth_only"]) <= len(sent_only) - 2
     assert g_mode["mode"] == "guided" and int(g_mode["frames mode_switches"]) == 2
