@@ -9,7 +9,8 @@
 # non-antialiased resizes (cubic_noaa) from b, d = c's mix 6000 steps more from c (or INIT=, e.g. the
 # shipped depth_refine_ros/model_zoo/sr_faster), e = d's mix plus a share of registered phone-ToF-like
 # input (tof_reg, as sr_lite_tof was trained; x3 added to the scales: real phone ToF is x2.67) 6000 steps
-# more from the shipped model (or INIT=); each resumes from its own last.pt
+# more from the shipped model (or INIT=), f = d's mix 9000 steps more at half d's learning rate from the
+# shipped model (or INIT=); each resumes from its own last.pt
 # when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
 # THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
 set -euo pipefail
@@ -31,6 +32,10 @@ elif [ "$STAGE" = e ]; then  # d lost to FGS on the real phone-ToF frames
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic,tof_reg]" \
     "scales=[2,3,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 \
     init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/e
+elif [ "$STAGE" = f ]; then  # a longer, lower-lr continuation of d (d still gained on 10 of 15 rows)
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
+    "scales=[2,4,4,4,8,8,16]" steps=9000 lr=0.0001 time_limit_min=140 \
+    init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/f
 else  # d: stage c's mix, 6000 steps more; INIT (default runs/faster/c/last.pt) may be the shipped model
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 init="${INIT:-$R/c/last.pt}" out=$R/d
