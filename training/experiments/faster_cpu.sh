@@ -32,7 +32,7 @@ elif [ "$STAGE" = e ]; then  # d lost to FGS on the real phone-ToF frames
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic,tof_reg]" \
     "scales=[2,3,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 \
     init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/e
-elif [ "$STAGE" = f ]; then  # a longer, lower-lr continuation of d (d still gained on 10 of 15 rows)
+elif [ "$STAGE" = f ]; then  # a longer, lower-lr continuation of d (measured, not shipped: docs/log/2026-12.md)
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=9000 lr=0.0001 time_limit_min=140 \
     init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/f
