@@ -122,7 +122,6 @@ class CloudBuilder:
             _pack_rgb(rgb, out.view(np.uint32)[:, :, 4 if layout == "pcl" else 3])  # the rgb float's index
         return out
 
-
     def _merge(self, z: np.ndarray, intr: Intrinsics, rgb: np.ndarray | None, out: np.ndarray) -> bool:
         """The packed full-resolution cloud by one interleaving pass (cv2.merge into ``out``).
 

@@ -543,16 +543,6 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
             "method": "cross-task distillation (depth-refine-train distill)" if not dist.baseline
             else "supervised baseline of depth-refine-train distill (teacher none)"}
     stages = earlier + [this]
-    distillation = {"teacher_mode": cfg.teacher, "phase1_steps": {"dsr": cfg.p1_dsr, "de": cfg.p1_de},
-                    "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
-                    "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
-                    "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
-                    # the baseline builds no DENet (and its card has no distillation entry)
-                    "denet": None if dist.baseline else {"kind": cfg.de_kind, "config": config_to_dict(dist.de_cfg),
-                                                         "init": cfg.init_de or None},
-                    "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
-                    "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
-                             "Knowledge Transfer for Single Depth Super-Resolution"}
     training = {"status": "trained", "data": cfg.data, "held_out_groups": cfg.val_groups,
                 "degradations": cfg.degradations, "scales": cfg.scales,
                 "steps": sum(r.get("steps") or 0 for r in stages), "stages": stages, "batch": cfg.batch,
@@ -560,8 +550,16 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
                 "validation": {k: round(float(v), 4) for k, v in metrics.items()},
                 "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
                 "config": dataclasses.asdict(cfg)}
-    if not dist.baseline:
-        training["distillation"] = distillation
+    if not dist.baseline:  # the baseline trains DSRNet alone: no DENet, no distillation entry
+        training["distillation"] = {
+            "teacher_mode": cfg.teacher, "phase1_steps": {"dsr": cfg.p1_dsr, "de": cfg.p1_de},
+            "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
+            "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
+            "steps": {"dsr": st["dsr"], "de": st["de"], "sp": st["sp"]},
+            "denet": {"kind": cfg.de_kind, "config": config_to_dict(dist.de_cfg), "init": cfg.init_de or None},
+            "role_groups": cfg.role_groups, "role_scales": cfg.role_scales, "roles": st["roles"],
+            "paper": "Sun et al., CVPR 2021, Learning Scene Structure Guidance via Cross-Task "
+                     "Knowledge Transfer for Single Depth Super-Resolution"}
     path = cfg.export or str(pathlib.Path(cfg.out) / "model")
     md = write_model_dir(dist.dsr.cpu(), "depth_sr", dist.dsr_cfg, path, name=cfg.name or None,
                          preset=cfg.preset_dsr, training=training)
