@@ -21,6 +21,7 @@ from depth_refine_ros.backends import (
 )
 from depth_refine_ros.backends import openvino_backend as ov_backend
 from depth_refine_ros.core.modeldir import PACKAGE_MODELS
+from depth_refine_ros.core.net_input import padded_size
 
 NO_OPENVINO = importlib.util.find_spec("openvino") is None
 pytestmark = [pytest.mark.unit,
@@ -187,10 +188,11 @@ def test_cache_created_then_reused(sr_lite, caplog):
     assert len(blobs) == 1 and blobs[0] == first.engine.blob_path(next(iter(first.engine.events)))
     assert list(first.engine.events.values()) == ["built"] and first.engine.startup["cache_hit"] is False
     ov_backend.read_blob(blobs[0])  # header and sha256 agree
-    mtime = blobs[0].stat().st_mtime_ns
+    inode, data = blobs[0].stat().st_ino, blobs[0].read_bytes()
     second = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
     assert list(second.engine.events.values()) == ["imported"] and second.engine.startup["cache_hit"] is True
-    assert blobs[0].stat().st_mtime_ns == mtime  # reused, not rewritten
+    # reused, not rewritten (a write replaces the file: a new inode); the import touches its mtime only
+    assert blobs[0].stat().st_ino == inode and blobs[0].read_bytes() == data
     assert "imported" in caplog.text
     x = _frame(1)
     np.testing.assert_array_equal(first.infer(x, (480, 640))["depth"], second.infer(x, (480, 640))["depth"])
@@ -438,3 +440,33 @@ def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
         be_u8.engine.run(feeds)
     for be in (be_u8, be_f):
         be.engine.close()
+
+
+def test_preload_readies_the_cached_sizes_most_recent_first_and_skips_other_keys(sr_lite):
+    """preload (live nodes): the sizes a previous run compiled are imported and run at start-up, so
+    their first frame runs at its own size (no padded run); another precision's blobs are not ours."""
+    for hw in ((384, 512), (240, 320), (120, 160)):
+        create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, opt_hw=hw)
+    create_backend("openvino", model=str(sr_lite), precision="bf16", threads=2, opt_hw=(96, 128))
+    # the 240x320 blob is the most recently used one: its import touches it
+    create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, opt_hw=(240, 320))
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
+                        preload=2)
+    eng = be.engine
+    pad = {hw: padded_size(hw, eng.model.size_multiple) for hw in ((480, 640), (384, 512), (240, 320), (120, 160))}
+    # the bf16 blob has another key; the preload took the two most recently used besides the opt size
+    assert sorted(s[0][2:] for s in eng.cached_shapes()) == sorted(pad.values())
+    assert eng.cached_shapes()[-1][0][2:] == pad[(384, 512)]  # the one used least recently
+    assert eng.startup["preloaded"] == [list(pad[(240, 320)]), list(pad[(120, 160)])] and eng.startup["preload"] > 0
+    assert sorted(eng.events.values()) == ["built", "imported", "imported"]  # the opt size was new
+    (h1, w1), (h2, w2) = pad[(240, 320)], pad[(120, 160)]
+    assert f"cached sizes ready: {h1}x{w1}, {h2}x{w2}" in eng.describe()
+    out = be.infer(_frame(5, (240, 320)), (240, 320))["depth"]
+    assert out.shape == (240, 320) and not eng.padded_runs and not eng._pending
+    # 384x512 was not preloaded (the limit): it runs padded while it is imported in the background
+    be.infer(_frame(6, (384, 512)), (384, 512))
+    assert len(eng.padded_runs) == 1
+    eng.close()
+    # preload off (the default, offline tools): nothing but the opt size
+    plain = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
+    assert list(plain.engine.events) == [next(iter(plain.engine.events))] and "preloaded" not in plain.engine.startup

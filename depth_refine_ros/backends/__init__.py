@@ -65,7 +65,7 @@ AUTO_PRECISIONS = {"tensorrt": ("fp16", "fp32"), "openvino": ("fp32", "bf16"), "
 # options each takes besides model/device/precision; the task backend's (keep_holes) go to all
 _AUTO_OPTIONS = {"tensorrt": {"opt_hw", "max_hw", "build", "parity_tol"},
                  "openvino": {"opt_hw", "cache_dir", "parity", "parity_tol", "threads", "background_compile",
-                              "rgb_u8"},
+                              "rgb_u8", "preload"},
                  "onnxruntime": {"threads"}}
 _TASK_OPTIONS = {"keep_holes"}
 

@@ -52,7 +52,8 @@ class SrPipelineSpec:
         registration_min_shift_px: ``auto``: dead band; smaller estimates are taken as 0.
         registration_background: estimate on a background thread (live nodes: no frame waits).
         background_compile: openvino (also under ``auto``): a new input size compiles on a
-            background thread while its frames run padded on a larger compiled size (live nodes).
+            background thread while its frames run padded on a larger compiled size, and the
+            :data:`PRELOAD_SIZES` most recently used cached sizes are imported at start-up (live nodes).
         temporal: run the temporal filter (:mod:`depth_refine_ros.core.temporal`) as the last stage.
         temporal_alpha: its weight of the current frame (0..1).
         temporal_delta: its motion threshold in disparity units (1..100).
@@ -97,10 +98,16 @@ def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
     return temporal if spec.temporal else None
 
 
+PRELOAD_SIZES = 2
+"""Live nodes on openvino import this many cached input sizes besides the opt size at start-up: a
+camera that is not 640x480 (or two cameras on one model) found ready on the first frame."""
+
+
 def _net(spec: SrPipelineSpec, model: str, kinds: tuple[str, ...], **options):
     """A network backend for ``model`` with the spec's backend, device, precision and threads."""
     if spec.background_compile and spec.backend in ("auto", "openvino"):
         options["background_compile"] = True
+        options["preload"] = PRELOAD_SIZES
     return create_model_backend(spec.backend, model, None if spec.device == "auto" else spec.device,
                                 None if spec.precision == "auto" else spec.precision, kinds=kinds,
                                 threads=spec.threads, **options)
