@@ -128,3 +128,17 @@ def test_robust_mix_draws_every_kind_with_misregistration():
     edge_cols = {int(np.nanargmax(np.nanmean(np.diff(o, axis=1), axis=0))) for o in outs}
     assert len(edge_cols) >= 2
     assert len(ROBUST_KINDS) == 6 and set(ROBUST_KINDS) <= set(DEGRADATIONS)
+
+
+def test_robust_unscaled_differs_from_robust_only_by_the_ais_gain():
+    d = scene(128, 128)
+    same, gained = 0, []
+    for s in range(60):
+        a, b = degrade("robust", d, 4, seed=s), degrade("robust_unscaled", d, 4, seed=s)
+        assert np.array_equal(np.isnan(a), np.isnan(b))  # the same draws: the same holes
+        if np.allclose(a, b, equal_nan=True):
+            same += 1
+        else:  # an ais sample: a per-frame factor in 0.9..1.0 (1 mm quantisation aside)
+            v = np.isfinite(a)
+            gained.append(float(np.median(a[v] / b[v])))
+    assert same >= 30 and gained and all(0.89 < g < 1.001 for g in gained)

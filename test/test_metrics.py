@@ -102,3 +102,19 @@ def test_relative_columns_use_plain_baselines_else_registered_ones():
                 dict(g, method="fgs +reg", rmse=1.2)]
     add_relative(reg_only)
     assert reg_only[0]["vs_bicubic"] == pytest.approx(-0.1) and reg_only[0]["vs_best_classical"] == pytest.approx(-0.1)
+
+
+def test_scaled_rmse_forgives_a_uniform_gain_and_nothing_else():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(0.5, 4.0, (16, 16)).astype(np.float32)
+    # a uniform gain alone: the least-squares scale undoes it exactly; rmse sees all of it
+    m = metrics.standard(0.9 * gt, gt)
+    assert m["rmse_scaled"] == pytest.approx(0.0, abs=1e-6)
+    assert m["rmse"] == pytest.approx(0.1 * math.sqrt(float(np.mean(gt.astype(np.float64) ** 2))), rel=1e-5)
+    # structure error: by hand, s = sum(p g) / sum(p^2) on the scored pixels (the NaN one is not)
+    pred = np.array([[2.0, 1.0], [4.0, NAN]], np.float32)
+    g2 = np.array([[1.0, 1.0], [5.0, 2.0]], np.float32)
+    s = (2 * 1 + 1 * 1 + 4 * 5) / (4 + 1 + 16)
+    want = math.sqrt(((2 * s - 1) ** 2 + (s - 1) ** 2 + (4 * s - 5) ** 2) / 3)
+    assert metrics.standard(pred, g2)["rmse_scaled"] == pytest.approx(want, rel=1e-9)
+    assert metrics.standard(pred, g2)["rmse_scaled"] < metrics.standard(pred, g2)["rmse"]

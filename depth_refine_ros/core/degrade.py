@@ -257,7 +257,7 @@ ROBUST_KINDS = ("bicubic", "nearest", "cubic_noaa", "block_noise", "tof", "ais")
 
 
 def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
-           max_shift_px: int = 2) -> np.ndarray:
+           max_shift_px: int = 2, ais_attenuation: tuple[float, float] = (0.9, 1.0)) -> np.ndarray:
     """The training mix for one set of weights that serves every kind of low-res input.
 
     Per sample, at random:
@@ -269,6 +269,9 @@ def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None
       ``[-max_shift_px, max_shift_px]`` full-resolution pixels before sampling (real rigs register
       depth to colour only approximately);
     * quantisation to 1 mm (a 16UC1 driver) on half of the samples.
+
+    ``ais_attenuation`` is the range of the ``ais`` kind's per-frame gain (:func:`robust_unscaled`:
+    none, so the mix never asks a network to guess a sensor's scale from one frame).
     """
     rng = np.random.default_rng(seed)
     kind = ROBUST_KINDS[int(rng.integers(len(ROBUST_KINDS)))]
@@ -285,7 +288,7 @@ def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None
         lr = tof(d, factor, sub, rgb=None if rgb is None else _crop(rgb, factor),
                  noise_k=0.0025 * k, flying=min(0.3 * k, 0.9))
     elif kind == "ais":
-        lr = ais(d, factor, sub, drop=(0.05, float(rng.uniform(0.1, 0.5))))
+        lr = ais(d, factor, sub, drop=(0.05, float(rng.uniform(0.1, 0.5))), attenuation=ais_attenuation)
     else:
         lr = DEGRADATIONS[kind](d, factor, sub)
     if rng.random() < 0.5:
@@ -293,8 +296,16 @@ def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None
     return lr.astype(np.float32)
 
 
+def robust_unscaled(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """:func:`robust` with the ``ais`` kind's per-frame attenuation off (its holes and the smooth
+    +-1.5 % gain field stay): the same draws for the same seed, so it differs from ``robust`` on the
+    ``ais`` samples only. A uniform gain error cannot be seen in one frame (docs/results.md#ais-gain)."""
+    return robust(depth, factor, seed, rgb, ais_attenuation=(1.0, 1.0))
+
+
 DEGRADATIONS = {"bicubic": bicubic, "nearest": nearest, "cubic_noaa": cubic_noaa, "block_noise": block_noise,
-                "ais": ais, "tof": tof, "tof_fill": tof_fill, "tof_reg": tof_reg, "robust": robust}
+                "ais": ais, "tof": tof, "tof_fill": tof_fill, "tof_reg": tof_reg, "robust": robust,
+                "robust_unscaled": robust_unscaled}
 
 
 def degrade(kind: str, depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:

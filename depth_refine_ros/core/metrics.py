@@ -26,7 +26,7 @@ import numpy as np
 
 from depth_refine_ros.core.upsample import resample_matrix
 
-STANDARD = ("absrel", "sqrel", "rmse", "rmse_log", "log10", "mae", "delta1", "delta2", "delta3")
+STANDARD = ("absrel", "sqrel", "rmse", "rmse_log", "log10", "mae", "delta1", "delta2", "delta3", "rmse_scaled")
 
 
 def valid_mask(gt: np.ndarray) -> np.ndarray:
@@ -36,7 +36,12 @@ def valid_mask(gt: np.ndarray) -> np.ndarray:
 
 
 def standard(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -> dict[str, float]:
-    """AbsRel, SqRel, RMSE, RMSElog, log10, MAE, delta < 1.25^k (k = 1..3) and coverage.
+    """AbsRel, SqRel, RMSE, RMSElog, log10, MAE, delta < 1.25^k (k = 1..3), coverage and scaled RMSE.
+
+    ``rmse_scaled`` is the RMSE of ``s * pred`` with the least-squares scale of the frame,
+    ``s = sum(pred * gt) / sum(pred ** 2)`` over the scored pixels: what is left of the error once a
+    uniform gain (a mis-scaled sensor, the AIS-like input's per-frame attenuation) is forgiven. It
+    reads the structure of a prediction apart from its absolute scale; ``rmse`` stays the score.
 
     Args:
         pred: ``(H, W)`` predicted depth, NaN = no answer. Non-positive values count as invalid.
@@ -70,6 +75,7 @@ def standard(pred: np.ndarray, gt: np.ndarray, mask: np.ndarray | None = None) -
         "delta1": float(np.mean(ratio < 1.25)),
         "delta2": float(np.mean(ratio < 1.25**2)),
         "delta3": float(np.mean(ratio < 1.25**3)),
+        "rmse_scaled": float(np.sqrt(np.mean((p * (np.dot(p, g) / np.dot(p, p)) - g) ** 2))),
     })
     return out
 

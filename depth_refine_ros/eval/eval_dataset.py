@@ -23,6 +23,7 @@ from depth_refine_ros.core.register import Registration, ShiftTracker
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
          ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"),
          ("boundary_shown", "RMSE boundary"), ("interior_shown", "RMSE interior"),
+         ("scaled_shown", "RMSE scaled"),
          ("absrel", "AbsRel"), ("delta1", "δ1"),
          ("dbe_acc", "DBE acc px"), ("edge_f", "edge F"), ("coverage", "coverage"),
          ("vs_bicubic", "vs bicubic"), ("vs_best_classical", "vs best classical"), ("median_ms", "ms"),

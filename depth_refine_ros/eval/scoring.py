@@ -35,13 +35,14 @@ def aggregate(per_frame: list[dict[str, float]], unit: str) -> dict:
     metric = unit == "m"
     out["rmse_cm"] = out["rmse"] * 100 if metric and out["rmse"] is not None else None
     out["mae_cm"] = out["mae"] * 100 if metric and out["mae"] is not None else None
-    for k in ("rmse_boundary", "rmse_interior"):
+    for k in ("rmse_boundary", "rmse_interior", "rmse_scaled"):
         out[k + "_cm"] = out[k] * 100 if metric and out.get(k) is not None else None
     return out
 
 
 def shown(row: dict) -> dict:
-    """A copy of ``row`` with ``rmse_shown``/``mae_shown``/``unit_shown``: cm for metric data, else the
+    """A copy of ``row`` with ``rmse_shown``/``mae_shown``/``scaled_shown``/``unit_shown`` (and the
+    boundary/interior split): cm for metric data, else the
     dataset's unit (what the literature quotes)."""
     r = dict(row)
     metric = row.get("unit") == "m"
@@ -49,6 +50,7 @@ def shown(row: dict) -> dict:
     r["mae_shown"] = row.get("mae_cm") if metric else row.get("mae")
     r["boundary_shown"] = row.get("rmse_boundary_cm") if metric else row.get("rmse_boundary")
     r["interior_shown"] = row.get("rmse_interior_cm") if metric else row.get("rmse_interior")
+    r["scaled_shown"] = row.get("rmse_scaled_cm") if metric else row.get("rmse_scaled")
     r["unit_shown"] = "cm" if metric else row.get("unit")
     return r
 

@@ -16,12 +16,15 @@ from depth_refine_ros.eval.methods import REG_SUFFIX as REG
 from depth_refine_ros.eval.scoring import shown
 
 
-def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None = None) -> list[str]:
+def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None = None,
+          metric: str = "rmse") -> list[str]:
     """Markdown lines comparing ``method`` with bicubic and the best classical method.
 
     Changes of at least ``target`` % against both are set in bold. ``ref`` (e.g. ``sr_lite``) adds a
-    column: ``method``'s change against that model on the same rows.
+    column: ``method``'s change against that model on the same rows. ``metric``: ``rmse``, or
+    ``scaled`` (the RMSE after each frame's least-squares scale, ``core/metrics.py``), for every method.
     """
+    col = f"{metric}_shown"
     extra = f" vs {ref} |" if ref else ""
     out = [f"| data | input | scale | unit | bicubic | best classical | {method} | vs bicubic | vs best classical |"
            + extra, "|---|---|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
@@ -32,9 +35,11 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
         group = {r["method"].removesuffix(REG): shown(r) for r in rows if key(r) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
-        classical = {m: group[m]["rmse_shown"] for m in CLASSICAL if m in group}
+        if any(g.get(col) is None for g in group.values()):
+            continue  # metrics.json written before the metric existed
+        classical = {m: group[m][col] for m in CLASSICAL if m in group}
         best = min(classical, key=classical.get)
-        bic, m = group["bicubic"]["rmse_shown"], group[method]["rmse_shown"]
+        bic, m = group["bicubic"][col], group[method][col]
         unit = "levels" if group[method]["unit_shown"] == "level" else group[method]["unit_shown"]
         scale = f"x{sc:g}" if sc == int(sc) else f"x{sc:.3f}".rstrip("0")
         vb, vc = 100 * (m / bic - 1), 100 * (m / classical[best] - 1)
@@ -42,7 +47,7 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
         line = (f"| {ds} | {deg} | {scale} | {unit} | {bic:.2f} | {classical[best]:.2f} ({best}) | {m:.2f} "
                 f"| {b}{vb:+.1f} %{b} | {b}{vc:+.1f} %{b} |")
         if ref:
-            line += f" {100 * (m / group[ref]['rmse_shown'] - 1):+.1f} % |" if ref in group else " |"
+            line += f" {100 * (m / group[ref][col] - 1):+.1f} % |" if ref in group else " |"
         out.append(line)
     return out
 
@@ -55,13 +60,15 @@ def main() -> None:
     ap.add_argument("--runs", nargs="*", default=None, help="sub-folders to include (default: all)")
     ap.add_argument("--target", type=float, default=30.0, help="bold where at least this %% better than both")
     ap.add_argument("--ref", help="also compare with this model (e.g. sr_lite)")
+    ap.add_argument("--metric", choices=("rmse", "scaled"), default="rmse",
+                    help="rmse, or scaled: the RMSE after each frame's least-squares scale (a gain error forgiven)")
     args = ap.parse_args()
     rows: list[dict] = []
     for folder in args.eval:
         for p in sorted(pathlib.Path(folder).glob("*/metrics.json")):
             if args.runs is None or p.parent.name in args.runs:
                 rows += json.loads(p.read_text())
-    print("\n".join(table(rows, args.method, args.target, args.ref)))
+    print("\n".join(table(rows, args.method, args.target, args.ref, args.metric)))
 
 
 if __name__ == "__main__":
