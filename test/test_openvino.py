@@ -443,30 +443,46 @@ def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
 
 
 def test_preload_readies_the_cached_sizes_most_recent_first_and_skips_other_keys(sr_lite):
-    """preload (live nodes): the sizes a previous run compiled are imported and run at start-up, so
-    their first frame runs at its own size (no padded run); another precision's blobs are not ours."""
-    for hw in ((384, 512), (240, 320), (120, 160)):
-        create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, opt_hw=hw)
-    create_backend("openvino", model=str(sr_lite), precision="bf16", threads=2, opt_hw=(96, 128))
-    # the 240x320 blob is the most recently used one: its import touches it
-    create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, opt_hw=(240, 320))
+    """preload (live nodes): the sizes earlier runs served are imported and run at start-up, the most
+    recently used first, so their first frame runs at its own size (no padded run); another key's
+    blobs (here: RGB as floats) are not ours; a blob that will not import is skipped, never rebuilt."""
+    import os
+
+    def cached(**kw):
+        return create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, **kw).engine
+
+    engines = {hw: cached(opt_hw=hw) for hw in ((384, 512), (240, 320), (120, 160))}
+    cached(opt_hw=(96, 128), rgb_u8=False)  # another key
+    # last use by the blobs' mtimes: 240x320 most recent, then 120x160, then 384x512
+    for t, hw in enumerate(((384, 512), (120, 160), (240, 320))):
+        eng = engines[hw]
+        path = eng.blob_path(next(iter(eng.events)))
+        os.utime(path, ns=(10**18 + t * 10**9, 10**18 + t * 10**9))
     be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
-                        preload=2)
+                        preload=5)
     eng = be.engine
     pad = {hw: padded_size(hw, eng.model.size_multiple) for hw in ((480, 640), (384, 512), (240, 320), (120, 160))}
-    # the bf16 blob has another key; the preload took the two most recently used besides the opt size
     assert sorted(s[0][2:] for s in eng.cached_shapes()) == sorted(pad.values())
-    assert eng.cached_shapes()[-1][0][2:] == pad[(384, 512)]  # the one used least recently
+    # at most MAX_SHAPES - 2 (one slot stays free), the most recently used first
     assert eng.startup["preloaded"] == [list(pad[(240, 320)]), list(pad[(120, 160)])] and eng.startup["preload"] > 0
     assert sorted(eng.events.values()) == ["built", "imported", "imported"]  # the opt size was new
     (h1, w1), (h2, w2) = pad[(240, 320)], pad[(120, 160)]
-    assert f"cached sizes ready: {h1}x{w1}, {h2}x{w2}" in eng.describe()
-    out = be.infer(_frame(5, (240, 320)), (240, 320))["depth"]
-    assert out.shape == (240, 320) and not eng.padded_runs and not eng._pending
+    assert f"cached input sizes ready: {h1}x{w1}, {h2}x{w2}" in eng.describe()
+    # importing is not using: the preload left the order alone
+    assert [s[0][2:] for s in eng.cached_shapes()][1:] == [pad[(240, 320)], pad[(120, 160)], pad[(384, 512)]]
+    out = be.infer(_frame(5, (120, 160)), (120, 160))["depth"]
+    assert out.shape == (120, 160) and not eng.padded_runs and not eng._pending
+    assert eng.cached_shapes()[0][0][2:] == pad[(120, 160)]  # a frame at that size: now the most recent
     # 384x512 was not preloaded (the limit): it runs padded while it is imported in the background
     be.infer(_frame(6, (384, 512)), (384, 512))
     assert len(eng.padded_runs) == 1
     eng.close()
+    # a damaged blob of the most recent size: skipped with a warning, not rebuilt at start-up
+    path = eng.blob_path(eng.cached_shapes()[0])
+    path.write_bytes(path.read_bytes()[:-100])
+    (sr_lite / "ov_cache" / "foreign.ovblob").write_bytes(b"[" * 100_000 + b"\n")  # json recurses too deep
+    again = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, preload=2).engine
+    assert "rebuilt" not in " ".join(again.events.values()) and len(again.startup["preloaded"]) == 2
     # preload off (the default, offline tools): nothing but the opt size
     plain = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
-    assert list(plain.engine.events) == [next(iter(plain.engine.events))] and "preloaded" not in plain.engine.startup
+    assert len(plain.engine.events) == 1 and "preloaded" not in plain.engine.startup

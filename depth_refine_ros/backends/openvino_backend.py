@@ -230,7 +230,8 @@ class OvEngine(Engine):
         rgb_u8: the ``rgb`` input is fed as ``(1, H, W, 3) uint8`` (module docstring); only for
             guided SR graphs (``sr`` kind), ignored for others.
         preload: at start-up, also import (and run once) up to this many other input sizes this
-            engine's cache holds, the most recently used first (module docstring); 0 = none.
+            engine's cache holds, the most recently used first (module docstring); 0 = none, at
+            most ``MAX_SHAPES - 2`` (one compiled-size slot stays free for a new size).
 
     Attributes:
         rgb_u8: whether :meth:`run` takes ``rgb`` as ``(1, H, W, 3) uint8`` (else ``(1, 3, H, W)
@@ -238,7 +239,7 @@ class OvEngine(Engine):
         precision: the precision in use (``fp32`` or ``bf16``); ``precision_reason`` says why.
         cache_dir, cache_note: where blobs go, and why when not beside the model.
         startup: seconds spent at start-up: ``{"load", "parity", "preload", "total"}``, ``"cache_hit"``
-            and ``"preloaded"`` (the ``[H, W]`` input sizes imported beside the opt size).
+            and ``"preloaded"`` (the padded ``[H, W]`` input sizes imported beside the opt size).
         parity_err: the measured start-up difference per output (relative to its range).
         events: per compiled shape, ``'imported'``, ``'built'`` or ``'rebuilt (...)'``.
         padded_runs: frames run padded on a larger size while their own compiled (per shape).
@@ -285,6 +286,7 @@ class OvEngine(Engine):
         self._failed: set[tuple] = set()  # background compiles that failed: compiled in the caller's thread
         self.background_compile = bool(background_compile)
         self.padded_runs: dict[tuple, int] = {}
+        self._used: set[tuple] = set()  # sizes run() has served (their blobs touched once)
         self.events: dict[tuple, str] = {}
         self.parity_err: dict[str, float] = {}
         self.startup: dict[str, object] = {}
@@ -309,7 +311,7 @@ class OvEngine(Engine):
     def cached_shapes(self) -> list[tuple]:
         """Input shapes (as :meth:`_shapes`) whose blob in :attr:`cache_dir` this engine would load:
         the same key (OpenVINO, CPU, graph, precision, edits), most recently used first (file mtime:
-        a blob is touched when imported)."""
+        written when built, touched when frames first run at that size, :meth:`_mark_used`)."""
         found = []
         for path in self.cache_dir.glob("*.ovblob"):
             meta = read_blob_header(path)
@@ -317,36 +319,50 @@ class OvEngine(Engine):
             try:
                 shapes = tuple((n, int(dims[n][1]), int(dims[n][2]), int(dims[n][3])) for n in self.model.inputs)
                 if self.blob_path(shapes) == path:
-                    found.append((path.stat().st_mtime, shapes))
+                    found.append(((path.stat().st_mtime_ns, path.name), shapes))
             except (KeyError, TypeError, ValueError, IndexError, OSError):
                 continue  # another model's, a foreign or vanished file: not ours to load
         return [shapes for _, shapes in sorted(found, key=lambda f: f[0], reverse=True)]
 
     def _preload(self, limit: int) -> list[list[int]]:
         """Import up to ``limit`` cached sizes not compiled yet and run each once (its first
-        inference allocates); returns their ``[H, W]``. A camera whose size is not the opt size
-        then meets a ready model on its first frame, not padded runs beside a background compile
-        (which, on 2 cores, slowed the first frames of ``live_check.py`` to 60-75 ms)."""
-        done = []
-        for shapes in self.cached_shapes():
-            if len(done) >= min(limit, MAX_SHAPES - 1):
+        inference allocates); returns their ``[H, W]`` (padded input sizes). A camera whose size is
+        not the opt size then meets a ready model on its first frame, not padded runs beside a
+        background compile (which, on 2 cores, slowed the first frames of ``live_check.py`` to 60-75
+        ms). Import only: a blob that does not import is skipped (its size compiles in the background
+        when a frame needs it), and nothing here can stop the engine from starting."""
+        done: list[tuple] = []
+        try:
+            candidates = self.cached_shapes()
+        except Exception as e:  # noqa: BLE001 - a start-up nicety: never a reason not to start
+            LOG.warning("openvino: cannot list the cached sizes in %s (%s): no preload", self.cache_dir, e)
+            return []
+        for shapes in candidates:
+            if len(done) >= min(limit, MAX_SHAPES - 2):  # a slot stays free for a new size
                 break
             with self._lock:
                 if shapes in self._compiled:
                     continue
             hw = shapes[0][2:]
             try:
+                request = self._import(shapes, self.blob_path(shapes)).create_infer_request()
                 feeds = parity_feeds(self.model, hw, rgb_bytes=self.rgb_u8)
                 if self.rgb_u8:
                     feeds = dict(feeds, rgb=rgb_bytes(feeds["rgb"]))
-                self._infer(self._request(shapes), feeds)
-            except (BackendError, RuntimeError) as e:  # a start-up nicety: never a reason not to start
-                LOG.warning("openvino: could not preload the cached size %s: %s", list(hw), e)
+                self._infer(request, feeds)
+            except Exception as e:  # noqa: BLE001 - as above
+                self.events.pop(shapes, None)
+                LOG.warning("openvino: could not preload the cached size %s (%s); it compiles when a frame "
+                            "needs it", list(hw), str(e).splitlines()[0] if str(e) else type(e).__name__)
                 continue
-            done.append([int(hw[0]), int(hw[1])])
-        if done:
-            LOG.info("openvino: preloaded the cached input size(s) %s", done)
-        return done
+            done.append((shapes, request))
+        # the most recently used last: the compiled-size cache evicts from the front
+        for shapes, request in reversed(done):
+            self._keep(shapes, request)
+        sizes = [[int(s[0][2]), int(s[0][3])] for s, _ in done]
+        if sizes:
+            LOG.info("openvino: preloaded the cached input size(s) %s", sizes)
+        return sizes
 
     def _read_graph(self):
         if self._graph is None:
@@ -481,20 +497,34 @@ class OvEngine(Engine):
         for t in threads:
             t.join(timeout_s)
 
+    def _import(self, shapes: tuple, path: Path):
+        """The compiled model read from its cache file ``path``.
+
+        Raises:
+            BackendError, RuntimeError (OpenVINO cannot deserialise it), ValueError, OSError.
+        """
+        compiled = self.core.import_model(read_blob(path), "CPU", self.config)
+        self.events[shapes] = "imported"
+        LOG.info("openvino: imported %s", path)
+        return compiled
+
+    def _mark_used(self, shapes: tuple) -> None:
+        """Touch the blob of a size frames run at, once per engine: its mtime is the last use, the
+        order :meth:`cached_shapes` (and so the preload) goes by; imports alone do not count."""
+        if shapes in self._used:
+            return
+        self._used.add(shapes)
+        try:
+            os.utime(self.blob_path(shapes))
+        except OSError:  # not written (full disk), or a cache we may read only: the order is a nicety
+            pass
+
     def _load(self, shapes: tuple):
         path = self.blob_path(shapes)
         if path.is_file():
             try:
-                blob = read_blob(path)
-                compiled = self.core.import_model(blob, "CPU", self.config)
-                self.events[shapes] = "imported"
-                try:  # the mtime is the last use: preload picks the most recent sizes
-                    os.utime(path)
-                except OSError:
-                    pass
-                LOG.info("openvino: imported %s", path)
-                return compiled
-            except (BackendError, RuntimeError, ValueError) as e:
+                return self._import(shapes, path)
+            except (BackendError, RuntimeError, ValueError, OSError) as e:
                 # RuntimeError: OpenVINO's own error for a blob it cannot deserialise
                 LOG.warning("openvino: cached compiled model %s is unusable (%s): rebuilding it", path,
                             str(e).splitlines()[0] if str(e) else type(e).__name__)
@@ -529,6 +559,7 @@ class OvEngine(Engine):
     # running ---------------------------------------------------------------------------------
     def run(self, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         shapes = self._feed_shapes(feeds)
+        self._mark_used(shapes)
         with self._lock:
             ready = shapes in self._compiled
             failed = shapes in self._failed
@@ -555,7 +586,7 @@ class OvEngine(Engine):
         ref = OrtEngine(self.model, "cpu", self.threads).run(feeds)
         if self.rgb_u8:  # the same image as bytes: feeds["rgb"] holds multiples of 1/255
             feeds = dict(feeds, rgb=rgb_bytes(feeds["rgb"]))
-        got = self.run(feeds)
+        got = self._infer(self._request(self._feed_shapes(feeds)), feeds)  # not run(): not a frame's use
         for name, r, g in zip(self.model.outputs, ref, got, strict=True):
             err = float(np.max(np.abs(r - g)) / (np.ptp(r) + 1e-6))
             self.parity_err[name] = err
@@ -571,7 +602,7 @@ class OvEngine(Engine):
         if self.rgb_u8:
             text += ", RGB fed as bytes"
         if self.startup.get("preloaded"):
-            text += ", cached sizes ready: " + ", ".join(f"{h}x{w}" for h, w in self.startup["preloaded"])
+            text += ", cached input sizes ready: " + ", ".join(f"{h}x{w}" for h, w in self.startup["preloaded"])
         if self.cache_note:
             text += f"; {self.cache_note}"
         return text
@@ -624,7 +655,7 @@ def read_blob_header(path: Path) -> dict | None:
     try:
         with open(path, "rb") as f:
             meta = json.loads(f.readline(1 << 16))
-    except (OSError, ValueError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - any foreign or damaged file (json may even recurse too deep)
         return None
     return meta if isinstance(meta, dict) and meta.get("format") == BLOB_FORMAT else None
 

@@ -2,7 +2,8 @@
 
 ``degrade.ais`` multiplies each low-res frame by a random factor in 0.9..1.0 (times a smooth
 +-1.5 % field). Nothing in one frame of depth, or in its RGB, tells that factor, so every method
-carries it into its output. On the same held-out frames and seeds as ``eval_robust.sh``, this prints
+carries it into its output. On the held-out frames and seeds of ``eval_robust.sh`` (the first
+``--limit``, 24 as the tables' ``LIMIT=24``), this prints
 per method (mean over frames of the per-frame RMSE, cm):
 
 * ``rmse``: the score of the tables;
@@ -62,6 +63,7 @@ def main() -> None:
             seed = _seed(f.name, scale, "ais")  # eval-dataset's seed: the same inputs as the tables
             lr = ais(gt, scale, seed=seed)
             lr_ng = ais(gt, scale, seed=seed, attenuation=(1.0, 1.0))  # the same draws, no gain
+            # the attenuation alone (holes: NaN, scored nowhere); the smooth field is bilinear like it
             gain = cv2.resize(ais(gt, scale, seed=seed, drop=(0.0, 0.0)) / bicubic(gt, scale), (w, h),
                               interpolation=cv2.INTER_LINEAR)
             floor.append(standard(gt * gain * c, gt)["rmse"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import sys
 
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
 from depth_refine_ros.eval.methods import REG_SUFFIX as REG
@@ -35,9 +36,11 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
         group = {r["method"].removesuffix(REG): shown(r) for r in rows if key(r) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
-        if any(g.get(col) is None for g in group.values()):
-            continue  # metrics.json written before the metric existed
-        classical = {m: group[m][col] for m in CLASSICAL if m in group}
+        classical = {m: group[m][col] for m in CLASSICAL if group.get(m, {}).get(col) is not None}
+        if group[method].get(col) is None or "bicubic" not in classical:
+            print(f"readme_tables: no {col} for {method} or bicubic in {ds} {deg} x{sc:g} (metrics.json written "
+                  "before the metric existed?): row left out", file=sys.stderr)
+            continue
         best = min(classical, key=classical.get)
         bic, m = group["bicubic"][col], group[method][col]
         unit = "levels" if group[method]["unit_shown"] == "level" else group[method]["unit_shown"]
@@ -47,7 +50,7 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
         line = (f"| {ds} | {deg} | {scale} | {unit} | {bic:.2f} | {classical[best]:.2f} ({best}) | {m:.2f} "
                 f"| {b}{vb:+.1f} %{b} | {b}{vc:+.1f} %{b} |")
         if ref:
-            line += f" {100 * (m / group[ref][col] - 1):+.1f} % |" if ref in group else " |"
+            line += f" {100 * (m / group[ref][col] - 1):+.1f} % |" if group.get(ref, {}).get(col) else " |"
         out.append(line)
     return out
 
