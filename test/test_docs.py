@@ -404,7 +404,10 @@ def check_ros2(cmd: Command, args: list[str]) -> None:
                 assert value in ("true", "false"), f"{cmd}\n  use_rviz:= true or false"
     elif args[:1] == ["run"]:
         assert args[1:2] == ["depth_refine_ros"], f"{cmd}\n  ros2 run of another package"
-        check_node(cmd, args[2], args[3:])
+        if args[2:3] == ["depth-refine"]:  # the CLI, installed beside the nodes in a colcon workspace
+            check_depth_refine(cmd, args[3:])
+        else:
+            check_node(cmd, args[2], args[3:])
     elif args[:1] == ["bag"]:
         pytest.skip(UNCHECKED["ros2 bag"])
     elif args[:1] == ["topic"]:

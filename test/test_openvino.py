@@ -486,3 +486,22 @@ def test_preload_readies_the_cached_sizes_most_recent_first_and_skips_other_keys
     # preload off (the default, offline tools): nothing but the opt size
     plain = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
     assert len(plain.engine.events) == 1 and "preloaded" not in plain.engine.startup
+
+
+def test_build_engine_openvino_compiles_the_given_sizes_for_a_live_node_to_preload(sr_lite, capsys):
+    """`depth-refine build-engine M --backend openvino --hw H W`: a deployment warms the cache for its
+    camera before the first live run; the node's preload then finds that size ready."""
+    from depth_refine_ros.cli.main import main
+
+    assert main(["build-engine", str(sr_lite), "--backend", "openvino", "--precision", "fp32",
+                 "--hw", "120", "160"]) == 0
+    out = capsys.readouterr().out
+    assert "480x640 output: built" in out and "120x160 output: built" in out
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
+                        preload=2)
+    assert be.engine.startup["preloaded"] == [list(padded_size((120, 160), be.engine.model.size_multiple))]
+    assert be.infer(_frame(7, (120, 160)), (120, 160))["depth"].shape == (120, 160) and not be.engine.padded_runs
+    # bad sizes: a clear error, nothing built
+    for bad in (["--hw", "120"], ["--hw", "0", "160"]):
+        assert main(["build-engine", str(sr_lite), "--backend", "openvino", *bad]) == 2
+    assert "H W pairs" in capsys.readouterr().err

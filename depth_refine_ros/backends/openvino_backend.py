@@ -364,6 +364,20 @@ class OvEngine(Engine):
             LOG.info("openvino: preloaded the cached input size(s) %s", sizes)
         return sizes
 
+    def prepare(self, out_hw: tuple[int, int]) -> str:
+        """Compile (or import) the model for output size ``out_hw`` into the cache and mark it used, so
+        a live node's preload finds it (``depth-refine build-engine --backend openvino --hw H W``).
+
+        Returns:
+            ``'imported'``, ``'built'`` or ``'rebuilt (...)'``.
+        """
+        in_hw = getattr(self.model.card, "input_hw", None) if self.model.kind == "mono" else None
+        shapes = self._shapes(padded_size(in_hw or out_hw, self.model.size_multiple))
+        self._request(shapes)
+        self._used.discard(shapes)
+        self._mark_used(shapes)
+        return self.events[shapes]
+
     def _read_graph(self):
         if self._graph is None:
             try:

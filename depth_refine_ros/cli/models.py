@@ -47,9 +47,18 @@ def model_init(args: argparse.Namespace) -> int:
 def build_engine(args: argparse.Namespace) -> int:
     from depth_refine_ros.backends import BackendError, create_backend
 
+    if args.hw and (args.backend != "openvino" or len(args.hw) % 2 or min(args.hw) < 1):
+        print("build-engine: --hw takes H W pairs of positive sizes, with --backend openvino", file=sys.stderr)
+        return 2
     try:
-        be = create_backend("tensorrt", model=args.model, precision=args.precision,
-                            opt_hw=tuple(args.opt_hw), max_hw=tuple(args.max_hw), build="if_missing")
+        if args.backend == "openvino":
+            sizes = [tuple(args.opt_hw)] + [tuple(args.hw[i:i + 2]) for i in range(0, len(args.hw or []), 2)]
+            be = create_backend("openvino", model=args.model, precision=args.precision or "auto", opt_hw=sizes[0])
+            for hw in sizes:  # compiled (or found) and cached; marked used, so a live node preloads them
+                print(f"{hw[0]}x{hw[1]} output: {be.engine.prepare(hw)}")
+        else:
+            be = create_backend("tensorrt", model=args.model, precision=args.precision or "fp16",
+                                opt_hw=tuple(args.opt_hw), max_hw=tuple(args.max_hw), build="if_missing")
     except BackendError as e:
         print(f"build-engine: {e}", file=sys.stderr)
         return 1
@@ -73,9 +82,14 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=model_init)
 
-    p = sub.add_parser("build-engine", help="build and cache a TensorRT engine for a model")
+    p = sub.add_parser("build-engine", help="build and cache a TensorRT engine or OpenVINO compiled models")
     p.add_argument("model")
-    p.add_argument("--precision", choices=["fp16", "fp32"], default="fp16")
+    p.add_argument("--backend", choices=["tensorrt", "openvino"], default="tensorrt",
+                   help="openvino: compile --opt-hw and every --hw output size into the cache a live node preloads")
+    p.add_argument("--precision", choices=["auto", "fp16", "fp32", "bf16"],
+                   help="tensorrt: fp16 (default) or fp32; openvino: auto (default), fp32 or bf16")
     p.add_argument("--opt-hw", type=int, nargs=2, default=[480, 640])
-    p.add_argument("--max-hw", type=int, nargs=2, default=[1088, 1920])
+    p.add_argument("--max-hw", type=int, nargs=2, default=[1088, 1920], help="tensorrt: largest output size")
+    p.add_argument("--hw", type=int, nargs="+", metavar="H W",
+                   help="openvino: more output sizes, as H W pairs (e.g. --hw 720 1280 384 512): your cameras'")
     p.set_defaults(func=build_engine)
