@@ -188,11 +188,12 @@ def test_cache_created_then_reused(sr_lite, caplog):
     assert len(blobs) == 1 and blobs[0] == first.engine.blob_path(next(iter(first.engine.events)))
     assert list(first.engine.events.values()) == ["built"] and first.engine.startup["cache_hit"] is False
     ov_backend.read_blob(blobs[0])  # header and sha256 agree
-    inode, data = blobs[0].stat().st_ino, blobs[0].read_bytes()
+    inode, data, mtime = blobs[0].stat().st_ino, blobs[0].read_bytes(), blobs[0].stat().st_mtime_ns
     second = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
     assert list(second.engine.events.values()) == ["imported"] and second.engine.startup["cache_hit"] is True
-    # reused, not rewritten (a write replaces the file: a new inode); the import touches its mtime only
+    # reused, not rewritten (a write replaces the file: a new inode), not touched
     assert blobs[0].stat().st_ino == inode and blobs[0].read_bytes() == data
+    assert blobs[0].stat().st_mtime_ns == mtime
     assert "imported" in caplog.text
     x = _frame(1)
     np.testing.assert_array_equal(first.infer(x, (480, 640))["depth"], second.infer(x, (480, 640))["depth"])
@@ -443,46 +444,50 @@ def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
 
 
 def test_preload_readies_the_cached_sizes_most_recent_first_and_skips_other_keys(sr_lite):
-    """preload (live nodes): the sizes earlier runs served are imported and run at start-up, the most
-    recently used first, so their first frame runs at its own size (no padded run); another key's
-    blobs (here: RGB as floats) are not ours; a blob that will not import is skipped, never rebuilt."""
-    import os
-
-    def cached(**kw):
+    """preload (live nodes): the cached sizes live frames used are imported and run at start-up, the
+    most recently used first, so their first frame runs at its own size (no padded run). Another key's
+    blobs (here: RGB as floats) are not ours; sizes only offline engines met are not candidates; a
+    blob that will not import is skipped, never rebuilt; importing is not using."""
+    def engine(**kw):
         return create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, **kw).engine
 
-    engines = {hw: cached(opt_hw=hw) for hw in ((384, 512), (240, 320), (120, 160))}
-    cached(opt_hw=(96, 128), rgb_u8=False)  # another key
-    # last use by the blobs' mtimes: 240x320 most recent, then 120x160, then 384x512
-    for t, hw in enumerate(((384, 512), (120, 160), (240, 320))):
-        eng = engines[hw]
-        path = eng.blob_path(next(iter(eng.events)))
-        os.utime(path, ns=(10**18 + t * 10**9, 10**18 + t * 10**9))
+    tool = engine(opt_hw=(384, 512))
+    for hw in ((384, 512), (120, 160), (240, 320)):  # the order of use: 240x320 the most recent
+        assert tool.prepare(hw) in ("built", "imported")
+    engine(opt_hw=(96, 128), rgb_u8=False)  # another key
+    offline = engine(opt_hw=(64, 64))
+    feeds = ov_backend.parity_feeds(offline.model, (64, 64), rgb_bytes=True)
+    offline.run(dict(feeds, rgb=ov_backend.rgb_bytes(feeds["rgb"])))  # frames of an offline tool
     be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
                         preload=5)
     eng = be.engine
     pad = {hw: padded_size(hw, eng.model.size_multiple) for hw in ((480, 640), (384, 512), (240, 320), (120, 160))}
-    assert sorted(s[0][2:] for s in eng.cached_shapes()) == sorted(pad.values())
-    # at most MAX_SHAPES - 2 (one slot stays free), the most recently used first
+    # live-used sizes only (not the 64x64 an offline engine ran, not the other key's), the most recent first
+    assert [s[0][2:] for s in eng.cached_shapes()] == [pad[(240, 320)], pad[(120, 160)], pad[(384, 512)]]
+    # at most MAX_SHAPES - 2 (one slot stays free)
     assert eng.startup["preloaded"] == [list(pad[(240, 320)]), list(pad[(120, 160)])] and eng.startup["preload"] > 0
     assert sorted(eng.events.values()) == ["built", "imported", "imported"]  # the opt size was new
     (h1, w1), (h2, w2) = pad[(240, 320)], pad[(120, 160)]
-    assert f"cached input sizes ready: {h1}x{w1}, {h2}x{w2}" in eng.describe()
-    # importing is not using: the preload left the order alone
-    assert [s[0][2:] for s in eng.cached_shapes()][1:] == [pad[(240, 320)], pad[(120, 160)], pad[(384, 512)]]
+    assert f"cached input sizes ready: {w1}x{h1}, {w2}x{h2}" in eng.describe()  # W x H, as cameras say
+    # importing (and the start-up parity run) is not using: the order is as it was
+    assert [s[0][2:] for s in eng.cached_shapes()] == [pad[(240, 320)], pad[(120, 160)], pad[(384, 512)]]
     out = be.infer(_frame(5, (120, 160)), (120, 160))["depth"]
     assert out.shape == (120, 160) and not eng.padded_runs and not eng._pending
-    assert eng.cached_shapes()[0][0][2:] == pad[(120, 160)]  # a frame at that size: now the most recent
+    assert eng.cached_shapes()[0][0][2:] == pad[(120, 160)]  # a live frame at that size: now the most recent
     # 384x512 was not preloaded (the limit): it runs padded while it is imported in the background
     be.infer(_frame(6, (384, 512)), (384, 512))
     assert len(eng.padded_runs) == 1
     eng.close()
     # a damaged blob of the most recent size: skipped with a warning, not rebuilt at start-up
+    assert eng.cached_shapes()[0][0][2:] == pad[(384, 512)]
     path = eng.blob_path(eng.cached_shapes()[0])
     path.write_bytes(path.read_bytes()[:-100])
     (sr_lite / "ov_cache" / "foreign.ovblob").write_bytes(b"[" * 100_000 + b"\n")  # json recurses too deep
-    again = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, preload=2).engine
+    again = engine(preload=2)
     assert "rebuilt" not in " ".join(again.events.values()) and len(again.startup["preloaded"]) == 2
+    # a damaged use record: no preload, still a start
+    (sr_lite / "ov_cache" / ov_backend.LIVE_USE).write_text("{not json")
+    assert engine(preload=2).startup["preloaded"] == []
     # preload off (the default, offline tools): nothing but the opt size
     plain = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
     assert len(plain.engine.events) == 1 and "preloaded" not in plain.engine.startup
@@ -496,12 +501,22 @@ def test_build_engine_openvino_compiles_the_given_sizes_for_a_live_node_to_prelo
     assert main(["build-engine", str(sr_lite), "--backend", "openvino", "--precision", "fp32",
                  "--hw", "120", "160"]) == 0
     out = capsys.readouterr().out
-    assert "480x640 output: built" in out and "120x160 output: built" in out
+    assert "640x480 output: built" in out and "160x120 output: built" in out
     be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True,
                         preload=2)
     assert be.engine.startup["preloaded"] == [list(padded_size((120, 160), be.engine.model.size_multiple))]
     assert be.infer(_frame(7, (120, 160)), (120, 160))["depth"].shape == (120, 160) and not be.engine.padded_runs
-    # bad sizes: a clear error, nothing built
+    # bad sizes or a precision the backend does not run: a clear error before anything is built
+    blobs = sorted((sr_lite / "ov_cache").glob("*.ovblob"))
     for bad in (["--hw", "120"], ["--hw", "0", "160"]):
         assert main(["build-engine", str(sr_lite), "--backend", "openvino", *bad]) == 2
     assert "H W pairs" in capsys.readouterr().err
+    assert main(["build-engine", str(sr_lite), "--backend", "openvino", "--precision", "fp16"]) == 2
+    assert main(["build-engine", str(sr_lite), "--precision", "bf16"]) == 2  # tensorrt
+    err = capsys.readouterr().err
+    assert "openvino runs auto, fp32, bf16, not fp16" in err and "tensorrt runs auto, fp16, fp32, not bf16" in err
+    assert sorted((sr_lite / "ov_cache").glob("*.ovblob")) == blobs
+    # more sizes than a node preloads: said, with which ones it will take
+    assert main(["build-engine", str(sr_lite), "--backend", "openvino", "--precision", "fp32",
+                 "--hw", "120", "160", "96", "128", "64", "64"]) == 0
+    assert "preloads the 2 given last" in capsys.readouterr().out

@@ -35,10 +35,11 @@ background thread, frames run on the smallest compiled size that holds them, edg
 back, as the pipeline already pads to the model's multiple. The per-image statistics then include
 more padding, so those few frames differ slightly from the exact size's output (measured in
 ``test_openvino.py``); a new size no compiled size holds is compiled in the caller's thread.
-With ``preload`` (what the live nodes use) the start-up also imports the sizes this engine's cache
-already holds, the most recently used first, and runs each once, so a camera met before is ready on
-its first frame: on 2 cores the padded runs beside a background import made the first 5-6 frames of
-a 512x384 stream 60-75 ms instead of about 25.
+With ``preload`` (what the live nodes use) the start-up also imports the cached sizes live nodes'
+frames last ran at (recorded in the cache's :data:`LIVE_USE`, with what ``depth-refine build-engine
+--backend openvino --hw`` compiled ahead), the most recently used first, and runs each once, so a
+camera met before is ready on its first frame: on 2 cores the padded runs beside a background import
+made the first six frames of a 512x384 stream 41-74 ms, against 29-39 ms preloaded.
 
 Cache: each compiled model is exported to ``<model>/ov_cache/<key>.ovblob``. The key hashes the
 OpenVINO version, the CPU (name, architecture, capabilities), the ONNX file's sha256, the
@@ -105,6 +106,7 @@ BF16_MEASURED_KINDS = {"mono": "mono_small, 16 held-out RGB-D-D frames: median-s
 MAX_SHAPES = 4
 BLOB_FORMAT = "depth_refine_ros.ovblob/1"
 RGB_U8_ID = "+rgb_u8_nhwc/1"  # appended to graph_edits (the cache key) when rgb_u8 is on
+LIVE_USE = "live_use.json"  # in the cache dir: blob name -> when a live node's frames last ran at its size
 
 
 def _import_openvino():
@@ -229,9 +231,10 @@ class OvEngine(Engine):
             caller's thread.
         rgb_u8: the ``rgb`` input is fed as ``(1, H, W, 3) uint8`` (module docstring); only for
             guided SR graphs (``sr`` kind), ignored for others.
-        preload: at start-up, also import (and run once) up to this many other input sizes this
-            engine's cache holds, the most recently used first (module docstring); 0 = none, at
-            most ``MAX_SHAPES - 2`` (one compiled-size slot stays free for a new size).
+        preload: at start-up, also import (and run once) up to this many other cached input sizes
+            live nodes' frames used, the most recently used first (module docstring); 0 = none, at
+            most ``MAX_SHAPES - 2`` (one compiled-size slot stays free for a new size). An engine
+            with ``preload`` is a live node's: it records the sizes its frames run at.
 
     Attributes:
         rgb_u8: whether :meth:`run` takes ``rgb`` as ``(1, H, W, 3) uint8`` (else ``(1, 3, H, W)
@@ -286,7 +289,8 @@ class OvEngine(Engine):
         self._failed: set[tuple] = set()  # background compiles that failed: compiled in the caller's thread
         self.background_compile = bool(background_compile)
         self.padded_runs: dict[tuple, int] = {}
-        self._used: set[tuple] = set()  # sizes run() has served (their blobs touched once)
+        self._used: set[tuple] = set()  # sizes whose use this engine has recorded (LIVE_USE)
+        self.live = int(preload) > 0  # a live node's engine: records the sizes frames run at
         self.events: dict[tuple, str] = {}
         self.parity_err: dict[str, float] = {}
         self.startup: dict[str, object] = {}
@@ -309,17 +313,21 @@ class OvEngine(Engine):
         self.startup["total"] = time.monotonic() - t0
 
     def cached_shapes(self) -> list[tuple]:
-        """Input shapes (as :meth:`_shapes`) whose blob in :attr:`cache_dir` this engine would load:
-        the same key (OpenVINO, CPU, graph, precision, edits), most recently used first (file mtime:
-        written when built, touched when frames first run at that size, :meth:`_mark_used`)."""
+        """Input shapes (as :meth:`_shapes`) whose blob in :attr:`cache_dir` this engine would load
+        (the same key: OpenVINO, CPU, graph, precision, edits) and that a live node's frames (or
+        :meth:`prepare`) used, the most recently used first (:data:`LIVE_USE`). Sizes only offline
+        tools met (an evaluation over many image sizes) are not among them."""
+        used = read_live_use(self.cache_dir)
         found = []
         for path in self.cache_dir.glob("*.ovblob"):
+            if path.name not in used:
+                continue
             meta = read_blob_header(path)
             dims = meta.get("shapes") if meta else None
             try:
                 shapes = tuple((n, int(dims[n][1]), int(dims[n][2]), int(dims[n][3])) for n in self.model.inputs)
                 if self.blob_path(shapes) == path:
-                    found.append(((path.stat().st_mtime_ns, path.name), shapes))
+                    found.append(((used[path.name], path.name), shapes))
             except (KeyError, TypeError, ValueError, IndexError, OSError):
                 continue  # another model's, a foreign or vanished file: not ours to load
         return [shapes for _, shapes in sorted(found, key=lambda f: f[0], reverse=True)]
@@ -328,7 +336,7 @@ class OvEngine(Engine):
         """Import up to ``limit`` cached sizes not compiled yet and run each once (its first
         inference allocates); returns their ``[H, W]`` (padded input sizes). A camera whose size is
         not the opt size then meets a ready model on its first frame, not padded runs beside a
-        background compile (which, on 2 cores, slowed the first frames of ``live_check.py`` to 60-75
+        background compile (which, on 2 cores, slowed the first frames of ``live_check.py`` to 41-74
         ms). Import only: a blob that does not import is skipped (its size compiles in the background
         when a frame needs it), and nothing here can stop the engine from starting."""
         done: list[tuple] = []
@@ -374,8 +382,11 @@ class OvEngine(Engine):
         in_hw = getattr(self.model.card, "input_hw", None) if self.model.kind == "mono" else None
         shapes = self._shapes(padded_size(in_hw or out_hw, self.model.size_multiple))
         self._request(shapes)
+        if not self.blob_path(shapes).is_file():
+            raise BackendError(f"could not write the compiled model for {list(shapes[0][2:])} to {self.cache_dir} "
+                               "(see the warning above)")
         self._used.discard(shapes)
-        self._mark_used(shapes)
+        self._mark_used(shapes, force=True)
         return self.events[shapes]
 
     def _read_graph(self):
@@ -522,16 +533,14 @@ class OvEngine(Engine):
         LOG.info("openvino: imported %s", path)
         return compiled
 
-    def _mark_used(self, shapes: tuple) -> None:
-        """Touch the blob of a size frames run at, once per engine: its mtime is the last use, the
-        order :meth:`cached_shapes` (and so the preload) goes by; imports alone do not count."""
-        if shapes in self._used:
+    def _mark_used(self, shapes: tuple, force: bool = False) -> None:
+        """Record in :data:`LIVE_USE` that frames ran at ``shapes`` now, once per engine: only a live
+        node's engine (or ``force``, :meth:`prepare`); imports, parity runs and offline tools do not
+        count. The order :meth:`cached_shapes` (and so the preload) goes by."""
+        if not (self.live or force) or shapes in self._used:
             return
         self._used.add(shapes)
-        try:
-            os.utime(self.blob_path(shapes))
-        except OSError:  # not written (full disk), or a cache we may read only: the order is a nicety
-            pass
+        record_live_use(self.cache_dir, self.blob_path(shapes).name)
 
     def _load(self, shapes: tuple):
         path = self.blob_path(shapes)
@@ -616,7 +625,7 @@ class OvEngine(Engine):
         if self.rgb_u8:
             text += ", RGB fed as bytes"
         if self.startup.get("preloaded"):
-            text += ", cached input sizes ready: " + ", ".join(f"{h}x{w}" for h, w in self.startup["preloaded"])
+            text += ", cached input sizes ready: " + ", ".join(f"{w}x{h}" for h, w in self.startup["preloaded"])
         if self.cache_note:
             text += f"; {self.cache_note}"
         return text
@@ -662,6 +671,32 @@ def write_blob(path: Path, blob: bytes, meta: dict) -> None:
         f.write(json.dumps(header, sort_keys=True).encode() + b"\n")
         f.write(blob)
     tmp.replace(path)
+
+
+def read_live_use(cache_dir: Path) -> dict[str, int]:
+    """:data:`LIVE_USE` of ``cache_dir``: blob file name -> last live use (ns since the epoch); {} when
+    missing or unreadable."""
+    try:
+        data = json.loads((cache_dir / LIVE_USE).read_text())
+    except Exception:  # noqa: BLE001 - missing, damaged or foreign: no record
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, int)}
+
+
+def record_live_use(cache_dir: Path, blob_name: str) -> None:
+    """Set ``blob_name``'s last live use to now in :data:`LIVE_USE` (atomically; names of blobs no
+    longer there are dropped). Best effort: a read-only or full cache only loses the order."""
+    try:
+        data = {k: v for k, v in read_live_use(cache_dir).items() if (cache_dir / k).is_file()}
+        data[blob_name] = time.time_ns()
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = cache_dir / f"{LIVE_USE}.{os.getpid()}.{threading.get_ident()}.tmp"
+        tmp.write_text(json.dumps(data, sort_keys=True))
+        tmp.replace(cache_dir / LIVE_USE)
+    except OSError as e:
+        LOG.debug("openvino: cannot record the use of %s in %s: %s", blob_name, cache_dir, e)
 
 
 def read_blob_header(path: Path) -> dict | None:

@@ -44,20 +44,33 @@ def model_init(args: argparse.Namespace) -> int:
     return 0
 
 
+BUILD_PRECISIONS = {"tensorrt": ("auto", "fp16", "fp32"), "openvino": ("auto", "fp32", "bf16")}
+"""What ``build-engine`` accepts per backend; ``auto`` is the backend's own (tensorrt fp16; openvino as a node's)."""
+
+
 def build_engine(args: argparse.Namespace) -> int:
     from depth_refine_ros.backends import BackendError, create_backend
+    from depth_refine_ros.pipeline.factory import PRELOAD_SIZES
 
     if args.hw and (args.backend != "openvino" or len(args.hw) % 2 or min(args.hw) < 1):
         print("build-engine: --hw takes H W pairs of positive sizes, with --backend openvino", file=sys.stderr)
         return 2
+    runs = BUILD_PRECISIONS[args.backend]
+    if args.precision not in runs:
+        print(f"build-engine: {args.backend} runs {', '.join(runs)}, not {args.precision}", file=sys.stderr)
+        return 2
     try:
         if args.backend == "openvino":
             sizes = [tuple(args.opt_hw)] + [tuple(args.hw[i:i + 2]) for i in range(0, len(args.hw or []), 2)]
-            be = create_backend("openvino", model=args.model, precision=args.precision or "auto", opt_hw=sizes[0])
-            for hw in sizes:  # compiled (or found) and cached; marked used, so a live node preloads them
-                print(f"{hw[0]}x{hw[1]} output: {be.engine.prepare(hw)}")
+            be = create_backend("openvino", model=args.model, precision=args.precision, opt_hw=sizes[0])
+            for h, w in sizes:  # compiled (or found) and cached; recorded as used, so a live node preloads them
+                print(f"{w}x{h} output: {be.engine.prepare((h, w))}")
+            if len(sizes) - 1 > PRELOAD_SIZES:
+                print(f"note: a live node compiles 640x480 and preloads the {PRELOAD_SIZES} given last "
+                      "(the most recently used); the others compile in the background when their frames come")
         else:
-            be = create_backend("tensorrt", model=args.model, precision=args.precision or "fp16",
+            be = create_backend("tensorrt", model=args.model,
+                                precision="fp16" if args.precision == "auto" else args.precision,
                                 opt_hw=tuple(args.opt_hw), max_hw=tuple(args.max_hw), build="if_missing")
     except BackendError as e:
         print(f"build-engine: {e}", file=sys.stderr)
@@ -86,8 +99,9 @@ def add_parser(sub) -> None:
     p.add_argument("model")
     p.add_argument("--backend", choices=["tensorrt", "openvino"], default="tensorrt",
                    help="openvino: compile --opt-hw and every --hw output size into the cache a live node preloads")
-    p.add_argument("--precision", choices=["auto", "fp16", "fp32", "bf16"],
-                   help="tensorrt: fp16 (default) or fp32; openvino: auto (default), fp32 or bf16")
+    p.add_argument("--precision", choices=["auto", "fp16", "fp32", "bf16"], default="auto",
+                   help="auto: the backend's own, as a node picks it (tensorrt fp16); tensorrt: fp16 or fp32; "
+                        "openvino: fp32 or bf16")
     p.add_argument("--opt-hw", type=int, nargs=2, default=[480, 640])
     p.add_argument("--max-hw", type=int, nargs=2, default=[1088, 1920], help="tensorrt: largest output size")
     p.add_argument("--hw", type=int, nargs="+", metavar="H W",
