@@ -10,7 +10,7 @@ The SR graphs standardise their depth input per image, a node outside the tail, 
 would be rounded to 8 significant bits (steps of 0.4 %) before the mean is subtracted, and that
 rounding erases the networks' gain over bicubic. :func:`~depth_refine_ros.backends.ov_graph.keep_standardisation_f32`
 edits the graph at load time so the standardisation runs in f32; measured on 8 held-out RGB-D-D
-frames (RMSE, cm, the shipped ``sr_faster``; OpenVINO fp32 = ONNX Runtime to 1e-3 cm; for
+frames (RMSE, cm, ``sr_faster`` with its stage-d weights; OpenVINO fp32 = ONNX Runtime to 1e-3 cm; for
 ``sr_lite`` the unedited loss is larger, x8 1.76 -> 2.84 cm on 4 frames against bicubic's 2.90):
 
     scale   fp32    bf16 unedited   bf16 edited (what runs)
