@@ -295,9 +295,7 @@ class OvEngine(Engine):
         self.parity_err: dict[str, float] = {}
         self.startup: dict[str, object] = {}
         if opt_hw is not None:
-            # a monocular model always runs at its card's input size, whatever the output size
-            in_hw = getattr(model.card, "input_hw", None) if model.kind == "mono" else None
-            hw = padded_size(in_hw or opt_hw, model.size_multiple)
+            hw = self._input_hw(opt_hw)
             t1 = time.monotonic()
             self._request(self._shapes(hw))
             self.startup["load"] = time.monotonic() - t1
@@ -354,10 +352,7 @@ class OvEngine(Engine):
             hw = shapes[0][2:]
             try:
                 request = self._import(shapes, self.blob_path(shapes)).create_infer_request()
-                feeds = parity_feeds(self.model, hw, rgb_bytes=self.rgb_u8)
-                if self.rgb_u8:
-                    feeds = dict(feeds, rgb=rgb_bytes(feeds["rgb"]))
-                self._infer(request, feeds)
+                self._infer(request, self._as_fed(parity_feeds(self.model, hw, rgb_bytes=self.rgb_u8)))
             except Exception as e:  # noqa: BLE001 - as above
                 self.events.pop(shapes, None)
                 LOG.warning("openvino: could not preload the cached size %s (%s); it compiles when a frame "
@@ -379,15 +374,25 @@ class OvEngine(Engine):
         Returns:
             ``'imported'``, ``'built'`` or ``'rebuilt (...)'``.
         """
-        in_hw = getattr(self.model.card, "input_hw", None) if self.model.kind == "mono" else None
-        shapes = self._shapes(padded_size(in_hw or out_hw, self.model.size_multiple))
+        shapes = self._shapes(self._input_hw(out_hw))
         self._request(shapes)
-        if not self.blob_path(shapes).is_file():
+        path = self.blob_path(shapes)
+        if not path.is_file():
             raise BackendError(f"could not write the compiled model for {list(shapes[0][2:])} to {self.cache_dir} "
                                "(see the warning above)")
-        self._used.discard(shapes)
-        self._mark_used(shapes, force=True)
+        record_live_use(self.cache_dir, path.name)
         return self.events[shapes]
+
+    def _input_hw(self, out_hw: tuple[int, int]) -> tuple[int, int]:
+        """The padded graph input size for output size ``out_hw`` (a monocular model always runs at its
+        card's input size, whatever the output size)."""
+        in_hw = getattr(self.model.card, "input_hw", None) if self.model.kind == "mono" else None
+        return padded_size(in_hw or out_hw, self.model.size_multiple)
+
+    def _as_fed(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` (every input ``(1, C, H, W) float32``) as :meth:`run` takes them: with ``rgb_u8``
+        the ``rgb`` input as ``(1, H, W, 3) uint8``."""
+        return dict(feeds, rgb=rgb_bytes(feeds["rgb"])) if self.rgb_u8 else feeds
 
     def _read_graph(self):
         if self._graph is None:
@@ -533,11 +538,11 @@ class OvEngine(Engine):
         LOG.info("openvino: imported %s", path)
         return compiled
 
-    def _mark_used(self, shapes: tuple, force: bool = False) -> None:
-        """Record in :data:`LIVE_USE` that frames ran at ``shapes`` now, once per engine: only a live
-        node's engine (or ``force``, :meth:`prepare`); imports, parity runs and offline tools do not
+    def _mark_used(self, shapes: tuple) -> None:
+        """Record in :data:`LIVE_USE` that frames ran at ``shapes`` now, once per engine, for a live
+        node's engine only (:meth:`prepare` records too); imports, parity runs and offline tools do not
         count. The order :meth:`cached_shapes` (and so the preload) goes by."""
-        if not (self.live or force) or shapes in self._used:
+        if not self.live or shapes in self._used:
             return
         self._used.add(shapes)
         record_live_use(self.cache_dir, self.blob_path(shapes).name)
@@ -607,8 +612,7 @@ class OvEngine(Engine):
 
         feeds = parity_feeds(self.model, hw, rgb_bytes=self.rgb_u8)
         ref = OrtEngine(self.model, "cpu", self.threads).run(feeds)
-        if self.rgb_u8:  # the same image as bytes: feeds["rgb"] holds multiples of 1/255
-            feeds = dict(feeds, rgb=rgb_bytes(feeds["rgb"]))
+        feeds = self._as_fed(feeds)  # the same image as bytes: feeds["rgb"] holds multiples of 1/255
         got = self._infer(self._request(self._feed_shapes(feeds)), feeds)  # not run(): not a frame's use
         for name, r, g in zip(self.model.outputs, ref, got, strict=True):
             err = float(np.max(np.abs(r - g)) / (np.ptp(r) + 1e-6))
