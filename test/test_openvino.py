@@ -5,8 +5,10 @@ failing). Every model is a copy in a temporary directory, so no cache is written
 """
 import importlib.util
 import logging
+import os
 import shutil
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -383,6 +385,29 @@ def test_new_size_runs_padded_while_it_compiles_in_the_background(sr_lite):
     assert np.mean(np.abs(first[v] - exact[v])) < 0.01, np.mean(np.abs(first[v] - exact[v]))  # metres
     big = be.infer(_frame(4, (544, 704)), (544, 704))["depth"]
     assert big.shape == (544, 704) and len(eng.padded_runs) == 1 and not eng._pending
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread niceness is Linux's")
+def test_background_compile_runs_at_the_lowest_priority_and_leaves_the_caller_s_alone(sr_lite):
+    """The compile thread lowers its own niceness (19): on 2 cores a cold-cache compile at normal
+    priority took a core from the live frames; the frames' thread keeps its priority."""
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True)
+    eng = be.engine
+    start_up = eng._load
+    seen = {}
+
+    def recording_load(shapes):
+        seen[threading.current_thread().name] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        return start_up(shapes)
+
+    eng._load = recording_load
+    caller = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    be.infer(_frame(3, (384, 512)), (384, 512))
+    for thread in list(eng._pending.values()):
+        thread.join(120)
+    assert seen == {"ov-compile": ov_backend.COMPILE_NICE}, seen
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == caller
+    assert eng.events[eng._shapes((384, 512))] in ("built", "imported")
 
 
 def test_failed_background_compile_is_not_retried_in_the_background_and_raises_in_the_caller(sr_lite):
