@@ -34,6 +34,7 @@ PARAM_ARGS = [
     ("precision", "precision"),
     ("classical_method", "classical.method"),
     ("registration", "registration.mode"),
+    ("depth_sampling", "depth.sampling"),
 ]
 
 

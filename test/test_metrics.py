@@ -104,6 +104,21 @@ def test_relative_columns_use_plain_baselines_else_registered_ones():
     assert reg_only[0]["vs_bicubic"] == pytest.approx(-0.1) and reg_only[0]["vs_best_classical"] == pytest.approx(-0.1)
 
 
+def test_relative_columns_compare_decimated_rows_with_classical_rows_told_the_same():
+    """eval-dataset --sampling centred decimated: a ``+decimated`` row's baselines are the classical
+    ``+decimated`` rows (the same setting), the plain rows' the plain ones; also with ``+reg``."""
+    from depth_refine_ros.eval.scoring import add_relative
+
+    g = {"dataset": "d", "scale": 4, "degradation": "nearest"}
+    rows = [dict(g, method="bicubic", rmse=4.0), dict(g, method="fgs", rmse=3.0), dict(g, method="net", rmse=3.6),
+            dict(g, method="bicubic +decimated", rmse=2.0), dict(g, method="guided_filter +decimated", rmse=1.9),
+            dict(g, method="net +decimated", rmse=1.71), dict(g, method="net +decimated +reg", rmse=1.52)]
+    add_relative(rows)
+    assert rows[2]["vs_bicubic"] == pytest.approx(-0.1) and rows[2]["vs_best_classical"] == pytest.approx(0.2)
+    assert rows[5]["vs_bicubic"] == pytest.approx(-0.145) and rows[5]["vs_best_classical"] == pytest.approx(-0.1)
+    assert rows[6]["vs_best_classical"] == pytest.approx(-0.2)  # the plain decimated baselines
+
+
 def test_scaled_rmse_forgives_a_uniform_gain_and_nothing_else():
     rng = np.random.default_rng(0)
     gt = rng.uniform(0.5, 4.0, (16, 16)).astype(np.float32)

@@ -10,6 +10,7 @@ import pathlib
 import sys
 
 from depth_refine_ros.core.degrade import DEGRADATIONS
+from depth_refine_ros.core.sampling import SAMPLINGS
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 
 
@@ -30,7 +31,8 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
         for root in args.root:
             frames += load_dataset(root, set(args.groups) if args.groups else None,
                                    set(args.exclude) if args.exclude else None, args.limit)
-        methods = [build_method(m, args.backend, registration=r) for r in args.registration for m in args.methods]
+        methods = [build_method(m, args.backend, registration=r, depth_sampling=s)
+                   for s in args.sampling for r in args.registration for m in args.methods]
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
         return 2
@@ -64,6 +66,9 @@ def add_eval_dataset(sub) -> None:
     p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
                    help="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the "
                         "frames' edges (one median per dataset pass) and undone (real sensors' misregistered depth)")
+    p.add_argument("--sampling", nargs="+", choices=list(SAMPLINGS), default=["centred"],
+                   help="decimated: also rows (label +decimated) told that the low-res pixels are every n-th "
+                        "pixel, as sr_node's depth.sampling (the nearest degradation makes such input)")
     p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
     p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")

@@ -16,6 +16,7 @@ from depth_refine_ros.pipeline.sr import InputError, Pipeline
 
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
 TEMPORAL_SUFFIX = " +temporal"  # label suffix of a method run with the temporal filter
+DECIMATED_SUFFIX = " +decimated"  # label suffix of a method told its input is decimated (depth.sampling)
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Method:
 
 
 def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
-                 registration: str = "none", temporal: bool = False) -> Method:
+                 registration: str = "none", temporal: bool = False, depth_sampling: str = "centred") -> Method:
     """``bicubic`` | ``joint_bilateral`` | ``guided_filter`` | ``fgs`` | an SR model name or directory.
 
     The pipeline comes from :func:`~depth_refine_ros.pipeline.factory.build_sr_pipeline`, the
@@ -57,17 +58,20 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
             median over all of that pass's frames (one sensor, one calibration).
         temporal: the temporal filter (sr_node's ``temporal.*`` defaults) as the last stage; the
             label gets ``+temporal``. The filter is stateful: run the frames in time order.
+        depth_sampling: ``centred`` or ``decimated`` (sr_node's ``depth.sampling``: the input is
+            re-sampled at its block centres first); ``decimated`` labels get ``+decimated``.
 
     Raises:
         depth_refine_ros.backends.BackendError / depth_refine_ros.core.modeldir.ModelError: unknown
             name, a model of a kind that does not super-resolve, or a broken model directory.
     """
-    spec = spec_for_method(name, backend, max_depth_m, registration, temporal)
+    spec = spec_for_method(name, backend, max_depth_m, registration, temporal, depth_sampling)
     pipe = build_sr_pipeline(spec, warmup=False)
-    tag = (REG_SUFFIX if registration != "none" else "") + (TEMPORAL_SUFFIX if temporal else "")
+    tag = ((DECIMATED_SUFFIX if depth_sampling == "decimated" else "") + (REG_SUFFIX if registration != "none" else "")
+           + (TEMPORAL_SUFFIX if temporal else ""))
     label = name if spec.backend in ("classical", "onnxruntime") else f"{name} ({backend})"
     # classical methods always take the RGB frame (its size is the output size; registration reads it)
     return Method(label + tag, pipe, spec.backend == "classical" or pipe.backend.needs_rgb)
 
 
-__all__ = ["REG_SUFFIX", "TEMPORAL_SUFFIX", "InputError", "Method", "build_method"]
+__all__ = ["DECIMATED_SUFFIX", "REG_SUFFIX", "TEMPORAL_SUFFIX", "InputError", "Method", "build_method"]

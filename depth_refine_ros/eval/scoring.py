@@ -73,21 +73,26 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 
 def add_relative(rows: list[dict], key: str = "rmse") -> None:
     """Add ``vs_bicubic`` and ``vs_best_classical`` (relative change of ``key``, e.g. -0.31) per row,
-    comparing within the same dataset, scale and degradation.
+    comparing within the same dataset, scale and degradation, and among rows with the same
+    ``depth.sampling`` (labels with ``" +decimated"`` against the classical rows told the same).
 
     The baselines are the plain classical rows; where a group has only registered ones (labels
     ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
     """
     from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-    from depth_refine_ros.eval.methods import REG_SUFFIX
+    from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX
+
+    def method(p: dict) -> str:  # the label without its sampling setting
+        return p["method"].replace(DECIMATED_SUFFIX, "")
 
     for r in rows:
         peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],
-                                                                                      r["degradation"])]
-        base = {p["method"]: p[key] for p in peers if p["method"] in CLASSICAL and p.get(key)}
+                                                                                      r["degradation"])
+                 and (DECIMATED_SUFFIX in p["method"]) == (DECIMATED_SUFFIX in r["method"])]
+        base = {method(p): p[key] for p in peers if method(p) in CLASSICAL and p.get(key)}
         if not base:
-            base = {p["method"].removesuffix(REG_SUFFIX): p[key] for p in peers
-                    if p["method"].removesuffix(REG_SUFFIX) in CLASSICAL and p.get(key)}
+            base = {method(p).removesuffix(REG_SUFFIX): p[key] for p in peers
+                    if method(p).removesuffix(REG_SUFFIX) in CLASSICAL and p.get(key)}
         bic = base.get("bicubic")
         best = min(base.values(), default=None)
         r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None

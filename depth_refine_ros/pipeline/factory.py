@@ -37,6 +37,8 @@ class SrPipelineSpec:
         keep_holes: pixels whose nearest low-res source is invalid stay NaN in the output.
         min_depth_m: output (and input) depth at or below this is invalid (metres).
         max_depth_m: output (and input) depth above this is invalid (metres).
+        depth_sampling: ``centred`` or ``decimated``: where the low-res pixels sample the scene
+            (:mod:`depth_refine_ros.core.sampling`; :class:`~depth_refine_ros.pipeline.sr.PipelineConfig`).
         refine_mode: SDDR stage after the backend: ``none``, ``one_stage`` or ``two_stage``.
         refine_model: the SDDR refiner model (``refine_mode != none``).
         refine_mono_model: the monocular model giving the refiner its high-resolution inference.
@@ -69,6 +71,7 @@ class SrPipelineSpec:
     keep_holes: bool = True
     min_depth_m: float = 0.05
     max_depth_m: float = 20.0
+    depth_sampling: str = "centred"
     refine_mode: str = "none"
     refine_model: str = ""
     refine_mono_model: str = ""
@@ -129,7 +132,8 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         ValueError: temporal filter settings out of range.
     """
     temporal = build_temporal(spec)  # first: a bad setting fails before any model loads
-    cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m)
+    cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m,
+                         depth_sampling=spec.depth_sampling)
     if spec.backend == "classical":
         # ``model`` is not read: the node's default names the shipped network, and the classical
         # upsamplers stay one parameter (backend:=classical) away from it
@@ -185,15 +189,17 @@ def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
 
 
 def spec_for_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
-                    registration: str = "none", temporal: bool = False) -> SrPipelineSpec:
+                    registration: str = "none", temporal: bool = False,
+                    depth_sampling: str = "centred") -> SrPipelineSpec:
     """The spec that runs a method by name: a classical upsampler, or an SR model name/directory.
 
     ``registration='auto'`` estimates on every frame with a window of 15, in the caller's thread
     (offline evaluation wants the estimate of this frame used for this frame's successors).
     ``temporal``: the temporal filter as the last stage, with sr_node's defaults (librealsense's).
+    ``depth_sampling``: as :class:`SrPipelineSpec`.
     """
     reg = dict(registration_mode=registration, registration_every_n=1, registration_window=15,
-               temporal=temporal)
+               temporal=temporal, depth_sampling=depth_sampling)
     if name in CLASSICAL_METHODS:
         return SrPipelineSpec(backend="classical", classical_method=name, max_depth_m=max_depth_m, **reg)
     return SrPipelineSpec(backend=backend, model=name, max_depth_m=max_depth_m, **reg)

@@ -1,8 +1,8 @@
 """The one place that turns (rgb, depth_lr, intrinsics) into (depth_hr, intrinsics_hr).
 
 Nodes, bag evaluation and benchmarks all call :meth:`Pipeline.process`, so they measure the same
-thing. Stages: validate -> (registration) -> backend -> (SDDR) -> postprocess (range clamp to NaN)
--> (temporal filter).
+thing. Stages: validate -> (decimated input re-sampled at block centres) -> (registration) -> backend
+-> (SDDR) -> postprocess (range clamp to NaN) -> (temporal filter).
 Decoding messages and building clouds happen outside (in ``ros/``), because they are about
 transport, not refinement.
 """
@@ -17,6 +17,7 @@ from depth_refine_ros.backends.base import Backend
 from depth_refine_ros.core.depth import invalid_to_nan
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.core.register import Registration, shift_image
+from depth_refine_ros.core.sampling import SAMPLINGS, recentre_decimated
 from depth_refine_ros.core.temporal import TemporalFilter
 
 
@@ -36,11 +37,23 @@ class PipelineConfig:
         min_depth_m: refined values ``<=`` this become NaN.
         max_depth_m: refined (and input) values ``>`` this become NaN.
         aspect_tolerance: allowed relative difference of the RGB and depth aspect ratios.
+        depth_sampling: where the low-res pixels sample the scene (:mod:`depth_refine_ros.core.sampling`):
+            ``centred`` (each stands for its block of output pixels) or ``decimated`` (each is its
+            block's top-left output pixel, ``depth[::n, ::n]``; re-sampled at the block centres
+            before anything else).
+
+    Raises:
+        ValueError: an unknown ``depth_sampling``.
     """
 
     min_depth_m: float = 0.05
     max_depth_m: float = 20.0
     aspect_tolerance: float = 0.02
+    depth_sampling: str = "centred"
+
+    def __post_init__(self) -> None:
+        if self.depth_sampling not in SAMPLINGS:
+            raise ValueError(f"depth sampling '{self.depth_sampling}' is not one of {', '.join(SAMPLINGS)}")
 
 
 @dataclass
@@ -50,7 +63,8 @@ class Result:
     Attributes:
         depth: ``(H, W) float32`` metres, NaN invalid, at the RGB resolution.
         intrinsics: intrinsics of ``depth`` (None when no camera_info was available).
-        timings_ms: stage name -> milliseconds: ``preprocess`` (validation), ``registration``,
+        timings_ms: stage name -> milliseconds: ``preprocess`` (validation; with decimated input
+            also its re-sampling), ``registration``,
             ``backend`` (all of the backend's work; for a network also its own stages ``fill``,
             ``upsample``, ``normalise``, ``pad``, ``infer``, ``crop``, ``holes``), ``sddr``,
             ``postprocess`` (range clamp, moving a registered result back), ``temporal``.
@@ -150,6 +164,8 @@ class Pipeline:
         if not np.isfinite(depth_lr).any():
             raise InputError("all_invalid", "every depth pixel is invalid (0, NaN, Inf or out of "
                                             f"[{cfg.min_depth_m}, {cfg.max_depth_m}] m)")
+        if cfg.depth_sampling == "decimated":
+            depth_lr = recentre_decimated(depth_lr, out_hw)
         t_reg = time.perf_counter()
         shift = (0, 0)
         if self.registration is not None and self.registration.active:

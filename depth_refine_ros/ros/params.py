@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from rcl_interfaces.msg import ParameterDescriptor
 
+from depth_refine_ros.core.sampling import SAMPLINGS
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 
 
@@ -115,6 +116,13 @@ class SrParams(CommonParams):
 
     node_name: ClassVar[str] = "sr_node"
 
+    depth_sampling: str = _p(
+        "centred", "depth.sampling",
+        "Where depth_lr's pixels sample the scene: centred (each stands for the block of output pixels "
+        "it covers: sensors, binning, averaging, antialiased resizes) or decimated (each is its block's "
+        "top-left pixel: a driver keeping every n-th pixel, image_proc crop_decimate, a nearest-neighbour "
+        "resize; re-sampled at the block centres first, else the output sits (n-1)/2 px off the RGB).",
+        SAMPLINGS)
     keep_holes: bool = _p(True, "output.keep_holes",
                           "NaN where the low-res input had no depth (as the classical upsamplers); false "
                           "publishes the network's fill-in there.")

@@ -46,6 +46,7 @@ def pipeline_spec(p: SrParams) -> SrPipelineSpec:
         backend=p.backend, model=p.model, classical_method=p.classical_method, device=p.device,
         threads=node_threads(p.backend_threads),
         precision=p.precision, keep_holes=p.keep_holes, min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
+        depth_sampling=p.depth_sampling,
         refine_mode=p.refine_mode, refine_model=p.refine_model, refine_mono_model=p.refine_mono_model,
         depth_only_model=p.depth_only_model, registration_mode=p.registration_mode,
         registration_shift_px=(p.registration_shift_dy_px, p.registration_shift_dx_px),
@@ -109,7 +110,8 @@ class SrNode(RefineNode):
         self.get_logger().info(
             f"sr_node ready: backend {self.pipeline.backend.describe()}, inputs {p.input_reliability} "
             f"({self._subs['rgb/image'].topic_name}, {self._subs['depth_lr/image'].topic_name}), "
-            f"sync {p.sync_mode} (max interval {p.sync_max_interval_s} s), cloud {p.cloud_type}, "
+            f"sync {p.sync_mode} (max interval {p.sync_max_interval_s} s), depth sampling {p.depth_sampling}, "
+            f"cloud {p.cloud_type}, "
             f"without rgb: {self.depth_only.backend.describe()}")
 
     # ---------------------------------------------------------------- callbacks (executor thread)

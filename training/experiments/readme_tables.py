@@ -13,8 +13,23 @@ import pathlib
 import sys
 
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-from depth_refine_ros.eval.methods import REG_SUFFIX as REG
+from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX
 from depth_refine_ros.eval.scoring import shown
+
+# label suffixes of methods run with a setting (eval-dataset --registration auto, --sampling decimated),
+# in the order labels carry them, and how the input column names them: such rows compare among themselves
+TAGS = ((DECIMATED_SUFFIX, "`depth.sampling: decimated`"), (REG_SUFFIX, "`+reg`"))
+
+
+def split_tags(label: str) -> tuple[str, str]:
+    """``(method, tags)``: the label without its setting suffixes, and those settings as the input
+    column shows them (``''`` for none)."""
+    shown_tags = []
+    for suffix, text in reversed(TAGS):
+        if label.endswith(suffix):
+            label = label.removesuffix(suffix)
+            shown_tags.insert(0, text)
+    return label, "".join(", " + t for t in shown_tags)
 
 
 def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None = None,
@@ -29,11 +44,11 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
     extra = f" vs {ref} |" if ref else ""
     out = [f"| data | input | scale | unit | bicubic | best classical | {method} | vs bicubic | vs best classical |"
            + extra, "|---|---|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
-    def key(r: dict) -> tuple:  # registered rows (label suffix " +reg") compare among themselves
-        return r["dataset"], r["degradation"] + (", `+reg`" if r["method"].endswith(REG) else ""), float(r["scale"])
+    def key(r: dict) -> tuple:  # rows run with a setting (TAGS) compare among themselves
+        return r["dataset"], r["degradation"] + split_tags(r["method"])[1], float(r["scale"])
 
     for ds, deg, sc in sorted({key(r) for r in rows}):
-        group = {r["method"].removesuffix(REG): shown(r) for r in rows if key(r) == (ds, deg, sc)}
+        group = {split_tags(r["method"])[0]: shown(r) for r in rows if key(r) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
         classical = {m: group[m][col] for m in CLASSICAL if group.get(m, {}).get(col) is not None}
