@@ -142,3 +142,19 @@ def test_robust_unscaled_differs_from_robust_only_by_the_ais_gain():
             v = np.isfinite(a)
             gained.append(float(np.median(a[v] / b[v])))
     assert same >= 30 and gained and all(0.89 < g < 1.001 for g in gained)
+
+
+def test_robust_recentred_differs_from_robust_unscaled_only_on_decimated_samples():
+    """The same draws; a ``nearest`` sample comes re-sampled at its block centres, as sr_node feeds
+    decimated input with ``depth.sampling: decimated``."""
+    from depth_refine_ros.core.degrade import ROBUST_KINDS
+
+    d = scene(128, 128)
+    kinds = []
+    for s in range(60):
+        kind = ROBUST_KINDS[int(np.random.default_rng(s).integers(len(ROBUST_KINDS)))]
+        a, b = degrade("robust_unscaled", d, 4, seed=s), degrade("robust_recentred", d, 4, seed=s)
+        assert np.array_equal(np.isnan(a), np.isnan(b))
+        assert np.array_equal(a, b, equal_nan=True) == (kind != "nearest"), (s, kind)
+        kinds.append(kind)
+    assert "nearest" in kinds

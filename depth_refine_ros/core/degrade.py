@@ -13,6 +13,7 @@ import warnings
 
 import numpy as np
 
+from depth_refine_ros.core.sampling import recentre_decimated
 from depth_refine_ros.core.upsample import fill_invalid, resize2d
 
 
@@ -257,7 +258,8 @@ ROBUST_KINDS = ("bicubic", "nearest", "cubic_noaa", "block_noise", "tof", "ais")
 
 
 def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None,
-           max_shift_px: int = 2, ais_attenuation: tuple[float, float] = (0.9, 1.0)) -> np.ndarray:
+           max_shift_px: int = 2, ais_attenuation: tuple[float, float] = (0.9, 1.0),
+           recentre_nearest: bool = False) -> np.ndarray:
     """The training mix for one set of weights that serves every kind of low-res input.
 
     Per sample, at random:
@@ -272,6 +274,8 @@ def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None
 
     ``ais_attenuation`` is the range of the ``ais`` kind's per-frame gain (:func:`robust_unscaled`:
     none, so the mix never asks a network to guess a sensor's scale from one frame).
+    ``recentre_nearest``: the ``nearest`` kind re-sampled at its block centres, as ``sr_node`` feeds
+    decimated input with ``depth.sampling: decimated`` (:func:`robust_recentred`).
     """
     rng = np.random.default_rng(seed)
     kind = ROBUST_KINDS[int(rng.integers(len(ROBUST_KINDS)))]
@@ -291,6 +295,8 @@ def robust(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None
         lr = ais(d, factor, sub, drop=(0.05, float(rng.uniform(0.1, 0.5))), attenuation=ais_attenuation)
     else:
         lr = DEGRADATIONS[kind](d, factor, sub)
+        if kind == "nearest" and recentre_nearest:
+            lr = recentre_decimated(lr, d.shape)
     if rng.random() < 0.5:
         lr = np.round(lr * 1000) / 1000
     return lr.astype(np.float32)
@@ -303,9 +309,17 @@ def robust_unscaled(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarr
     return robust(depth, factor, seed, rgb, ais_attenuation=(1.0, 1.0))
 
 
+def robust_recentred(depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:
+    """:func:`robust_unscaled` with its decimated (``nearest``) samples re-sampled at the block
+    centres, as ``sr_node`` feeds a decimating driver's depth with ``depth.sampling: decimated``
+    (:mod:`depth_refine_ros.core.sampling`): the network is then never asked to learn the decimated
+    sampling position. The same draws for the same seed as ``robust_unscaled``."""
+    return robust(depth, factor, seed, rgb, ais_attenuation=(1.0, 1.0), recentre_nearest=True)
+
+
 DEGRADATIONS = {"bicubic": bicubic, "nearest": nearest, "cubic_noaa": cubic_noaa, "block_noise": block_noise,
                 "ais": ais, "tof": tof, "tof_fill": tof_fill, "tof_reg": tof_reg, "robust": robust,
-                "robust_unscaled": robust_unscaled}
+                "robust_unscaled": robust_unscaled, "robust_recentred": robust_recentred}
 
 
 def degrade(kind: str, depth: np.ndarray, factor: int, seed: int = 0, rgb: np.ndarray | None = None) -> np.ndarray:

@@ -15,7 +15,9 @@
 # from the shipped model (or INIT=), h = d's mix with the AIS-like kind's per-frame gain off
 # (robust_unscaled), 6000 steps from the shipped model (or INIT=), i = h's mix plus Middlebury-style
 # block + noise drawn alone (g without its extra decimated input, which moved the net's sampling phase:
-# docs/log/2026-12.md), 6000 steps from the shipped model (or INIT=); each resumes from its own last.pt
+# docs/log/2026-12.md), 6000 steps from the shipped model (or INIT=), j = i's mix with the decimated
+# samples re-sampled at their block centres as sr_node feeds them with depth.sampling: decimated
+# (robust_recentred), 6000 steps from the shipped model (or INIT=); each resumes from its own last.pt
 # when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
 # THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
 # The shipped model is stage i; stages e-i were run from stage d (INIT=runs/faster/d/last.pt reproduces them).
@@ -54,6 +56,10 @@ elif [ "$STAGE" = i ]; then  # g met 10 % on block_noise but lost clean and alia
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust_unscaled,robust_unscaled,cubic_noaa,block_noise,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 \
     init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/i
+elif [ "$STAGE" = j ]; then  # with depth.sampling: decimated the net need not learn the decimated phase
+  OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust_recentred,robust_recentred,cubic_noaa,block_noise,bicubic]" \
+    "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 \
+    init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/j
 else  # d: stage c's mix, 6000 steps more; INIT (default runs/faster/c/last.pt) may be the shipped model
   OMP_NUM_THREADS=$THREADS "${T[@]}" "degradations=[robust,robust,cubic_noaa,bicubic]" \
     "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 init="${INIT:-$R/c/last.pt}" out=$R/d
