@@ -56,6 +56,18 @@ def test_holes_stay_holes_and_do_not_leak():
 
 
 @pytest.mark.unit
+def test_no_overshoot_at_a_depth_edge():
+    """A cubic rings at a step (10 m -> 0.3 m at x4 gave -0.41 and 10.43 m unclamped): each value
+    stays within the 2x2 input pixels it lies between."""
+    lr = np.full((24, 32), 10.0, np.float32)
+    lr[:, 16:] = 0.3
+    got = recentre_decimated(lr, (96, 128))
+    assert got.min() == pytest.approx(0.3) and got.max() == pytest.approx(10.0)
+    assert (got[:, :15] == 10.0).all() and (got[:, 16:] == np.float32(0.3)).all()
+    assert 0.3 < got[0, 15] < 10.0  # the one column between the two sides is between them
+
+
+@pytest.mark.unit
 def test_equal_sizes_change_nothing_and_bad_settings_are_refused():
     lr = plane((48, 64))
     np.testing.assert_array_equal(recentre_decimated(lr, lr.shape), lr)
