@@ -163,6 +163,32 @@ def test_eval_bag_offline_with_registration(bags, tmp_path):
     assert {r["method"] for r in summary["scale_sweep"]} == {"bicubic", "guided_filter"}
 
 
+@pytest.mark.slow  # the depth-refine command in a subprocess
+def test_eval_bag_offline_with_decimated_sampling(bags, tmp_path):
+    code, log = cli("eval-bag", bags / "mcap", "--method", "bicubic", "--compare", "guided_filter",
+                    "--sampling", "decimated", "--scales", 4, "--out", tmp_path)
+    assert code == 0, log
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    rows = {r["method"]: r for r in summary["rows"]}
+    assert set(rows) == {"bicubic +decimated", "guided_filter +decimated"}
+    assert rows["bicubic +decimated"]["vs_bicubic"] == pytest.approx(0.0)  # compared like with like
+    # the sweep degrades the ground truth by bicubic (centred input), so it runs the plain methods
+    assert {r["method"] for r in summary["scale_sweep"]} == {"bicubic", "guided_filter"}
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+def test_eval_bag_live_with_decimated_sampling_matches_offline(bags, tmp_path):
+    code, log = cli("eval-bag", bags / "mcap", "--live", "--method", "bicubic", "--compare", "bicubic",
+                    "--sampling", "decimated", "--scales", "--speed", 0.5, "--paced", "--out", tmp_path, timeout=240)
+    assert code == 0, log
+    node_row, offline_row = json.loads((tmp_path / "metrics.json").read_text())["rows"]
+    assert node_row["method"].startswith("sr_node live") and node_row["method"].endswith(" +decimated")
+    assert offline_row["method"] == "bicubic +decimated" and node_row["n_frames"] == 5
+    assert node_row["rmse_cm"] == pytest.approx(offline_row["rmse_cm"], rel=1e-4)
+    assert node_row["vs_bicubic"] == pytest.approx(0.0, abs=1e-4)
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_eval_bag_live_through_sr_node(bags, tmp_path):

@@ -176,3 +176,9 @@ def test_eval_dataset_uses_one_median_shift_per_pass():
 
     assert shift("supplied", 0) == (-3, 4)
     assert shift("bicubic", 4) == (0, 0)  # re-degraded from the registered truth
+    # decimated x8 input sits 3.5 px up-left of the block centres: a centred pipeline's estimate sees
+    # that offset, a depth.sampling: decimated one's (on the re-sampled input) nothing left to undo
+    made = [make_input(f, "nearest", 8) for f in frames]
+    dy, dx = _dataset_shift(frames, made)
+    assert -5 <= dy <= -2 and -5 <= dx <= -2, (dy, dx)
+    assert _dataset_shift(frames, made, "decimated") == (0, 0)

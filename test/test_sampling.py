@@ -8,7 +8,7 @@ from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.sampling import SAMPLINGS, decimation_offset, recentre_decimated
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
-from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipeline
+from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
 from depth_refine_ros.pipeline.sr import PipelineConfig
 from depth_refine_ros.ros.params import SrParams
 from depth_refine_ros.ros.sr_node import pipeline_spec
@@ -79,16 +79,40 @@ def test_equal_sizes_change_nothing_and_bad_settings_are_refused():
 @pytest.mark.unit
 def test_the_node_parameter_reaches_the_pipeline():
     assert SrParams().depth_sampling == "centred"
-    spec = pipeline_spec(SrParams(depth_sampling="decimated"))
+    spec = pipeline_spec(SrParams(depth_sampling="decimated", backend="classical"))  # no model to load
     assert spec.depth_sampling == "decimated"
-    assert build_sr_pipeline(spec, warmup=False).config.depth_sampling == "decimated"
-    assert build_sr_pipeline(SrPipelineSpec(), warmup=False).config.depth_sampling == "centred"
+    guided, depth_only = build_sr_pipelines(spec, warmup=False)
+    assert guided.config.depth_sampling == depth_only.config.depth_sampling == "decimated"
+    assert build_sr_pipelines(SrPipelineSpec(), warmup=False)[0].config.depth_sampling == "centred"
+
+
+@pytest.mark.unit
+def test_the_decimated_depth_s_own_intrinsics_scale_as_a_decimated_image_s():
+    """Pixel i of an image decimated by 4 is pixel 4i of the full one: its principal point scales by
+    4 (cx 79.5 -> 318), where a binned image's scales half-pixel aligned (cx 79.5 -> 319.5). RGB
+    intrinsics (the output size) pass unchanged either way."""
+    from depth_refine_ros.backends import create_backend
+    from depth_refine_ros.core.intrinsics import Intrinsics
+    from depth_refine_ros.pipeline.sr import Pipeline
+
+    lr_k = Intrinsics(fx=150.0, fy=150.0, cx=79.5, cy=59.5, width=160, height=120)
+    rgb = np.zeros((480, 640, 3), np.uint8)
+    depth = np.full((120, 160), 2.0, np.float32)
+    got = {}
+    for s in SAMPLINGS:
+        pipe = Pipeline(create_backend("classical", method="bicubic"), PipelineConfig(depth_sampling=s))
+        got[s] = pipe.process(rgb, depth, lr_k).intrinsics
+        rgb_k = lr_k.scaled_to(640, 480)
+        assert pipe.process(rgb, depth, rgb_k).intrinsics == rgb_k
+    assert (got["centred"].cx, got["centred"].cy) == (319.5, 239.5)
+    assert (got["decimated"].cx, got["decimated"].cy) == (318.0, 238.0)
+    assert got["decimated"].fx == got["centred"].fx == 600.0
 
 
 @pytest.mark.unit
 def test_decimated_input_on_real_frames_is_far_closer_with_the_setting():
     """Held-out RGB-D-D frames, every 4th pixel: told so, bicubic and the guided filter land on the
-    RGB grid (eval-dataset, 24 frames: bicubic 4.53 -> 2.88 cm); told nothing, they sit 1.5 px off.
+    RGB grid (eval-dataset, 24 frames: bicubic 4.53 -> 2.86 cm); told nothing, they sit 1.5 px off.
     Centred input told it is decimated gets worse: the setting must match the driver."""
     frames = load_dataset(require_data("rgbdd"), {"20200518"}, limit=4)
     rmse: dict[tuple[str, str, str], list[float]] = {}

@@ -30,13 +30,17 @@ static-shape model (measured here ~10-20 % faster than one dynamic-shape model) 
 last :data:`MAX_SHAPES` in memory. The size given as ``opt_hw`` (default 480x640 output) is
 compiled at start-up, so a camera of that size never waits on its first frame. With
 ``background_compile`` (what the live nodes use) a frame of a new size does not wait for its
-compile either (about 0.2 s from the cache, seconds without): while that size compiles on a
-background thread, frames run on the smallest compiled size that holds them, edge-padded and cropped
-back, as the pipeline already pads to the model's multiple. The compile thread lowers its own CPU
-priority to niceness 19 (:func:`lower_thread_priority`): OpenVINO's CPU compile runs in the calling
-thread, and at normal priority it took a core from the live frames on 2 cores. The per-image statistics then include
-more padding, so those few frames differ slightly from the exact size's output (measured in
-``test_openvino.py``); a new size no compiled size holds is compiled in the caller's thread.
+compile either: while that size is imported (about 0.2 s from the cache) or compiled, frames run on
+the smallest compiled size that holds them, edge-padded and cropped back, as the pipeline already
+pads to the model's multiple. The per-image statistics then include more padding, so those few
+frames differ slightly from the exact size's output (measured in ``test_openvino.py``); a new size
+no compiled size holds is compiled in the caller's thread. The background compile runs in a child
+process at niceness 19 (``python -m depth_refine_ros.backends.ov_compile``), which writes the blob
+into the cache, and the background thread imports it: OpenVINO's CPU compile (about 0.75 s of one
+core for ``sr_faster``) took a core from the live frames on 2 cores at normal priority, and a niced
+thread in this process is no answer, as the threads OpenVINO starts from it (measured: 2-3 per
+compile) inherit the niceness and could later run frames. If the child fails, the background thread
+compiles itself, with a warning.
 With ``preload`` (what the live nodes use) the start-up also imports the cached sizes live nodes'
 frames last ran at (recorded in the cache's :data:`LIVE_USE`, with what ``depth-refine build-engine
 --backend openvino --hw`` compiled ahead), the most recently used first, and runs each once, so a
@@ -108,8 +112,9 @@ BF16_MEASURED_KINDS = {"mono": "mono_small, 16 held-out RGB-D-D frames: median-s
 MAX_SHAPES = 4
 BLOB_FORMAT = "depth_refine_ros.ovblob/1"
 RGB_U8_ID = "+rgb_u8_nhwc/1"  # appended to graph_edits (the cache key) when rgb_u8 is on
-# niceness of the background compile thread (lower_thread_priority): below every frame's work
+# niceness of the background compile's child process (ov_compile): below every frame's work
 COMPILE_NICE = 19
+COMPILE_TIMEOUT_S = 300.0  # a child compile that takes longer is killed; the thread compiles instead
 LIVE_USE = "live_use.json"  # in the cache dir: blob name -> when a live node's frames last ran at its size
 
 
@@ -250,6 +255,8 @@ class OvEngine(Engine):
         parity_err: the measured start-up difference per output (relative to its range).
         events: per compiled shape, ``'imported'``, ``'built'`` or ``'rebuilt (...)'``.
         padded_runs: frames run padded on a larger size while their own compiled (per shape).
+        child_compiles: per shape compiled in the background's child process, its report
+            (``nice``, ``seconds`` of the compile there, ``wall_s`` including the process start).
     """
 
     name = "openvino"
@@ -293,6 +300,8 @@ class OvEngine(Engine):
         self._failed: set[tuple] = set()  # background compiles that failed: compiled in the caller's thread
         self.background_compile = bool(background_compile)
         self.padded_runs: dict[tuple, int] = {}
+        self.child_compiles: dict[tuple, dict] = {}  # per shape: the compile process's report
+        self._closing = False  # set by close(): no fallback compile in the background any more
         self._used: set[tuple] = set()  # sizes whose use this engine has recorded (LIVE_USE)
         self.live = int(preload) > 0  # a live node's engine: records the sizes frames run at
         self.events: dict[tuple, str] = {}
@@ -489,8 +498,11 @@ class OvEngine(Engine):
 
     def _compile_in_background(self, shapes: tuple) -> None:
         def work() -> None:
-            lower_thread_priority()
             try:
+                if not self.blob_path(shapes).is_file():
+                    self._compile_in_child(shapes)
+                if self._closing and not self.blob_path(shapes).is_file():
+                    return  # shutting down (the child may have had the node's SIGINT): no fallback compile
                 self._keep(shapes, self._load(shapes).create_infer_request())
             except Exception as e:  # noqa: BLE001 - reported; the caller's thread retries and raises
                 LOG.warning("openvino: background compile of %s failed (%s); the next frame of that size "
@@ -510,6 +522,36 @@ class OvEngine(Engine):
                  [list(s[1:]) for s in shapes])
         thread.start()
 
+    def _compile_in_child(self, shapes: tuple) -> None:
+        """Build the blob for ``shapes`` in a child process at niceness :data:`COMPILE_NICE` (module
+        docstring); its report goes to :attr:`child_compiles`. Never raises: on any failure the caller
+        builds the model itself (:meth:`_load`), and the warning says why."""
+        import subprocess
+        import sys
+
+        job = {"model": str(self.model.path), "precision": self.precision, "threads": self.threads,
+               "cache_dir": str(self.cache_dir), "rgb_u8": self.rgb_u8,
+               "shapes": [list(s) for s in shapes], "blob": self.blob_path(shapes).name}
+        t0 = time.monotonic()
+        try:
+            done = subprocess.run([sys.executable, "-m", "depth_refine_ros.backends.ov_compile", json.dumps(job)],
+                                  capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
+            lines = done.stdout.strip().splitlines()
+            report = json.loads(lines[-1]) if done.returncode == 0 and lines else None
+        except (OSError, subprocess.SubprocessError, ValueError) as e:
+            done, report = None, None
+            why = str(e) or type(e).__name__
+        if report is None or not self.blob_path(shapes).is_file():
+            if done is not None:
+                why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+            LOG.warning("openvino: the compile process for %s failed (%s): compiling in this process",
+                        [list(s[1:]) for s in shapes], why)
+            return
+        report["wall_s"] = time.monotonic() - t0
+        self.child_compiles[shapes] = report
+        LOG.info("openvino: compiled %s in a child process at niceness %s (%.2f s)",
+                 [list(s[1:]) for s in shapes], report.get("nice"), report["wall_s"])
+
     def _run_padded(self, holder: tuple[tuple, object], feeds: dict[str, np.ndarray],
                     hw: tuple[int, int]) -> list[np.ndarray]:
         """Run ``feeds`` edge-padded to the compiled ``holder`` (shape, request); outputs cropped to ``hw``."""
@@ -526,7 +568,9 @@ class OvEngine(Engine):
         return [o[..., :hw[0], :hw[1]].copy() for o in outs]
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Wait (up to ``timeout_s``) for background compiles, so none is cut off at interpreter exit."""
+        """Wait (up to ``timeout_s``) for background compiles, so none is cut off at interpreter exit;
+        one whose child process failed is not compiled here any more."""
+        self._closing = True
         with self._lock:
             threads = list(self._pending.values())
         for t in threads:
@@ -669,25 +713,6 @@ def rgb_u8_input(ov, graph):
     ppp.input("rgb").model().set_layout(ov.Layout("NCHW"))
     ppp.input("rgb").preprocess().convert_element_type(ov.Type.f32).scale(255.0)
     return ppp.build()
-
-
-def lower_thread_priority(nice: int = COMPILE_NICE) -> bool:
-    """Lower the calling thread's CPU priority to ``nice`` (Linux: niceness is per thread).
-
-    For the background compile: OpenVINO's CPU compile runs in the thread that calls it (measured:
-    CPU time = wall time, about 0.75 s for ``sr_faster`` at any size), and at normal priority it
-    took a core from the live frames on 2 cores. At niceness 19 it runs in the time the frames
-    leave idle. Raising niceness needs no privilege and cannot be undone by this thread: only call
-    it in a thread that ends after its one job.
-
-    Returns:
-        Whether the priority was lowered (False off Linux or when the kernel refuses; never raises).
-    """
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
-        return True
-    except (AttributeError, OSError):
-        return False
 
 
 def write_blob(path: Path, blob: bytes, meta: dict) -> None:

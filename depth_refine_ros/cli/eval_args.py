@@ -146,6 +146,9 @@ def add_eval_bag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--registration", choices=["none", "auto"], default="none",
                    help="auto: track and undo the depth-to-RGB offset (sr_node's registration.mode) in "
                         "every method; labels get +reg")
+    p.add_argument("--sampling", choices=list(SAMPLINGS), default="centred",
+                   help="decimated: the bag's low-res depth is every n-th pixel (sr_node's depth.sampling) for "
+                        "every method and the live node; labels get +decimated")
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
     p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
     p.add_argument("--paced", action="store_true",
@@ -163,7 +166,7 @@ def run_eval_bag(args: argparse.Namespace) -> int:
     cfg = BagEvalConfig(
         bag=args.bag, out=args.out, method=args.method, live=args.live, backend=args.backend,
         node_backend=node_backend, compare=tuple(args.compare), scales=tuple(args.scales),
-        registration=args.registration, speed=args.speed, clouds=args.clouds, paced=args.paced,
+        registration=args.registration, sampling=args.sampling, speed=args.speed, clouds=args.clouds, paced=args.paced,
         panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage, prog="eval-bag",
         temporal=args.temporal, node_params=tuple(args.node_param),
         title=f"eval-bag: {args.bag}", command="depth-refine " + " ".join(sys.argv[1:]))

@@ -36,19 +36,23 @@ class Intrinsics:
         """True when the focal lengths are positive and the size is non-empty."""
         return self.fx > 0 and self.fy > 0 and self.width > 0 and self.height > 0
 
-    def scaled_to(self, width: int, height: int) -> Intrinsics:
-        """Intrinsics of the same camera resampled to ``width x height`` (half-pixel aligned).
+    def scaled_to(self, width: int, height: int, decimated: bool = False) -> Intrinsics:
+        """Intrinsics of the same camera resampled to ``width x height``.
 
         Args:
             width, height: target size in pixels.
+            decimated: these intrinsics are of a decimated image (pixel ``i`` is pixel ``i * s`` of
+                the target, ``depth.sampling: decimated``): ``c' = c * s``. Default: half-pixel aligned
+                (pixel ``i`` covers ``[i * s, (i + 1) * s)``, as cv2.resize and binning): ``c' =
+                (c + 0.5) * s - 0.5``.
 
         Returns:
             New :class:`Intrinsics` for the target size.
         """
         sx = width / self.width
         sy = height / self.height
-        return replace(self, fx=self.fx * sx, fy=self.fy * sy,
-                       cx=(self.cx + 0.5) * sx - 0.5, cy=(self.cy + 0.5) * sy - 0.5,
+        cx, cy = (self.cx * sx, self.cy * sy) if decimated else ((self.cx + 0.5) * sx - 0.5, (self.cy + 0.5) * sy - 0.5)
+        return replace(self, fx=self.fx * sx, fy=self.fy * sy, cx=cx, cy=cy,
                        tx=self.tx * sx, ty=self.ty * sy, width=width, height=height)
 
     def k_matrix(self) -> list[float]:

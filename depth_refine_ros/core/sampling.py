@@ -11,9 +11,14 @@ image_proc's ``crop_decimate``) gives ``decimated`` input instead: pixel ``i`` i
 ``i * s``, the block's top-left corner, ``(s - 1) / 2`` output pixels up and left of where the
 upsamplers put it (1.5 px at x4, 3.5 at x8). Treated as centred, the whole result sits that far
 off the RGB image; on held-out RGB-D-D frames that offset, not the missing detail, was most of the
-error (bicubic 4.53 -> 2.88 cm at x4 once moved, docs/results.md#registration). camera_info cannot
-tell the two apart (a driver scales K the same way for both), so the node takes it as a parameter
-(``depth.sampling``).
+error (bicubic 4.53 -> 2.86 cm at x4 once moved, docs/results.md#decimated). camera_info cannot
+reliably tell the two apart (most drivers divide K by n for both), so the node takes it as a
+parameter (``depth.sampling``); with it, the depth's own camera_info is scaled as a decimated
+image's too (:meth:`Intrinsics.scaled_to`).
+
+Exact where the output is a whole multiple of the input (``[::n]`` of a size divisible by n, the
+usual case). Where it is not, a driver's ``[::n]`` samples at ``i * n`` while this assumes ``i * s``
+with ``s = H / h`` (e.g. ``[::3]`` of 1280 px: 427 px, s = 2.998, 0.9 px off at the far edge).
 
 :func:`recentre_decimated` re-samples decimated input at its block centres, low-res coordinate
 ``i + (s - 1) / (2 s)``, with a 4-tap cubic per axis, so that what follows can treat it as centred.
@@ -65,7 +70,7 @@ def recentre_decimated(depth_lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndar
     Args:
         depth_lr: ``(h, w) float32`` metres, NaN invalid, sampled at output pixels ``(i*sy, j*sx)``.
         out_hw: ``(H, W)`` output size the input is upsampled to (``sy = H / h``, ``sx = W / w``,
-            each >= 1; any, also non-integer, ratio).
+            each >= 1; a non-integer ratio is taken as samples at ``i * s``: module docstring).
 
     Returns:
         ``(h, w) float32`` metres, NaN where ``depth_lr`` was invalid: the same grid, sampled at the

@@ -73,6 +73,7 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     on: every frame is scored whatever the machine's speed (latency is still measured per frame);
     without it the bag plays at its own pace and a node that cannot keep up drops frames, as live.
     """
+    from depth_refine_ros.eval.methods import DECIMATED_SUFFIX
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
     from depth_refine_ros.ros.rig import NodeProcess, Rig, isolate_domain
 
@@ -86,8 +87,10 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
              for k in ("rgb", "depth", "rgb_info", "depth_info")} for f in contents.frames]
     first = contents.frames[0]
     main_names = ("backend", "model", "classical.method", "registration.mode")  # shown by value alone
+    decimated = "depth.sampling:=decimated" in overrides  # labelled as the offline methods told the same
     label = "sr_node live (" + ", ".join(o.split(":=")[-1] if o.split(":=")[0] in main_names else o
-                                         for o in overrides) + ")"
+                                         for o in overrides if o != "depth.sampling:=decimated") + ")"
+    label += DECIMATED_SUFFIX if decimated else ""
     res = RunResult(label)
     # a bag recorded through image_transport's compressed transports is replayed as recorded, into a
     # node subscribed to the same transports
@@ -298,6 +301,8 @@ class BagEvalConfig:
         compare: methods also run offline on the same frames.
         scales: accuracy-vs-scale sweep factors (empty: no sweep).
         registration: ``none`` or ``auto`` (every method tracks and undoes the depth-to-RGB offset).
+        sampling: ``centred`` or ``decimated``: every method (and the live node) told the bag's
+            low-res depth is every n-th pixel (sr_node's ``depth.sampling``); labels get ``+decimated``.
         speed: live playback speed (1 = the bag's pace).
         clouds: live: also subscribe to and count the clouds.
         paced: live: hold the bag's clock until each frame is answered.
@@ -321,6 +326,7 @@ class BagEvalConfig:
     compare: tuple[str, ...] = ("bicubic", "guided_filter")
     scales: tuple[int, ...] = (2, 4, 8, 16)
     registration: str = "none"
+    sampling: str = "centred"
     speed: float = 1.0
     clouds: bool = False
     paced: bool = False
@@ -349,11 +355,11 @@ def evaluate_bag(args: BagEvalConfig) -> int:
         frames, undecodable = decode(contents, lambda m: sys.stderr.write(f"[{args.prog}] {m}\n"))
         if not frames:
             raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
-        reg = args.registration
-        compare = [build_method(m, args.backend, registration=reg) for m in dict.fromkeys(args.compare)
-                   if args.live or args.temporal or m != args.method]
+        reg, samp = args.registration, args.sampling
+        compare = [build_method(m, args.backend, registration=reg, depth_sampling=samp)
+                   for m in dict.fromkeys(args.compare) if args.live or args.temporal or m != args.method]
         main = None if args.live else build_method(args.method, args.backend, registration=reg,
-                                                   temporal=args.temporal)
+                                                   temporal=args.temporal, depth_sampling=samp)
     except (BagError, BackendError, ModelError, OSError) as e:
         print(f"{args.prog}: {e}", file=sys.stderr)
         return 2
@@ -375,6 +381,8 @@ def evaluate_bag(args: BagEvalConfig) -> int:
         overrides = [f"backend:={args.node_backend}"]
         if args.registration != "none":
             overrides.append(f"registration.mode:={args.registration}")
+        if args.sampling != "centred":
+            overrides.append(f"depth.sampling:={args.sampling}")
         if args.node_backend == "classical" and args.method in CLASSICAL_METHODS:
             overrides.append(f"classical.method:={args.method}")
         else:
@@ -400,9 +408,9 @@ def evaluate_bag(args: BagEvalConfig) -> int:
     scoring.add_relative(rows)
     sweep = []
     if args.scales and any(f.gt is not None for f in frames):
-        # the sweep degrades the registered ground truth: nothing to undo; its frames are no sequence,
-        # so no temporal filter either
-        if args.registration != "none" or args.temporal:
+        # the sweep degrades the registered ground truth (centred: bicubic): nothing to undo or
+        # re-sample; its frames are no sequence, so no temporal filter either
+        if args.registration != "none" or args.temporal or args.sampling != "centred":
             names = dict.fromkeys([args.method, *args.compare])
             methods = [build_method(m, args.backend) for m in names]
         else:

@@ -19,6 +19,7 @@ import numpy as np
 
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.register import Registration, ShiftTracker
+from depth_refine_ros.core.sampling import recentre_decimated
 
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
          ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"),
@@ -60,15 +61,20 @@ def _registered(method) -> bool:
     return reg is not None and reg.active
 
 
-def _dataset_shift(fs, inputs: list) -> tuple[int, int]:
+def _dataset_shift(fs, inputs: list, sampling: str = "centred") -> tuple[int, int]:
     """The depth-to-RGB offset ``(dy, dx)`` (output px) of one dataset pass: the median of the
     per-frame estimates on the pass's inputs (``make_input`` results; no ground truth), with
     sr_node's gain gate and 2 px dead band. One median for the pass because its frames come from one
-    sensor and calibration; a single frame's estimate is good to 1-2 px only."""
+    sensor and calibration; a single frame's estimate is good to 1-2 px only. ``sampling``
+    ``decimated``: estimated on the input as such a pipeline sees it, re-sampled at its block centres
+    (else the decimation offset would be undone twice)."""
     tracker = ShiftTracker(window=max(1, len(fs)))
     for f, made in zip(fs, inputs, strict=True):
         if made is not None:
-            tracker.update(made[0], made[1] * f.to_metres)
+            rgb, lr = made[0], made[1] * f.to_metres
+            if sampling == "decimated":
+                lr = recentre_decimated(np.asarray(lr, np.float32), rgb.shape[:2])
+            tracker.update(rgb, lr)
     return tracker.current
 
 
@@ -87,10 +93,13 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                 registered = any(_registered(m) for m in methods)
                 # degraded once per pass: the registration estimate and the scoring share the inputs
                 inputs = [make_input(f, deg, scale) for f in fs] if registered else None
-                shift = _dataset_shift(fs, inputs) if registered else None
+                shifts: dict[str, tuple[int, int]] = {}  # per depth.sampling setting
                 for m in methods:
                     if _registered(m):
-                        m.pipeline.registration = Registration("fixed", shift)
+                        sampling = m.pipeline.config.depth_sampling
+                        if sampling not in shifts:
+                            shifts[sampling] = _dataset_shift(fs, inputs, sampling)
+                        m.pipeline.registration = Registration("fixed", shifts[sampling])
                 per: dict[str, list] = {m.label: [] for m in methods}
                 ms: dict[str, list] = {m.label: [] for m in methods}
                 refused: dict[str, str] = {}
@@ -129,7 +138,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
                     row["median_ms"] = float(np.median(ms[m.label]))
                     if _registered(m):
-                        row["registration_shift_px"] = list(shift)
+                        row["registration_shift_px"] = list(shifts[m.pipeline.config.depth_sampling])
                     rows.append(row)
     scoring.add_relative(rows)
     return rows

@@ -70,12 +70,16 @@ class Result:
             ``postprocess`` (range clamp, moving a registered result back), ``temporal``.
         shift_px: the registration ``(dy, dx)`` (output pixels) ``depth`` was moved by; ``(0, 0)``
             without registration.
+        depth_lr: the ``(h, w) float32`` metres (NaN invalid) low-res depth as the backend got it:
+            range-checked and, with ``depth_sampling: decimated``, re-sampled at its block centres
+            (what a consistency check of the output should compare with).
     """
 
     depth: np.ndarray
     intrinsics: Intrinsics | None
     timings_ms: dict[str, float] = field(default_factory=dict)
     shift_px: tuple[int, int] = field(default=(0, 0), kw_only=True)
+    depth_lr: np.ndarray | None = field(default=None, kw_only=True)
 
 
 class Pipeline:
@@ -143,7 +147,8 @@ class Pipeline:
             rgb: ``(H, W, 3) uint8`` RGB registered to the depth, or None for depth-only backends
                 (then ``out_hw`` is required).
             depth_lr: ``(h, w) float32`` metres, NaN invalid.
-            intrinsics: intrinsics of either image (any size: they are scaled to the output).
+            intrinsics: intrinsics of either image (any size: they are scaled to the output; those of
+                the depth's own size with ``depth_sampling: decimated`` as a decimated image's).
             out_hw: output size; defaults to the RGB size.
 
         Returns:
@@ -186,7 +191,10 @@ class Pipeline:
             depth = np.ascontiguousarray(shift_image(depth, *shift))
         with np.errstate(invalid="ignore"):
             depth[(depth <= cfg.min_depth_m) | (depth > cfg.max_depth_m)] = np.nan
-        intr = intrinsics.scaled_to(out_hw[1], out_hw[0]) if intrinsics is not None else None
+        intr = None
+        if intrinsics is not None:  # a decimated image's own intrinsics scale by the decimation's geometry
+            decimated = cfg.depth_sampling == "decimated" and (intrinsics.height, intrinsics.width) == depth_lr.shape
+            intr = intrinsics.scaled_to(out_hw[1], out_hw[0], decimated=decimated)
         t3 = time.perf_counter()
         temporal = self.temporal  # read once: the node may swap it between frames
         if temporal is not None:
@@ -201,4 +209,4 @@ class Pipeline:
             timings["registration"] = (t1 - t_reg) * 1e3
         if self.refiner is not None:
             timings["sddr"] = t_ref * 1e3
-        return Result(depth, intr, timings, shift_px=shift)
+        return Result(depth, intr, timings, shift_px=shift, depth_lr=depth_lr)

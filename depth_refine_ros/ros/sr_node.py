@@ -225,7 +225,7 @@ class SrNode(RefineNode):
             res = self.pipeline.process(rgb, depth, intr)
         except InputError as e:
             return self._reject(e.reason, stamp, str(e))
-        self._publish(res, depth_msg.header, rgb, t0, t1, info_msg, depth_lr=depth)
+        self._publish(res, depth_msg.header, rgb, t0, t1, info_msg, depth_lr=res.depth_lr)
 
     def _depth_only_size(self, depth_hw: tuple[int, int]) -> tuple[int, int]:
         """Output size without RGB: the last RGB size, else rgb/camera_info's, else depth x scale."""
@@ -247,7 +247,7 @@ class SrNode(RefineNode):
         except InputError as e:
             return self._reject(e.reason, stamp, str(e))
         self.stats.count("depth_only")
-        self._publish(res, depth_msg.header, None, t0, t1, info_msg, depth_lr=depth)
+        self._publish(res, depth_msg.header, None, t0, t1, info_msg, depth_lr=res.depth_lr)
 
     # ---------------------------------------------------------------- run-time parameters
     def _on_set_parameters(self, params) -> SetParametersResult:
