@@ -11,7 +11,7 @@ image_proc's ``crop_decimate``) gives ``decimated`` input instead: pixel ``i`` i
 ``i * s``, the block's top-left corner, ``(s - 1) / 2`` output pixels up and left of where the
 upsamplers put it (1.5 px at x4, 3.5 at x8). Treated as centred, the whole result sits that far
 off the RGB image; on held-out RGB-D-D frames that offset, not the missing detail, was most of the
-error (bicubic 4.53 -> 2.86 cm at x4 once moved, docs/results.md#decimated). camera_info cannot
+error (bicubic 4.53 -> 2.87 cm at x4 once moved, docs/results.md#decimated). camera_info cannot
 reliably tell the two apart (most drivers divide K by n for both), so the node takes it as a
 parameter (``depth.sampling``); with it, the depth's own camera_info is scaled as a decimated
 image's too (:meth:`Intrinsics.scaled_to`).
@@ -87,9 +87,11 @@ def recentre_decimated(depth_lr: np.ndarray, out_hw: tuple[int, int]) -> np.ndar
     out = cv2.sepFilter2D(src, cv2.CV_32F, kx, ky, anchor=(1, 1), borderType=cv2.BORDER_REPLICATE)
     # no overshoot: each value within the 2x2 pixels it lies between (a cubic rings at a depth edge,
     # 10 m -> 0.3 m at x4 gave -0.41 and 10.43 m); a plane's values lie there already
-    nxt = np.pad(src, ((0, 1), (0, 1)), mode="edge")
-    quad = (src, nxt[1:, :-1], nxt[:-1, 1:], nxt[1:, 1:])
-    np.clip(out, np.minimum.reduce(quad), np.maximum.reduce(quad), out=out)
+    # (the 2x2 min / max anchored at the top-left: pixels i, i+1 in each axis)
+    box = np.ones((2, 2), np.uint8)
+    lo = cv2.erode(src, box, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    hi = cv2.dilate(src, box, anchor=(0, 0), borderType=cv2.BORDER_REPLICATE)
+    np.clip(out, lo, hi, out=out)
     out[~valid] = np.nan
     return out
 

@@ -20,7 +20,8 @@
 # (robust_recentred), 6000 steps from the shipped model (or INIT=); each resumes from its own last.pt
 # when re-run, `touch runs/faster/$STAGE/STOP` ends it at the next step, validated and saved.
 # THREADS (default 2) sets the training threads. Each stage exports to out/sr_faster_$STAGE.
-# The shipped model is stage i; stages e-i were run from stage d (INIT=runs/faster/d/last.pt reproduces them).
+# The shipped model is stage j, run from stage i (INIT=runs/faster/i/last.pt reproduces it); stages e-i
+# were run from stage d (INIT=runs/faster/d/last.pt reproduces them).
 set -euo pipefail
 STAGE=${STAGE:-a}
 THREADS=${THREADS:-2}
