@@ -9,6 +9,7 @@ import os
 import pathlib
 import shutil
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -419,6 +420,25 @@ def test_a_failed_child_compile_falls_back_to_compiling_in_the_thread(sr_lite, m
     assert "the compile process for [[1, 384, 512], [3, 384, 512]] failed" in caplog.text, caplog.text
     assert "compiling in this process" in caplog.text
     assert shapes not in eng.child_compiles and eng.events[shapes] == "built"
+
+
+def test_close_stops_a_running_compile_process_without_compiling_here(sr_lite, monkeypatch, tmp_path):
+    """Shutdown: close() stops the child (SIGTERM) and the thread builds nothing in this process."""
+    slow = tmp_path / "slow_python"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n")
+    slow.chmod(0o755)
+    be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2, background_compile=True)
+    eng = be.engine
+    monkeypatch.setattr(sys, "executable", str(slow))
+    be.infer(_frame(3, (384, 512)), (384, 512))  # runs padded; the "compile process" sleeps
+    t0 = time.monotonic()
+    while not eng._children and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    assert eng._children
+    eng.close(timeout_s=30)
+    assert time.monotonic() - t0 < 20 and not eng._pending and not eng._children
+    shapes = eng._shapes((384, 512))
+    assert shapes not in eng.events and not eng.blob_path(shapes).is_file()
 
 
 def test_failed_background_compile_is_not_retried_in_the_background_and_raises_in_the_caller(sr_lite):

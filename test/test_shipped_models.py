@@ -110,7 +110,7 @@ def test_depth_only_choice_auto_bicubic_or_named():
 @pytest.mark.parametrize("scale", [4, 8])
 def test_default_model_on_decimated_depth_told_so_beats_the_classical_methods_told_so(held_out, scale):
     """A decimating driver with ``depth.sampling: decimated``: the default model beats bicubic and the
-    guided filter given the same setting (24 frames: 11-14 % better than the best classical)."""
+    guided filter given the same setting (24 frames: 13-18 % better than the best classical)."""
     def rmse(name):
         return _rmse_cm(build_method(name, depth_sampling="decimated"), held_out, scale, "nearest")
 

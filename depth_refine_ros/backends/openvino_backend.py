@@ -77,6 +77,7 @@ import hashlib
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections import OrderedDict
@@ -301,7 +302,8 @@ class OvEngine(Engine):
         self.background_compile = bool(background_compile)
         self.padded_runs: dict[tuple, int] = {}
         self.child_compiles: dict[tuple, dict] = {}  # per shape: the compile process's report
-        self._closing = False  # set by close(): no fallback compile in the background any more
+        self._closing = False  # set by close(): no more background compiles
+        self._children: set = set()  # running compile processes (subprocess.Popen), stopped by close()
         self._used: set[tuple] = set()  # sizes whose use this engine has recorded (LIVE_USE)
         self.live = int(preload) > 0  # a live node's engine: records the sizes frames run at
         self.events: dict[tuple, str] = {}
@@ -499,10 +501,8 @@ class OvEngine(Engine):
     def _compile_in_background(self, shapes: tuple) -> None:
         def work() -> None:
             try:
-                if not self.blob_path(shapes).is_file():
-                    self._compile_in_child(shapes)
-                if self._closing and not self.blob_path(shapes).is_file():
-                    return  # shutting down (the child may have had the node's SIGINT): no fallback compile
+                if not self.blob_path(shapes).is_file() and not self._compile_in_child(shapes):
+                    return  # shutting down: no compile here (a later frame of that size tries again)
                 self._keep(shapes, self._load(shapes).create_infer_request())
             except Exception as e:  # noqa: BLE001 - reported; the caller's thread retries and raises
                 LOG.warning("openvino: background compile of %s failed (%s); the next frame of that size "
@@ -514,7 +514,7 @@ class OvEngine(Engine):
                     self._pending.pop(shapes, None)
 
         with self._lock:
-            if shapes in self._pending:
+            if shapes in self._pending or self._closing:
                 return
             thread = threading.Thread(target=work, name="ov-compile", daemon=True)
             self._pending[shapes] = thread
@@ -522,35 +522,60 @@ class OvEngine(Engine):
                  [list(s[1:]) for s in shapes])
         thread.start()
 
-    def _compile_in_child(self, shapes: tuple) -> None:
+    def _compile_in_child(self, shapes: tuple) -> bool:
         """Build the blob for ``shapes`` in a child process at niceness :data:`COMPILE_NICE` (module
-        docstring); its report goes to :attr:`child_compiles`. Never raises: on any failure the caller
-        builds the model itself (:meth:`_load`), and the warning says why."""
+        docstring); its report goes to :attr:`child_compiles`. Never raises.
+
+        Returns:
+            Whether the caller should go on to :meth:`_load` it: True when the blob is there, or after
+            a failure (the caller then builds it itself; the warning says why); False while shutting
+            down (:meth:`close` stopped the child) or when SIGINT / SIGTERM ended the child (a
+            terminal's Ctrl-C reaches the node's whole process group).
+        """
         import subprocess
         import sys
 
         job = {"model": str(self.model.path), "precision": self.precision, "threads": self.threads,
-               "cache_dir": str(self.cache_dir), "rgb_u8": self.rgb_u8,
+               "cache_dir": str(self.cache_dir), "rgb_u8": self.rgb_u8, "nice": COMPILE_NICE,
                "shapes": [list(s) for s in shapes], "blob": self.blob_path(shapes).name}
+        # the child imports what this process imports: its sys.path, not the working directory (-P)
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
         t0 = time.monotonic()
+        report, why = None, ""
         try:
-            done = subprocess.run([sys.executable, "-m", "depth_refine_ros.backends.ov_compile", json.dumps(job)],
-                                  capture_output=True, text=True, timeout=COMPILE_TIMEOUT_S, check=False)
-            lines = done.stdout.strip().splitlines()
-            report = json.loads(lines[-1]) if done.returncode == 0 and lines else None
-        except (OSError, subprocess.SubprocessError, ValueError) as e:
-            done, report = None, None
+            with self._lock:
+                if self._closing:
+                    return False
+                child = subprocess.Popen([sys.executable, "-P", "-m", "depth_refine_ros.backends.ov_compile",
+                                          json.dumps(job)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                         text=True, env=env)
+                self._children.add(child)
+            try:
+                out, err = child.communicate(timeout=COMPILE_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                out, err = child.communicate()
+                err += f"\nno result in {COMPILE_TIMEOUT_S:.0f} s"
+            finally:
+                with self._lock:
+                    self._children.discard(child)
+            if self._closing or child.returncode in (-signal.SIGINT, -signal.SIGTERM):
+                return False
+            lines = out.strip().splitlines()
+            if child.returncode == 0 and lines:
+                report = json.loads(lines[-1])
+            why = (err.strip().splitlines() or [f"exit code {child.returncode}"])[-1]
+        except (OSError, TypeError, ValueError, subprocess.SubprocessError) as e:
             why = str(e) or type(e).__name__
-        if report is None or not self.blob_path(shapes).is_file():
-            if done is not None:
-                why = (done.stderr.strip().splitlines() or [f"exit code {done.returncode}"])[-1]
+        if not isinstance(report, dict) or not self.blob_path(shapes).is_file():
             LOG.warning("openvino: the compile process for %s failed (%s): compiling in this process",
-                        [list(s[1:]) for s in shapes], why)
-            return
+                        [list(s[1:]) for s in shapes], why or "no report")
+            return True
         report["wall_s"] = time.monotonic() - t0
         self.child_compiles[shapes] = report
         LOG.info("openvino: compiled %s in a child process at niceness %s (%.2f s)",
                  [list(s[1:]) for s in shapes], report.get("nice"), report["wall_s"])
+        return True
 
     def _run_padded(self, holder: tuple[tuple, object], feeds: dict[str, np.ndarray],
                     hw: tuple[int, int]) -> list[np.ndarray]:
@@ -568,9 +593,13 @@ class OvEngine(Engine):
         return [o[..., :hw[0], :hw[1]].copy() for o in outs]
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Wait (up to ``timeout_s``) for background compiles, so none is cut off at interpreter exit;
-        one whose child process failed is not compiled here any more."""
-        self._closing = True
+        """Stop background compiles' child processes and wait (up to ``timeout_s``) for the background
+        threads, so none is cut off at interpreter exit; no size is compiled here any more."""
+        with self._lock:
+            self._closing = True
+            children = list(self._children)
+        for child in children:
+            child.terminate()
         with self._lock:
             threads = list(self._pending.values())
         for t in threads:

@@ -6,9 +6,9 @@ OpenVINO threads started from a niced thread inherit its niceness and later run 
 
 Usage (one argument, a JSON object)::
 
-    python -m depth_refine_ros.backends.ov_compile '{"model": DIR, "precision": "bf16", "threads": 1,
-        "cache_dir": DIR, "rgb_u8": true, "shapes": [["rgb", 3, 384, 512], ["depth", 1, 384, 512]],
-        "blob": "<key>.ovblob"}'
+    python -P -m depth_refine_ros.backends.ov_compile '{"model": DIR, "precision": "bf16", "threads": 1,
+        "cache_dir": DIR, "rgb_u8": true, "nice": 19,
+        "shapes": [["rgb", 3, 384, 512], ["depth", 1, 384, 512]], "blob": "<key>.ovblob"}'
 
 ``precision`` is the parent's resolved one (``fp32`` or ``bf16``), so both sides derive the same
 graph edits and cache key; ``blob`` is the file name the parent expects, checked before compiling.
@@ -24,9 +24,12 @@ import time
 
 
 def main(argv: list[str]) -> int:
-    nice = os.nice(19)  # first: everything below, imports included, yields to the node's frames
     try:
         job = json.loads(argv[0])
+        # first: everything below, imports included, yields to the node's frames (raising niceness
+        # needs no privilege; set, not added, so a node run at -10 still gets 19)
+        os.setpriority(os.PRIO_PROCESS, 0, max(int(job.get("nice", 19)), os.getpriority(os.PRIO_PROCESS, 0)))
+        nice = os.getpriority(os.PRIO_PROCESS, 0)
         from depth_refine_ros.backends.net import load_for_engine
         from depth_refine_ros.backends.openvino_backend import OvEngine
         from depth_refine_ros.core.modeldir import GRAPH

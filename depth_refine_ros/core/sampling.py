@@ -18,7 +18,7 @@ image's too (:meth:`Intrinsics.scaled_to`).
 
 Exact where the output is a whole multiple of the input (``[::n]`` of a size divisible by n, the
 usual case). Where it is not, a driver's ``[::n]`` samples at ``i * n`` while this assumes ``i * s``
-with ``s = H / h`` (e.g. ``[::3]`` of 1280 px: 427 px, s = 2.998, 0.9 px off at the far edge).
+with ``s = H / h`` (e.g. ``[::3]`` of 1280 px: 427 px, s = 2.998, 1.0 px off at the far edge).
 
 :func:`recentre_decimated` re-samples decimated input at its block centres, low-res coordinate
 ``i + (s - 1) / (2 s)``, with a 4-tap cubic per axis, so that what follows can treat it as centred.

@@ -66,4 +66,4 @@ else  # d: stage c's mix, 6000 steps more; INIT (default runs/faster/c/last.pt) 
     "scales=[2,4,4,4,8,8,16]" steps=6000 lr=0.0002 time_limit_min=140 init="${INIT:-$R/c/last.pt}" out=$R/d
 fi
 .venv/bin/depth-refine-train export "$R/$STAGE/last.pt" "out/sr_faster_$STAGE" --name sr_faster \
-  --use "any low-res depth: bicubic, nearest/decimated, non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
+  --use "any low-res depth: bicubic, nearest/decimated (with depth.sampling: decimated), non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
