@@ -17,6 +17,19 @@ from depth_refine_ros.pipeline.sr import InputError, Pipeline
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration (reports compare on it)
 TEMPORAL_SUFFIX = " +temporal"  # label suffix of a method run with the temporal filter
 DECIMATED_SUFFIX = " +decimated"  # label suffix of a method told its input is decimated (depth.sampling)
+# the settings whose rows compare among themselves in reports, in the order build_method appends them
+SETTING_SUFFIXES = (DECIMATED_SUFFIX, REG_SUFFIX)
+
+
+def split_label(label: str) -> tuple[str, tuple[str, ...]]:
+    """``(method, settings)``: ``label`` without its trailing :data:`SETTING_SUFFIXES`, and those
+    suffixes in label order (``("bicubic", (" +decimated", " +reg"))`` for ``"bicubic +decimated +reg"``)."""
+    found: list[str] = []
+    for suffix in reversed(SETTING_SUFFIXES):
+        if label.endswith(suffix):
+            label = label.removesuffix(suffix)
+            found.insert(0, suffix)
+    return label, tuple(found)
 
 
 @dataclass
@@ -74,4 +87,5 @@ def build_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 2
     return Method(label + tag, pipe, spec.backend == "classical" or pipe.backend.needs_rgb)
 
 
-__all__ = ["DECIMATED_SUFFIX", "REG_SUFFIX", "TEMPORAL_SUFFIX", "InputError", "Method", "build_method"]
+__all__ = ["DECIMATED_SUFFIX", "REG_SUFFIX", "SETTING_SUFFIXES", "TEMPORAL_SUFFIX", "InputError", "Method",
+           "build_method", "split_label"]

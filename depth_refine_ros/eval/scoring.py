@@ -80,19 +80,17 @@ def add_relative(rows: list[dict], key: str = "rmse") -> None:
     ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
     """
     from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-    from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX
+    from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX, split_label
 
-    def method(p: dict) -> str:  # the label without its sampling setting
-        return p["method"].replace(DECIMATED_SUFFIX, "")
-
+    labels = {r["method"]: split_label(r["method"]) for r in rows}  # method -> (name, settings)
     for r in rows:
-        peers = [p for p in rows if (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"],
-                                                                                      r["degradation"])
-                 and (DECIMATED_SUFFIX in p["method"]) == (DECIMATED_SUFFIX in r["method"])]
-        base = {method(p): p[key] for p in peers if method(p) in CLASSICAL and p.get(key)}
+        decimated = DECIMATED_SUFFIX in labels[r["method"]][1]
+        peers = [(*labels[p["method"]], p[key]) for p in rows if p.get(key)
+                 and (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"], r["degradation"])
+                 and (DECIMATED_SUFFIX in labels[p["method"]][1]) == decimated]
+        base = {name: v for name, tags, v in peers if name in CLASSICAL and REG_SUFFIX not in tags}
         if not base:
-            base = {method(p).removesuffix(REG_SUFFIX): p[key] for p in peers
-                    if method(p).removesuffix(REG_SUFFIX) in CLASSICAL and p.get(key)}
+            base = {name: v for name, _, v in peers if name in CLASSICAL}
         bic = base.get("bicubic")
         best = min(base.values(), default=None)
         r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None

@@ -13,23 +13,19 @@ import pathlib
 import sys
 
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX
+from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX, split_label
 from depth_refine_ros.eval.scoring import shown
 
-# label suffixes of methods run with a setting (eval-dataset --registration auto, --sampling decimated),
-# in the order labels carry them, and how the input column names them: such rows compare among themselves
-TAGS = ((DECIMATED_SUFFIX, "`depth.sampling: decimated`"), (REG_SUFFIX, "`+reg`"))
+# how the input column names the settings rows were run with (eval-dataset --sampling decimated,
+# --registration auto): such rows compare among themselves
+SHOWN = {DECIMATED_SUFFIX: "`depth.sampling: decimated`", REG_SUFFIX: "`+reg`"}
 
 
 def split_tags(label: str) -> tuple[str, str]:
     """``(method, tags)``: the label without its setting suffixes, and those settings as the input
     column shows them (``''`` for none)."""
-    shown_tags = []
-    for suffix, text in reversed(TAGS):
-        if label.endswith(suffix):
-            label = label.removesuffix(suffix)
-            shown_tags.insert(0, text)
-    return label, "".join(", " + t for t in shown_tags)
+    name, settings = split_label(label)
+    return name, "".join(", " + SHOWN[s] for s in settings)
 
 
 def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None = None,
