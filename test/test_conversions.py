@@ -51,6 +51,45 @@ def test_camera_info_round_trip_and_bad_k():
     assert conv.camera_info_to_intrinsics(CameraInfo(), (480, 640)) is None  # K all zero
 
 
+def crop_decimate_info(roi=(100, 60, 320, 240), binning=2) -> CameraInfo:
+    """As image_proc's crop_decimate publishes it (REP 104): the full sensor's K, width and height,
+    the crop in ``roi`` (full-sensor pixels) and the decimation in ``binning_x/y``."""
+    msg = conv.intrinsics_to_camera_info(Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480), Header())
+    msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = roi
+    msg.binning_x = msg.binning_y = binning
+    return msg
+
+
+def test_camera_info_roi_and_binning_give_the_intrinsics_of_the_image_they_came_with():
+    msg = crop_decimate_info()
+    assert conv.camera_info_image_hw(msg) == (120, 160)
+    intr = conv.camera_info_to_intrinsics(msg, (120, 160))
+    # the ROI at full-sensor resolution: the principal point moves by the crop's offset
+    assert intr == Intrinsics(500.0, 510.0, 219.5, 179.5, 320, 240)
+    # a scene point at full-sensor pixel (u, v) = (300.0, 200.0) lies at (200.0, 140.0) in the crop
+    # and, 2x2 blocks binned, at ((200 + 0.5) / 2 - 0.5, ...) in the 160x120 image
+    small = intr.scaled_to(160, 120)
+    x, y = (300.0 - 319.5) / 500.0, (200.0 - 239.5) / 510.0  # its normalised coordinates
+    assert small.fx * x + small.cx == pytest.approx(99.75)
+    assert small.fy * y + small.cy == pytest.approx(69.75)
+    # decimated (every 2nd pixel of the crop): pixel i of the small image is pixel 2 i of the crop
+    dec = intr.scaled_to(160, 120, decimated=True)
+    assert dec.fx * x + dec.cx == pytest.approx(100.0) and dec.fy * y + dec.cy == pytest.approx(70.0)
+    # no ROI (all zero): the whole sensor; binning 0 or 1: none
+    plain = crop_decimate_info(roi=(0, 0, 0, 0), binning=0)
+    assert conv.camera_info_image_hw(plain) == (480, 640)
+    assert conv.camera_info_to_intrinsics(plain, (480, 640)) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
+
+
+def test_camera_info_with_an_roi_outside_its_sensor_is_refused_with_the_reason():
+    msg = crop_decimate_info(roi=(400, 0, 320, 240))
+    assert conv.camera_info_to_intrinsics(msg, (120, 160)) is None
+    assert conv.camera_info_image_hw(msg) is None
+    assert "roi 320x240+400+0 lies outside the 640x480 sensor" in conv.camera_info_problem(msg, (120, 160))
+    assert "unusable K" in conv.camera_info_problem(CameraInfo(), (480, 640))
+    assert conv.camera_info_problem(crop_decimate_info(), (120, 160)) is None
+
+
 def test_cloud_msg_layout():
     intr = Intrinsics(100.0, 100.0, 1.0, 1.0, 3, 2)
     pts = CloudBuilder().build(np.ones((2, 3), np.float32), intr, np.zeros((2, 3, 3), np.uint8))

@@ -73,6 +73,23 @@ def test_missing_camera_info_publishes_depth_only(setup):
     assert any(k in rig.infos and k in rig.clouds for k in keys), f"{len(keys)} frames\n{node.log()[-1500:]}"
 
 
+def test_camera_info_with_an_roi_outside_its_sensor_is_ignored_with_the_reason(setup):
+    node, rig, frames = setup
+    rgb, lr, _ = frames[0]
+    stamp = Clock().next()
+    bad = infos(stamp)
+    for msg in bad:  # a crop past the right edge of the sensor the message describes
+        msg.roi.x_offset, msg.roi.width, msg.roi.height = msg.width // 2, msg.width, msg.height
+    k = rig.send(rgb, "rgb8", lr, "16UC1", stamp, bad)
+    assert rig.wait_for(lambda: k in rig.images, 5), node.log()[-1500:]
+    rig.spin(0.5)
+    assert k not in rig.infos and k not in rig.clouds
+    log = node.log()
+    assert f"ignoring rgb camera_info: roi {W}x{H}+{W // 2}+0 lies outside the {W}x{H} sensor" in log, log[-1500:]
+    assert f"ignoring depth camera_info: roi {W // S}x{H // S}+{W // S // 2}+0 lies outside" in log
+    good_frame_processed(rig, frames)
+
+
 @pytest.mark.parametrize("which,encoding,reason", [
     ("depth", "yuv422", "depth_encoding"),
     ("depth", "rgb8", "depth_encoding"),

@@ -186,3 +186,37 @@ def test_auto_registration_finds_and_undoes_a_misregistered_depth_stream(frames,
     ok = (gt > 0) & np.isfinite(d) & np.isfinite(plain)
     rmse = [float(np.sqrt(np.mean((x[ok] - gt[ok]) ** 2))) for x in (d, plain)]
     assert rmse[0] < 0.8 * rmse[1], rmse  # moved back onto the RGB grid: closer to the truth
+
+
+def test_cropped_and_binned_camera_info_gives_the_output_intrinsics(frames, live_node):
+    """camera_info as image_proc's ``crop_decimate`` (REP 104) sends it: the full sensor's K, width
+    and height, the crop in ``roi``, the decimation in ``binning``. The output camera_info describes
+    the output image itself (no ROI, no binning), first from the depth's camera_info alone, then from
+    the RGB's, and the cloud uses it."""
+    ox, oy = 48, 24  # the crop's offset on a (W + 96) x (H + 48) sensor
+
+    def sensor_info(stamp, binning):
+        msg = info_msg(H + 2 * oy, W + 2 * ox, FX, FY, CX + ox, CY + oy, stamp)
+        msg.roi.x_offset, msg.roi.y_offset, msg.roi.width, msg.roi.height = ox, oy, W, H
+        msg.binning_x = msg.binning_y = binning
+        return msg
+
+    node, rig = live_node.start("output.cloud_type:=xyz", name="rig_roi")
+    rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, (None, sensor_info(1_600_000_000.0, S)))
+    stamps = [1_700_000_000 + i / 5 for i in range(6)]
+    sent = rig.play([(frames[i][0], "rgb8", frames[i][1], "16UC1", t,
+                      (sensor_info(t, 1) if i >= 3 else None, sensor_info(t, S)))
+                     for i, t in enumerate(stamps)], 5.0, pace_s=5.0)
+    rig.wait_for(lambda: set(sent) <= set(rig.infos) and set(sent) <= set(rig.clouds), 5)
+    live_node.stop()
+    assert set(rig.infos) == set(sent) and set(rig.clouds) == set(sent), node.log()[-2000:]
+    assert "ignoring" not in node.log()
+    for k in sent:
+        info = rig.infos[k]
+        assert (info.height, info.width, info.binning_x, info.binning_y) == (H, W, 0, 0)
+        assert (info.roi.x_offset, info.roi.y_offset, info.roi.width, info.roi.height) == (0, 0, 0, 0)
+        np.testing.assert_allclose(info.k, [FX, 0, CX, 0, FY, CY, 0, 0, 1], rtol=1e-6)
+        d = np.frombuffer(rig.images[k][1].data, np.float32).reshape(H, W)
+        pts = cloud_points(rig.clouds[k], 3)
+        u = np.arange(W)[None, :]
+        np.testing.assert_allclose(pts[..., 0], (u - CX) * d / FX, rtol=1e-5, atol=1e-6)

@@ -64,20 +64,84 @@ def rgb_msg_to_array(msg) -> np.ndarray:
     return color_to_rgb(arr, msg.encoding)
 
 
+def camera_info_roi(msg, image_hw: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The region of the calibrated sensor a CameraInfo's image shows, ``(x0, y0, w, h)`` pixels.
+
+    REP 104: ``K``, ``width`` and ``height`` describe the full, unbinned sensor; a driver or
+    image_proc's ``crop_decimate`` that crops sets ``roi`` (offsets and size in full-sensor pixels)
+    and one that bins or decimates sets ``binning_x/y``. An ``roi`` of width or height 0 means the
+    whole sensor.
+
+    Args:
+        msg: the CameraInfo.
+        image_hw: ``(H, W)`` pixels of the image it accompanies, used when the message leaves
+            width/height 0.
+
+    Returns:
+        ``(x0, y0, w, h)`` in full-sensor pixels; ``(0, 0, W, H)`` without an ROI.
+
+    Raises:
+        ValueError: the ROI does not lie inside the ``width x height`` the message gives.
+    """
+    full_w = int(msg.width or image_hw[1])
+    full_h = int(msg.height or image_hw[0])
+    roi = getattr(msg, "roi", None)
+    if roi is None or roi.width == 0 or roi.height == 0:
+        return 0, 0, full_w, full_h
+    x0, y0, w, h = int(roi.x_offset), int(roi.y_offset), int(roi.width), int(roi.height)
+    if (msg.width and x0 + w > full_w) or (msg.height and y0 + h > full_h):
+        raise ValueError(f"roi {w}x{h}+{x0}+{y0} lies outside the {full_w}x{full_h} sensor")
+    return x0, y0, w, h
+
+
+def camera_info_image_hw(msg) -> tuple[int, int] | None:
+    """``(H, W)`` of the image a CameraInfo describes (its ROI, divided by its binning), or None if unknown.
+
+    A ``binning_x/y`` of 0 or 1 means no binning (REP 104).
+    """
+    if msg.width <= 0 or msg.height <= 0:
+        return None
+    try:
+        _, _, w, h = camera_info_roi(msg, (msg.height, msg.width))
+    except ValueError:
+        return None
+    bx, by = max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
+    return h // by, w // bx
+
+
+def camera_info_problem(msg, image_hw: tuple[int, int]) -> str | None:
+    """Why a CameraInfo cannot give intrinsics (for the log), or None when it can."""
+    k = [float(v) for v in msg.k]
+    if not (np.isfinite([k[0], k[4], k[2], k[5]]).all() and k[0] > 0 and k[4] > 0):
+        return f"unusable K (fx={msg.k[0]}, fy={msg.k[4]}, cx={msg.k[2]}, cy={msg.k[5]})"
+    try:
+        camera_info_roi(msg, image_hw)
+    except ValueError as e:
+        return str(e)
+    if not (msg.width or image_hw[1]) or not (msg.height or image_hw[0]):
+        return "no width/height in the message or the image"
+    return None
+
+
 def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | None:
-    """Intrinsics from a ``sensor_msgs/CameraInfo``, or None when its K is unusable (fx or fy <= 0, non-finite).
+    """Intrinsics from a ``sensor_msgs/CameraInfo``, or None when it is unusable (:func:`camera_info_problem`).
+
+    The result describes the ROI the message gives (:func:`camera_info_roi`; the whole sensor without
+    one) at full-sensor resolution: ``cx, cy`` less the ROI's offsets, ``width x height`` the ROI's.
+    Binning is not applied here: callers scale the result to the image they have with
+    :meth:`Intrinsics.scaled_to`, whose convention (block centres, or ``depth.sampling: decimated``)
+    they choose.
 
     Args:
         msg: the CameraInfo.
         image_hw: ``(H, W)`` pixels of the image it accompanies, used when the message leaves
             width/height 0.
     """
+    if camera_info_problem(msg, image_hw) is not None:
+        return None
     k = list(msg.k)
     p = list(msg.p)
-    w = msg.width or image_hw[1]
-    h = msg.height or image_hw[0]
-    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]), cy=float(k[5]),
-                      width=int(w), height=int(h), tx=float(p[3]), ty=float(p[7]))
-    if not (np.isfinite([intr.fx, intr.fy, intr.cx, intr.cy]).all() and intr.is_valid()):
-        return None
-    return intr
+    x0, y0, w, h = camera_info_roi(msg, image_hw)
+    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]) - x0, cy=float(k[5]) - y0,
+                      width=w, height=h, tx=float(p[3]), ty=float(p[7]))
+    return intr if intr.is_valid() else None

@@ -23,6 +23,8 @@ from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.data import compressed
 from depth_refine_ros.data.bags import typestore
 from depth_refine_ros.data.messages import (  # noqa: F401  (re-exported: the one decoder)
+    camera_info_image_hw,
+    camera_info_problem,
     camera_info_to_intrinsics,
     depth_msg_to_metres,
     rgb_msg_to_array,

@@ -119,6 +119,8 @@ class MonoNode(RefineNode):
         t1 = time.perf_counter()
         info = self._nearest(self._infos, stamp, None)
         intr = conv.camera_info_to_intrinsics(info, rgb.shape[:2]) if info is not None else None
+        if info is not None and intr is None:
+            self._warn("bad_info", f"ignoring rgb camera_info: {conv.camera_info_problem(info, rgb.shape[:2])}")
         try:
             res = self.pipeline.process(rgb, depth_lr, intr)
         except InputError as e:

@@ -191,10 +191,11 @@ class SrNode(RefineNode):
             if not cache:
                 continue
             msg = next((m for s, m in reversed(cache) if s == stamp), cache[-1][1])
-            intr = conv.camera_info_to_intrinsics(msg, rgb_hw if which == "rgb" else depth_hw)
+            hw = rgb_hw if which == "rgb" else depth_hw
+            intr = conv.camera_info_to_intrinsics(msg, hw)
             if intr is None:
-                self._warn("bad_info:" + which, f"ignoring {which} camera_info with unusable K "
-                                                f"(fx={msg.k[0]}, fy={msg.k[4]})")
+                self._warn("bad_info:" + which, f"ignoring {which} camera_info: "
+                                                f"{conv.camera_info_problem(msg, hw)}")
                 continue
             return intr, msg
         return None, None
@@ -232,9 +233,9 @@ class SrNode(RefineNode):
         if self._rgb_hw is not None:
             return self._rgb_hw
         if self._infos["rgb"]:
-            msg = self._infos["rgb"][-1][1]
-            if msg.height > 0 and msg.width > 0:
-                return int(msg.height), int(msg.width)
+            hw = conv.camera_info_image_hw(self._infos["rgb"][-1][1])  # its ROI over its binning
+            if hw is not None and min(hw) > 0:
+                return hw
         k = max(1, self.p.depth_only_scale)
         return depth_hw[0] * k, depth_hw[1] * k
 
