@@ -246,6 +246,18 @@ def test_bad_bags_end_with_a_clear_message(bags, tmp_path, case, message):
 
 
 @pytest.mark.slow  # the depth-refine command in a subprocess
+def test_eval_bag_refuses_a_node_param_that_an_option_sets(bags, tmp_path):
+    """--node-param depth.sampling:=centred with --sampling decimated would label a centred node's row
+    +decimated: refused before anything runs."""
+    code, log = cli("eval-bag", bags / "mcap", "--live", "--sampling", "decimated",
+                    "--node-param", "depth.sampling:=centred", "--out", tmp_path / "r")
+    assert code == 2 and "depth.sampling is set by --sampling" in log and "Traceback" not in log, log
+    code, log = cli("eval-bag", bags / "mcap", "--live", "--node-param", "temporal.alpha", "--out", tmp_path / "r")
+    assert code == 2 and "expected NAME:=VALUE" in log and "Traceback" not in log, log
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_make_bag_refuses_clearly(tmp_path, bags):
     code, log = cli("make-bag", "--root", tmp_path, "--out", tmp_path / "b")
     assert code == 2 and "no known dataset layout" in log and "Traceback" not in log

@@ -159,9 +159,36 @@ def add_eval_bag_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out-bag-storage", choices=["sqlite3", "mcap"], default="mcap")
 
 
+#: sr_node parameters eval-bag sets from its own options (and labels its rows by): --node-param may not
+#: set them too, or the node would run with one value while the report names the other
+NODE_PARAMS_SET_BY_OPTIONS = {"backend": "--node-backend", "model": "--method", "classical.method": "--method",
+                              "registration.mode": "--registration", "depth.sampling": "--sampling",
+                              "temporal.enable": "--temporal", "rgb_transport": "the bag's recorded transport",
+                              "depth_transport": "the bag's recorded transport"}
+
+
+def node_param_problem(params: list[str]) -> str | None:
+    """Why eval-bag's ``--node-param`` overrides cannot be used as given, or None.
+
+    Args:
+        params: ``name:=value`` strings.
+    """
+    for p in params:
+        name, sep, _ = p.partition(":=")
+        if not sep or not name:
+            return f"--node-param {p!r}: expected NAME:=VALUE"
+        if name in NODE_PARAMS_SET_BY_OPTIONS:
+            return f"--node-param {p!r}: {name} is set by {NODE_PARAMS_SET_BY_OPTIONS[name]}, which also labels the row"
+    return None
+
+
 def run_eval_bag(args: argparse.Namespace) -> int:
     from depth_refine_ros.eval.eval_bag import BagEvalConfig, evaluate_bag
 
+    problem = node_param_problem(args.node_param)
+    if problem:
+        print(f"eval-bag: {problem}", file=sys.stderr)
+        return 2
     node_backend = "classical" if args.live and args.method in CLASSICAL_METHODS else args.node_backend
     cfg = BagEvalConfig(
         bag=args.bag, out=args.out, method=args.method, live=args.live, backend=args.backend,
