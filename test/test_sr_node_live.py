@@ -191,8 +191,9 @@ def test_auto_registration_finds_and_undoes_a_misregistered_depth_stream(frames,
 def test_cropped_and_binned_camera_info_gives_the_output_intrinsics(frames, live_node):
     """camera_info as image_proc's ``crop_decimate`` (REP 104) sends it: the full sensor's K, width
     and height, the crop in ``roi``, the decimation in ``binning``. The output camera_info describes
-    the output image itself (no ROI, no binning), first from the depth's camera_info alone, then from
-    the RGB's, and the cloud uses it."""
+    the output image itself (no ROI, no binning), first from the depth's camera_info alone (its every
+    4th pixel: ``depth.sampling:=decimated``, as crop_decimate's depth needs), then from the RGB's,
+    and the cloud uses it."""
     ox, oy = 48, 24  # the crop's offset on a (W + 96) x (H + 48) sensor
 
     def sensor_info(stamp, binning):
@@ -201,7 +202,7 @@ def test_cropped_and_binned_camera_info_gives_the_output_intrinsics(frames, live
         msg.binning_x = msg.binning_y = binning
         return msg
 
-    node, rig = live_node.start("output.cloud_type:=xyz", name="rig_roi")
+    node, rig = live_node.start("output.cloud_type:=xyz", "depth.sampling:=decimated", name="rig_roi")
     rig.prime(frames[0][0], frames[0][1], "16UC1", 1_600_000_000.0, (None, sensor_info(1_600_000_000.0, S)))
     stamps = [1_700_000_000 + i / 5 for i in range(6)]
     sent = rig.play([(frames[i][0], "rgb8", frames[i][1], "16UC1", t,

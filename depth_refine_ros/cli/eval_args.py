@@ -177,6 +177,7 @@ def node_param_problem(params: list[str]) -> str | None:
         name, sep, _ = p.partition(":=")
         if not sep or not name:
             return f"--node-param {p!r}: expected NAME:=VALUE"
+        name = name.rsplit(":", 1)[-1]  # as -p takes it, with or without a node-name prefix
         if name in NODE_PARAMS_SET_BY_OPTIONS:
             return f"--node-param {p!r}: {name} is set by {NODE_PARAMS_SET_BY_OPTIONS[name]}, which also labels the row"
     return None

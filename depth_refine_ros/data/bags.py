@@ -293,8 +293,11 @@ def decode(contents: BagContents, log=None) -> tuple[list[Decoded], dict[str, in
             if log:
                 log(f"frame {f.stamp_ns / 1e9:.3f} s skipped: {e}")
             continue
-        use_rgb = f.rgb_info is not None and rgb is not None
-        info, hw = (f.rgb_info, rgb.shape[:2]) if use_rgb else (f.depth_info, d.shape)
-        intr = camera_info_to_intrinsics(info, hw) if info is not None else None
+        # the RGB's camera_info where it is usable, else the depth's (as sr_node chooses)
+        intr = None
+        if f.rgb_info is not None and rgb is not None:
+            intr = camera_info_to_intrinsics(f.rgb_info, rgb.shape[:2])
+        if intr is None and f.depth_info is not None:
+            intr = camera_info_to_intrinsics(f.depth_info, d.shape)
         out.append(Decoded(f.stamp_ns, rgb, d, gt, intr))
     return out, bad

@@ -94,18 +94,20 @@ def camera_info_roi(msg, image_hw: tuple[int, int]) -> tuple[int, int, int, int]
     return x0, y0, w, h
 
 
-def camera_info_image_hw(msg) -> tuple[int, int] | None:
-    """``(H, W)`` of the image a CameraInfo describes (its ROI, divided by its binning), or None if unknown.
+def camera_info_binning(msg) -> tuple[int, int]:
+    """``(binning_x, binning_y)`` of a CameraInfo; 0 (unset) reads as 1, no binning (REP 104)."""
+    return max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
 
-    A ``binning_x/y`` of 0 or 1 means no binning (REP 104).
-    """
+
+def camera_info_image_hw(msg) -> tuple[int, int] | None:
+    """``(H, W)`` of the image a CameraInfo describes (its ROI, divided by its binning), or None if unknown."""
     if msg.width <= 0 or msg.height <= 0:
         return None
     try:
         _, _, w, h = camera_info_roi(msg, (msg.height, msg.width))
     except ValueError:
         return None
-    bx, by = max(1, int(msg.binning_x)), max(1, int(msg.binning_y))
+    bx, by = camera_info_binning(msg)
     return h // by, w // bx
 
 
@@ -124,13 +126,15 @@ def camera_info_problem(msg, image_hw: tuple[int, int]) -> str | None:
 
 
 def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | None:
-    """Intrinsics from a ``sensor_msgs/CameraInfo``, or None when it is unusable (:func:`camera_info_problem`).
+    """Intrinsics of the image a ``sensor_msgs/CameraInfo`` describes, or None when it is unusable
+    (:func:`camera_info_problem`).
 
-    The result describes the ROI the message gives (:func:`camera_info_roi`; the whole sensor without
-    one) at full-sensor resolution: ``cx, cy`` less the ROI's offsets, ``width x height`` the ROI's.
-    Binning is not applied here: callers scale the result to the image they have with
-    :meth:`Intrinsics.scaled_to`, whose convention (block centres, or ``depth.sampling: decimated``)
-    they choose.
+    Read as ROS's image_geometry reads it (REP 104): K, ``width`` and ``height`` are the full sensor's;
+    the ROI (:func:`camera_info_roi`) moves the principal point by its offset, and binning ``b`` divides
+    focal lengths and principal point by ``b`` (``cx' = (cx - x_offset) / b``: pixel ``i`` of the image
+    is pixel ``i * b`` of the ROI, as image_proc's ``crop_decimate`` makes it by default) and the ROI's
+    size, rounded down (the image's own size where the message leaves width/height 0). Without ROI
+    and binning this is K, width and height as they are.
 
     Args:
         msg: the CameraInfo.
@@ -142,6 +146,10 @@ def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | No
     k = list(msg.k)
     p = list(msg.p)
     x0, y0, w, h = camera_info_roi(msg, image_hw)
-    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]) - x0, cy=float(k[5]) - y0,
-                      width=w, height=h, tx=float(p[3]), ty=float(p[7]))
+    bx, by = camera_info_binning(msg)
+    # without width/height in the message the size is the image's own, already binned
+    size = (w // bx, h // by) if msg.width and msg.height else (int(image_hw[1]), int(image_hw[0]))
+    intr = Intrinsics(fx=float(k[0]) / bx, fy=float(k[4]) / by, cx=(float(k[2]) - x0) / bx,
+                      cy=(float(k[5]) - y0) / by, width=size[0], height=size[1],
+                      tx=float(p[3]) / bx, ty=float(p[7]) / by)
     return intr if intr.is_valid() else None
