@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 14's accuracy check of one set of weights for every kind of low-res input: held-out RGB-D-D
 # days degraded by every kind at x4 and x8 (bicubic also x16), and the three real phone-ToF frames
-# with and without registration; decimated input also as sr_node runs it with depth.sampling: decimated.
+# with and without registration; decimated input also as sr_node runs it with depth.sampling: decimated;
+# a real RealSense stream (all 60 frames) resized down and scored against its own frames.
 # METHOD (default sr_lite_robust) against the classical upsamplers and the shipped sr_lite. Tables: readme_tables.py --method $METHOD --target 10 --eval out/eval_robust
 # To score one more model against results already there: BASE= METHOD=m OUT=out/eval_robust_m runs m
 # alone, and readme_tables.py --eval out/eval_robust out/eval_robust_m reads both. BACKEND (default
@@ -23,3 +24,9 @@ $E --root "$D/rgbdd" --groups $HELD_OUT --scales 16 --degradations bicubic \
    --methods $B $M --out $O/x16
 $E --root "$D/rgbdd_real_lr" --degradations supplied --registration none auto \
    --methods $B $M --out $O/real_tof
+# real sensor depth: realsense_seq's driver-aligned D4xx frames (noise, holes, far range), resized
+# down as a driver or a resize would, scored against the sensor's own frames (results.md#real-sensor)
+$E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations bicubic cubic_noaa \
+   --methods $B $M --out $O/realsense
+$E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations nearest --sampling decimated \
+   --methods $B $M --out $O/realsense_decimated
