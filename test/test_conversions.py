@@ -61,29 +61,28 @@ def crop_decimate_info(roi=(100, 60, 320, 240), binning=2) -> CameraInfo:
 
 
 def test_camera_info_roi_and_binning_give_the_intrinsics_of_the_image_they_came_with():
-    """Read as image_geometry reads them: a scene point at full-sensor pixel (300, 200) is at (200, 140)
-    in the crop and at (100, 70) in crop_decimate's every-2nd-pixel image of it."""
+    """A scene point at full-sensor pixel (300, 200) is at (200, 140) in the crop; in the crop binned
+    2x2 (averaging: pixel i covers crop pixels 2i, 2i+1) at (99.75, 69.75), and in crop_decimate's
+    every-2nd-pixel image of it at (100, 70)."""
     msg = crop_decimate_info()
     assert conv.camera_info_image_hw(msg) == (120, 160)
     intr = conv.camera_info_to_intrinsics(msg, (120, 160))
-    assert intr == Intrinsics(250.0, 255.0, 109.75, 89.75, 160, 120)
+    # the ROI at the sensor's resolution: the principal point moves by the crop's offset
+    assert intr == Intrinsics(500.0, 510.0, 219.5, 179.5, 320, 240)
     x, y = (300.0 - 319.5) / 500.0, (200.0 - 239.5) / 510.0  # the point's normalised coordinates
-    assert intr.fx * x + intr.cx == pytest.approx(100.0) and intr.fy * y + intr.cy == pytest.approx(70.0)
-    # the crop alone: the principal point moves by the offset
-    crop = conv.camera_info_to_intrinsics(crop_decimate_info(binning=1), (240, 320))
-    assert crop == Intrinsics(500.0, 510.0, 219.5, 179.5, 320, 240)
-    assert crop.fx * x + crop.cx == pytest.approx(200.0) and crop.fy * y + crop.cy == pytest.approx(140.0)
-    # binning that does not divide the ROI: the focal length is still exactly f / b, the size rounded down
+    assert intr.fx * x + intr.cx == pytest.approx(200.0) and intr.fy * y + intr.cy == pytest.approx(140.0)
+    binned = intr.scaled_to(160, 120)
+    assert binned.fx * x + binned.cx == pytest.approx(99.75) and binned.fy * y + binned.cy == pytest.approx(69.75)
+    decimated = intr.scaled_to(160, 120, decimated=True)
+    assert decimated.fx * x + decimated.cx == pytest.approx(100.0)
+    assert decimated.fy * y + decimated.cy == pytest.approx(70.0)
+    # binning that does not divide the ROI: the remainder is dropped, so the focal length is exactly f / b
     odd = conv.camera_info_to_intrinsics(crop_decimate_info(roi=(100, 60, 319, 241)), (120, 159))
-    assert (odd.fx, odd.width, odd.height) == (250.0, 159, 120)
+    assert (odd.width, odd.height) == (318, 240) and odd.scaled_to(159, 120).fx == 250.0
     # no ROI (all zero): the whole sensor; binning 0 or 1: none
     plain = crop_decimate_info(roi=(0, 0, 0, 0), binning=0)
     assert conv.camera_info_image_hw(plain) == (480, 640)
     assert conv.camera_info_to_intrinsics(plain, (480, 640)) == Intrinsics(500.0, 510.0, 319.5, 239.5, 640, 480)
-    # no width/height in the message: the image's own size, K binned all the same
-    bare = crop_decimate_info(roi=(0, 0, 0, 0))
-    bare.width = bare.height = 0
-    assert conv.camera_info_to_intrinsics(bare, (240, 320)) == Intrinsics(250.0, 255.0, 159.75, 119.75, 320, 240)
 
 
 def test_camera_info_with_an_roi_outside_its_sensor_is_refused_with_the_reason():

@@ -126,30 +126,31 @@ def camera_info_problem(msg, image_hw: tuple[int, int]) -> str | None:
 
 
 def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | None:
-    """Intrinsics of the image a ``sensor_msgs/CameraInfo`` describes, or None when it is unusable
-    (:func:`camera_info_problem`).
+    """Intrinsics of the region of the sensor a ``sensor_msgs/CameraInfo``'s image shows, at the
+    sensor's resolution, or None when the message is unusable (:func:`camera_info_problem`).
 
-    Read as ROS's image_geometry reads it (REP 104): K, ``width`` and ``height`` are the full sensor's;
-    the ROI (:func:`camera_info_roi`) moves the principal point by its offset, and binning ``b`` divides
-    focal lengths and principal point by ``b`` (``cx' = (cx - x_offset) / b``: pixel ``i`` of the image
-    is pixel ``i * b`` of the ROI, as image_proc's ``crop_decimate`` makes it by default) and the ROI's
-    size, rounded down (the image's own size where the message leaves width/height 0). Without ROI
-    and binning this is K, width and height as they are.
+    REP 104: K, ``width`` and ``height`` are the full sensor's. The ROI (:func:`camera_info_roi`)
+    moves the principal point by its offset and gives the size; binning ``b`` trims that size to a
+    multiple of ``b`` (binning and image_proc's ``crop_decimate`` drop the remainder) but is not
+    applied here: callers scale the result to the image they have with :meth:`Intrinsics.scaled_to`
+    (focal lengths exactly ``f / b``), with the convention they choose. With the pixel-centre default
+    that is exact for binning that averages and for any output at the sensor's resolution (a
+    ``depth_lr`` stream binned from the RGB-sized sensor); image_geometry's ``cx' = (cx - x0) / b``
+    (every b-th pixel, ``crop_decimate``'s default) differs from it by ``(b - 1) / (2 b)`` image pixels.
 
     Args:
         msg: the CameraInfo.
         image_hw: ``(H, W)`` pixels of the image it accompanies, used when the message leaves
-            width/height 0.
+            width/height 0 (then K is taken as the image's own, without ROI or binning).
     """
     if camera_info_problem(msg, image_hw) is not None:
         return None
     k = list(msg.k)
     p = list(msg.p)
     x0, y0, w, h = camera_info_roi(msg, image_hw)
-    bx, by = camera_info_binning(msg)
-    # without width/height in the message the size is the image's own, already binned
-    size = (w // bx, h // by) if msg.width and msg.height else (int(image_hw[1]), int(image_hw[0]))
-    intr = Intrinsics(fx=float(k[0]) / bx, fy=float(k[4]) / by, cx=(float(k[2]) - x0) / bx,
-                      cy=(float(k[5]) - y0) / by, width=size[0], height=size[1],
-                      tx=float(p[3]) / bx, ty=float(p[7]) / by)
+    if msg.width and msg.height:
+        bx, by = camera_info_binning(msg)
+        w, h = w - w % bx, h - h % by
+    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]) - x0, cy=float(k[5]) - y0,
+                      width=w, height=h, tx=float(p[3]), ty=float(p[7]))
     return intr if intr.is_valid() else None
