@@ -89,9 +89,9 @@ def test_camera_info_with_an_roi_outside_its_sensor_is_refused_with_the_reason()
     msg = crop_decimate_info(roi=(400, 0, 320, 240))
     assert conv.camera_info_to_intrinsics(msg, (120, 160)) is None
     assert conv.camera_info_image_hw(msg) is None
-    assert "roi 320x240+400+0 lies outside the 640x480 sensor" in conv.camera_info_problem(msg, (120, 160))
-    assert "unusable K" in conv.camera_info_problem(CameraInfo(), (480, 640))
-    assert conv.camera_info_problem(crop_decimate_info(), (120, 160)) is None
+    assert "roi 320x240+400+0 lies outside the 640x480 sensor" in conv.camera_info_intrinsics(msg, (120, 160))[1]
+    assert "unusable K" in conv.camera_info_intrinsics(CameraInfo(), (480, 640))[1]
+    assert conv.camera_info_intrinsics(crop_decimate_info(), (120, 160))[1] is None
 
 
 def test_cloud_msg_layout():

@@ -23,7 +23,7 @@ import numpy as np
 
 from depth_refine_ros.core.encodings import ImageFormatError
 from depth_refine_ros.core.intrinsics import Intrinsics
-from depth_refine_ros.data.messages import camera_info_to_intrinsics, depth_msg_to_metres, rgb_msg_to_array
+from depth_refine_ros.data.messages import depth_msg_to_metres, first_intrinsics, rgb_msg_to_array
 
 STORAGES = ("sqlite3", "mcap")
 IMAGE, INFO = "sensor_msgs/msg/Image", "sensor_msgs/msg/CameraInfo"
@@ -293,11 +293,7 @@ def decode(contents: BagContents, log=None) -> tuple[list[Decoded], dict[str, in
             if log:
                 log(f"frame {f.stamp_ns / 1e9:.3f} s skipped: {e}")
             continue
-        # the RGB's camera_info where it is usable, else the depth's (as sr_node chooses)
-        intr = None
-        if f.rgb_info is not None and rgb is not None:
-            intr = camera_info_to_intrinsics(f.rgb_info, rgb.shape[:2])
-        if intr is None and f.depth_info is not None:
-            intr = camera_info_to_intrinsics(f.depth_info, d.shape)
+        rgb_info = (f.rgb_info, rgb.shape[:2]) if rgb is not None else (None, None)
+        intr = first_intrinsics([rgb_info, (f.depth_info, d.shape)])  # the RGB's, else the depth's
         out.append(Decoded(f.stamp_ns, rgb, d, gt, intr))
     return out, bad

@@ -10,6 +10,8 @@ to the same arrays.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from depth_refine_ros.core.encodings import (
@@ -111,23 +113,9 @@ def camera_info_image_hw(msg) -> tuple[int, int] | None:
     return h // by, w // bx
 
 
-def camera_info_problem(msg, image_hw: tuple[int, int]) -> str | None:
-    """Why a CameraInfo cannot give intrinsics (for the log), or None when it can."""
-    k = [float(v) for v in msg.k]
-    if not (np.isfinite([k[0], k[4], k[2], k[5]]).all() and k[0] > 0 and k[4] > 0):
-        return f"unusable K (fx={msg.k[0]}, fy={msg.k[4]}, cx={msg.k[2]}, cy={msg.k[5]})"
-    try:
-        camera_info_roi(msg, image_hw)
-    except ValueError as e:
-        return str(e)
-    if not (msg.width or image_hw[1]) or not (msg.height or image_hw[0]):
-        return "no width/height in the message or the image"
-    return None
-
-
-def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | None:
+def camera_info_intrinsics(msg, image_hw: tuple[int, int]) -> tuple[Intrinsics | None, str | None]:
     """Intrinsics of the region of the sensor a ``sensor_msgs/CameraInfo``'s image shows, at the
-    sensor's resolution, or None when the message is unusable (:func:`camera_info_problem`).
+    sensor's resolution, or the reason the message cannot give them (for the log).
 
     REP 104: K, ``width`` and ``height`` are the full sensor's. The ROI (:func:`camera_info_roi`)
     moves the principal point by its offset and gives the size; binning ``b`` trims that size to a
@@ -142,15 +130,35 @@ def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | No
         msg: the CameraInfo.
         image_hw: ``(H, W)`` pixels of the image it accompanies, used when the message leaves
             width/height 0 (then K is taken as the image's own, without ROI or binning).
+
+    Returns:
+        ``(intrinsics, None)``, or ``(None, reason)`` for an unusable K or an ROI outside the sensor.
     """
-    if camera_info_problem(msg, image_hw) is not None:
-        return None
-    k = list(msg.k)
-    p = list(msg.p)
-    x0, y0, w, h = camera_info_roi(msg, image_hw)
+    fx, fy, cx, cy = (float(msg.k[i]) for i in (0, 4, 2, 5))
+    if not (all(math.isfinite(v) for v in (fx, fy, cx, cy)) and fx > 0 and fy > 0):
+        return None, f"unusable K (fx={fx}, fy={fy}, cx={cx}, cy={cy})"
+    try:
+        x0, y0, w, h = camera_info_roi(msg, image_hw)
+    except ValueError as e:
+        return None, str(e)
     if msg.width and msg.height:
         bx, by = camera_info_binning(msg)
         w, h = w - w % bx, h - h % by
-    intr = Intrinsics(fx=float(k[0]), fy=float(k[4]), cx=float(k[2]) - x0, cy=float(k[5]) - y0,
-                      width=w, height=h, tx=float(p[3]), ty=float(p[7]))
-    return intr if intr.is_valid() else None
+    if w <= 0 or h <= 0:
+        return None, "no width/height in the message or the image"
+    return Intrinsics(fx=fx, fy=fy, cx=cx - x0, cy=cy - y0, width=w, height=h,
+                      tx=float(msg.p[3]), ty=float(msg.p[7])), None
+
+
+def camera_info_to_intrinsics(msg, image_hw: tuple[int, int]) -> Intrinsics | None:
+    """:func:`camera_info_intrinsics` without the reason: the intrinsics, or None."""
+    return camera_info_intrinsics(msg, image_hw)[0]
+
+
+def first_intrinsics(candidates) -> Intrinsics | None:
+    """The intrinsics of the first usable CameraInfo of ``candidates``, ``(msg or None, image_hw)``
+    pairs in order of preference (the RGB's, then the depth's, as sr_node chooses), or None."""
+    for msg, hw in candidates:
+        if msg is not None and (intr := camera_info_to_intrinsics(msg, hw)) is not None:
+            return intr
+    return None

@@ -220,11 +220,9 @@ def write_out_bag(path: pathlib.Path, storage: str, contents, result: RunResult)
                 continue
             hdr = conv.header_from_ns(f.stamp_ns, f.depth.header.frame_id)
             bag.write_cdr("depth_refined/image", *conv.to_cdr(conv.depth_to_msg(d, hdr)), f.t_ns)
-            # the RGB's camera_info (the output is the RGB's size), else the depth's, as sr_node
-            depth_hw = (getattr(f.depth, "height", 0), getattr(f.depth, "width", 0))
-            intr = next((i for i in (conv.camera_info_to_intrinsics(m, hw) for m, hw in
-                                     ((f.rgb_info, d.shape), (f.depth_info, depth_hw)) if m is not None)
-                         if i is not None), None)
+            # the RGB's camera_info (the output is the RGB's size), else the depth's
+            depth_hw = (getattr(f.depth, "height", 0), getattr(f.depth, "width", 0))  # 0: compressed
+            intr = conv.first_intrinsics([(f.rgb_info, d.shape), (f.depth_info, depth_hw)])
             if intr is not None:
                 info_hr = conv.intrinsics_to_camera_info(intr.scaled_to(d.shape[1], d.shape[0]), hdr)
                 bag.write_cdr("depth_refined/camera_info", *conv.to_cdr(info_hr), f.t_ns)

@@ -24,9 +24,10 @@ from depth_refine_ros.data import compressed
 from depth_refine_ros.data.bags import typestore
 from depth_refine_ros.data.messages import (  # noqa: F401  (re-exported: the one decoder)
     camera_info_image_hw,
-    camera_info_problem,
+    camera_info_intrinsics,
     camera_info_to_intrinsics,
     depth_msg_to_metres,
+    first_intrinsics,
     rgb_msg_to_array,
     stamp_ns,
 )

@@ -118,9 +118,9 @@ class MonoNode(RefineNode):
                 return self._reject("depth_" + e.reason, stamp, f"{self._subs['depth_lr/image'].topic_name}: {e}")
         t1 = time.perf_counter()
         info = self._nearest(self._infos, stamp, None)
-        intr = conv.camera_info_to_intrinsics(info, rgb.shape[:2]) if info is not None else None
-        if info is not None and intr is None:
-            self._warn("bad_info", f"ignoring rgb camera_info: {conv.camera_info_problem(info, rgb.shape[:2])}")
+        intr, problem = conv.camera_info_intrinsics(info, rgb.shape[:2]) if info is not None else (None, None)
+        if problem:
+            self._warn("bad_info", f"ignoring rgb camera_info: {problem}")
         try:
             res = self.pipeline.process(rgb, depth_lr, intr)
         except InputError as e:

@@ -191,11 +191,9 @@ class SrNode(RefineNode):
             if not cache:
                 continue
             msg = next((m for s, m in reversed(cache) if s == stamp), cache[-1][1])
-            hw = rgb_hw if which == "rgb" else depth_hw
-            intr = conv.camera_info_to_intrinsics(msg, hw)
+            intr, problem = conv.camera_info_intrinsics(msg, rgb_hw if which == "rgb" else depth_hw)
             if intr is None:
-                self._warn("bad_info:" + which, f"ignoring {which} camera_info: "
-                                                f"{conv.camera_info_problem(msg, hw)}")
+                self._warn("bad_info:" + which, f"ignoring {which} camera_info: {problem}")
                 continue
             return intr, msg
         return None, None
