@@ -104,6 +104,32 @@ def test_eval_dataset_reports_disparity_sets_in_levels_and_supplied_inputs(tmp_p
     assert row["unit"] == "level" and row["rmse_cm"] is None and 0 < row["rmse"] < 30 and row["scale"] == 8
 
 
+@pytest.mark.unit
+def test_eval_dataset_range_limit_scores_only_the_pixels_within_it(tmp_path):
+    """``--max-depth``: the standard metrics over the reference pixels within the range, exactly as
+    computed by hand; the edge metrics (whole-frame measures) skipped; refused on disparity sets."""
+    from depth_refine_ros.core import metrics
+    from depth_refine_ros.eval.eval_dataset import evaluate, make_input
+    from depth_refine_ros.eval.methods import build_method
+
+    frames = load_dataset(require_data("realsense_seq"), limit=2)
+    bicubic = build_method("bicubic")
+    (near,) = evaluate(frames, [bicubic], [4], ["bicubic"], tmp_path, panels=0, max_depth_m=2.0)
+    (whole,) = evaluate(frames, [bicubic], [4], ["bicubic"], tmp_path, panels=0, edges=False)
+    by_hand = []
+    for f in frames:
+        rgb, lr, gt, _ = make_input(f, "bicubic", 4)
+        pred, _ = bicubic.run(rgb, lr, f.intrinsics)
+        assert (gt > 2.0).mean() > 0.2  # the limit leaves out a real part of the frame
+        by_hand.append(metrics.standard(pred, gt, gt <= 2.0)["rmse"])
+    assert near["rmse"] == pytest.approx(float(np.mean(by_hand)), rel=1e-9)
+    assert near["max_depth_m"] == 2.0 and near["edge_f"] is None and "max_depth_m" not in whole
+    assert near["rmse"] < whole["rmse"]  # the sensor's far range is its noisiest
+    with pytest.raises(ValueError, match="metric depth"):
+        evaluate(load_dataset(require_data("middlebury2005"), limit=1), [bicubic], [8], ["bicubic"], tmp_path,
+                 panels=0, max_depth_m=2.0)
+
+
 @pytest.fixture(scope="module")
 def bags(tmp_path_factory):
     root = require_data("rgbdd")

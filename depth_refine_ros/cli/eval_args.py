@@ -43,7 +43,12 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
         sys.stderr.write("\r[eval-dataset] " + msg.ljust(80))
         sys.stderr.flush()
 
-    rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges, progress)
+    try:
+        rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges,
+                        progress, args.max_depth)
+    except ValueError as e:
+        print(f"eval-dataset: --max-depth: {e}", file=sys.stderr)
+        return 2
     sys.stderr.write("\n")
     if not rows:
         print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)
@@ -74,8 +79,18 @@ def add_eval_dataset(sub) -> None:
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")
     p.add_argument("--panels", type=int, default=2, help="frames per dataset/degradation/scale with a PNG panel")
     p.add_argument("--no-edges", action="store_true", help="skip the depth-edge metrics (faster)")
+    p.add_argument("--max-depth", type=_positive, metavar="METRES",
+                   help="score only pixels whose reference depth is at most this (a robot's working range; "
+                        "metric datasets; skips the edge metrics)")
     p.add_argument("--out", default="out/eval")
     p.set_defaults(func=run_eval_dataset)
+
+
+def _positive(text: str) -> float:
+    v = float(text)
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of metres, got {text}")
+    return v
 
 
 def run_make_bag(args: argparse.Namespace) -> int:

@@ -79,8 +79,19 @@ def _dataset_shift(fs, inputs: list, sampling: str = "centred") -> tuple[int, in
 
 
 def evaluate(frames, methods, scales: list[int], degradations: list[str], out: pathlib.Path,
-             panels: int = 2, edges: bool = True, progress=None) -> list[dict]:
-    """Score every method on every (dataset, degradation, scale); write panels; return rows."""
+             panels: int = 2, edges: bool = True, progress=None, max_depth_m: float | None = None) -> list[dict]:
+    """Score every method on every (dataset, degradation, scale); write panels; return rows.
+
+    ``max_depth_m``: score only the pixels whose reference depth is at most this many metres (a
+    robot's working range; a real sensor's far, noisy range otherwise dominates the RMSE). Metric
+    datasets only; the edge metrics, whole-frame measures, are then skipped. Rows record it as
+    ``max_depth_m``.
+    """
+    if max_depth_m is not None:
+        non_metric = sorted({f.dataset for f in frames if f.unit != "m"})
+        if non_metric:
+            raise ValueError(f"a range limit needs metric depth; {non_metric} are not in metres")
+        edges = False
     from depth_refine_ros.eval import plots, scoring
     from depth_refine_ros.eval.methods import InputError
 
@@ -109,6 +120,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     if made is None:
                         continue
                     rgb, lr, gt, actual = made
+                    in_range = None if max_depth_m is None else gt * f.to_metres <= max_depth_m
                     outs = {}
                     for m in methods:
                         if m.label in refused:
@@ -119,7 +131,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                             refused[m.label] = str(e)
                             continue
                         pred = pred_m / f.to_metres
-                        per[m.label].append(scoring.frame_scores(pred, gt, edges))
+                        per[m.label].append(scoring.frame_scores(pred, gt, edges, in_range))
                         ms[m.label].append(t)
                         outs[m.label] = pred
                     if i < panels and outs:
@@ -136,6 +148,8 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                         continue
                     row = {"dataset": ds, "method": m.label, "scale": round(actual, 3), "degradation": deg}
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
+                    if max_depth_m is not None:
+                        row["max_depth_m"] = max_depth_m
                     row["median_ms"] = float(np.median(ms[m.label]))
                     if _registered(m):
                         row["registration_shift_px"] = list(shifts[m.pipeline.config.depth_sampling])
@@ -163,6 +177,10 @@ def write_outputs(rows: list[dict], out: pathlib.Path, command: str) -> None:
              "discontinuity (> 5 % jump) / elsewhere. Coverage: fraction of valid ground-truth pixels "
              "the method answers.", "",
              table, ""]
+    limits = sorted({r["max_depth_m"] for r in rows if "max_depth_m" in r})
+    if limits:
+        lines[4:4] = [f"Scored only where the reference depth is at most {limits[0]:g} m (`--max-depth`); "
+                      "the edge metrics are whole-frame measures and were skipped.", ""]
     if has_plot:
         lines += ["![accuracy vs scale](accuracy_vs_scale.png)", ""]
     lines += [f"![{p}](panels/{p})" for p in panels[:12]]

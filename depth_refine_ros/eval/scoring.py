@@ -16,10 +16,17 @@ SCORES = metrics.STANDARD + ("coverage", "dbe_acc", "dbe_comp", "edge_f", "rmse_
                              "boundary_frac")
 
 
-def frame_scores(pred: np.ndarray, gt: np.ndarray, edges: bool = True) -> dict[str, float]:
-    """Standard metrics (+ depth-edge metrics and the boundary/interior RMSE split) of one frame,
-    both maps in the same unit."""
-    out = metrics.standard(pred, gt)
+def frame_scores(pred: np.ndarray, gt: np.ndarray, edges: bool = True,
+                 mask: np.ndarray | None = None) -> dict[str, float]:
+    """Standard metrics (+ depth-edge metrics and the boundary/interior RMSE split) of one frame.
+
+    Args:
+        pred, gt: ``(H, W)`` depth, both in the dataset's unit.
+        edges: also the edge metrics and the boundary split (whole-frame measures).
+        mask: optional ``(H, W) bool`` pixels the standard metrics score (e.g. a range limit); the
+            edge metrics ignore it, so callers that pass one leave ``edges`` off.
+    """
+    out = metrics.standard(pred, gt, mask)
     if edges:
         out.update(metrics.edge_metrics(pred, gt))
         out.update(metrics.boundary_split(pred, gt))
