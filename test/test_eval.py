@@ -190,6 +190,31 @@ def test_eval_bag_offline_with_registration(bags, tmp_path):
 
 
 @pytest.mark.slow  # the depth-refine command in a subprocess
+def test_eval_bag_range_limit_scores_only_the_ground_truth_within_it(bags, tmp_path):
+    from depth_refine_ros.core import metrics
+    from depth_refine_ros.data.bags import decode
+    from depth_refine_ros.eval.methods import build_method
+
+    code, log = cli("eval-bag", bags / "mcap", "--method", "bicubic", "--compare", "--scales", 4,
+                    "--max-depth", 2.0, "--out", tmp_path)
+    assert code == 0, log
+    summary = json.loads((tmp_path / "metrics.json").read_text())
+    (row,) = summary["rows"]
+    assert summary["scored within (m)"] == 2.0 and row["edge_f"] is None
+    frames, _ = decode(read_bag(bags / "mcap", need_rgb=True), lambda m: None)
+    bicubic = build_method("bicubic")
+    by_hand = []
+    for f in frames:
+        assert 0.05 < (f.gt > 2.0).mean() < 0.95  # the limit leaves out part of the frame, not all of it
+        by_hand.append(metrics.standard(bicubic.run(f.rgb, f.depth_lr, f.intrinsics)[0], f.gt, f.gt <= 2.0)["rmse"])
+    assert row["rmse"] == pytest.approx(float(np.mean(by_hand)), rel=1e-9)
+    (sweep,) = summary["scale_sweep"]
+    assert sweep["scale"] == 4 and sweep["edge_f"] is None
+    code, log = cli("eval-bag", bags / "mcap", "--max-depth", 0, "--out", tmp_path / "bad")
+    assert code == 2 and "positive number of metres" in log
+
+
+@pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_bag_offline_with_decimated_sampling(bags, tmp_path):
     code, log = cli("eval-bag", bags / "mcap", "--method", "bicubic", "--compare", "guided_filter",
                     "--sampling", "decimated", "--scales", 4, "--out", tmp_path)

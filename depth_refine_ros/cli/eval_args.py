@@ -211,7 +211,7 @@ def run_eval_bag(args: argparse.Namespace) -> int:
         node_backend=node_backend, compare=tuple(args.compare), scales=tuple(args.scales),
         registration=args.registration, sampling=args.sampling, speed=args.speed, clouds=args.clouds, paced=args.paced,
         panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage, prog="eval-bag",
-        temporal=args.temporal, node_params=tuple(args.node_param),
+        temporal=args.temporal, node_params=tuple(args.node_param), max_depth_m=args.max_depth,
         title=f"eval-bag: {args.bag}", command="depth-refine " + " ".join(sys.argv[1:]))
     return evaluate_bag(cfg)
 
@@ -227,4 +227,7 @@ def add_eval_bag(sub) -> None:
                         "offline as a pipeline stage, --live as temporal.enable:=true; --compare rows stay plain")
     p.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="--live: one more sr_node parameter override (repeatable), e.g. temporal.alpha:=0.2")
+    p.add_argument("--max-depth", type=_positive, metavar="METRES",
+                   help="score only pixels whose ground truth is at most this far (a robot's working range; "
+                        "skips the edge metrics)")
     p.set_defaults(func=run_eval_bag)

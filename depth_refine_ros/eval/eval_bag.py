@@ -145,7 +145,7 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     return res
 
 
-def _score(result: RunResult, frames: list[Decoded]) -> dict:
+def _score(result: RunResult, frames: list[Decoded], max_depth_m: float | None = None) -> dict:
     from depth_refine_ros.core import metrics
     from depth_refine_ros.core.upsample import nearest_mask
     from depth_refine_ros.eval import scoring
@@ -158,7 +158,10 @@ def _score(result: RunResult, frames: list[Decoded]) -> dict:
         # no ground truth: static pixels come from the input, nearest-upsampled (core's own indexing)
         ref = f.gt if f.gt is not None else nearest_mask(f.depth_lr, d.shape)
         if f.gt is not None and f.gt.shape == d.shape:
-            per.append(scoring.frame_scores(d, f.gt))
+            if max_depth_m is None:
+                per.append(scoring.frame_scores(d, f.gt))
+            else:
+                per.append(scoring.frame_scores(d, f.gt, edges=False, mask=f.gt <= max_depth_m))
         preds.append(d)
         refs.append(ref)
     row = scoring.aggregate(per, "m") if per else {"n_frames": len(preds), "unit": "m"}
@@ -172,8 +175,10 @@ def _score(result: RunResult, frames: list[Decoded]) -> dict:
     return row
 
 
-def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 5) -> list[dict]:
-    """Accuracy vs scale: bicubic-degrade the bag's ground truth and run every method (offline)."""
+def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 5,
+                max_depth_m: float | None = None) -> list[dict]:
+    """Accuracy vs scale: bicubic-degrade the bag's ground truth and run every method (offline);
+    ``max_depth_m`` scores only ground truth within that range (metres)."""
     from depth_refine_ros.core.degrade import degrade
     from depth_refine_ros.eval import scoring
     from depth_refine_ros.pipeline.sr import InputError
@@ -190,7 +195,9 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
                     d, _ = m.run(f.rgb[:h, :w], lr)
                 except InputError:
                     continue
-                per.append(scoring.frame_scores(d, f.gt[:h, :w], edges=False))
+                gt = f.gt[:h, :w]
+                per.append(scoring.frame_scores(d, gt, edges=False,
+                                                mask=None if max_depth_m is None else gt <= max_depth_m))
             if per:
                 rows.append({"dataset": "bag", "degradation": "bicubic", "scale": s, "method": m.label,
                              **scoring.aggregate(per, "m")})
@@ -312,6 +319,8 @@ class BagEvalConfig:
         temporal: ``method`` with the temporal filter (offline: a pipeline stage; live:
             ``temporal.enable:=true``); ``compare`` methods stay plain.
         node_params: live: more ``sr_node`` parameter overrides (``name:=value``).
+        max_depth_m: score only ground-truth pixels at most this far (metres; None: all); the edge
+            metrics are then skipped.
         prog: name in error messages.
         title: the report's title.
         command: the command line the report quotes.
@@ -335,6 +344,7 @@ class BagEvalConfig:
     out_bag_storage: str = "mcap"
     temporal: bool = False
     node_params: tuple[str, ...] = ()
+    max_depth_m: float | None = None
     prog: str = "eval-bag"
     title: str = "eval-bag"
     command: str = ""
@@ -377,6 +387,8 @@ def evaluate_bag(args: BagEvalConfig) -> int:
                      "transports": ", ".join(f"{k} {v}" for k, v in contents.transports.items()),
                      "undecodable": undecodable, "unpaired_depth": contents.unpaired_depth,
                      "unpaired_rgb": contents.unpaired_rgb, "mode": "live" if args.live else "offline"}
+    if args.max_depth_m is not None:
+        summary["scored within (m)"] = args.max_depth_m
     if args.live:
         overrides = [f"backend:={args.node_backend}"]
         if args.registration != "none":
@@ -403,8 +415,8 @@ def evaluate_bag(args: BagEvalConfig) -> int:
     sys.stderr.write("\n")
     rows = []
     for r in results:
-        row = {"dataset": "bag", "scale": 0, "degradation": "bag", "method": r.label, **_score(r, frames)}
-        rows.append(row)
+        rows.append({"dataset": "bag", "scale": 0, "degradation": "bag", "method": r.label,
+                     **_score(r, frames, args.max_depth_m)})
     scoring.add_relative(rows)
     sweep = []
     if args.scales and any(f.gt is not None for f in frames):
@@ -416,7 +428,7 @@ def evaluate_bag(args: BagEvalConfig) -> int:
         else:
             methods = ([build_method(args.method, args.backend)] if args.live and args.method not in args.compare
                        else [] if args.live else [main]) + compare
-        sweep = scale_sweep(methods, frames, args.scales)
+        sweep = scale_sweep(methods, frames, args.scales, max_depth_m=args.max_depth_m)
     if args.out_bag:
         try:
             n = write_out_bag(pathlib.Path(args.out_bag), args.out_bag_storage, contents, results[0])
