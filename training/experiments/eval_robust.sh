@@ -2,7 +2,7 @@
 # Issue 14's accuracy check of one set of weights for every kind of low-res input: held-out RGB-D-D
 # days degraded by every kind at x4 and x8 (bicubic also x16), and the three real phone-ToF frames
 # with and without registration; decimated input also as sr_node runs it with depth.sampling: decimated;
-# a real RealSense stream (all 60 frames) resized down and scored against its own frames.
+# a real RealSense stream (all 60 frames) resized down and scored against its own frames (also within 4 m).
 # METHOD (default sr_lite_robust) against the classical upsamplers and the shipped sr_lite. Tables: readme_tables.py --method $METHOD --target 10 --eval out/eval_robust
 # To score one more model against results already there: BASE= METHOD=m OUT=out/eval_robust_m runs m
 # alone, and readme_tables.py --eval out/eval_robust out/eval_robust_m reads both. BACKEND (default
@@ -30,3 +30,8 @@ $E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations bicubic cubi
    --methods $B $M --out $O/realsense
 $E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations nearest --sampling decimated \
    --methods $B $M --out $O/realsense_decimated
+# the same within a robot's working range (4 m): the far range otherwise dominates the RMSE
+$E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations bicubic cubic_noaa --max-depth 4 \
+   --methods $B $M --out $O/realsense_4m
+$E --root "$D/realsense_seq" --limit 60 --scales 4 8 --degradations nearest --sampling decimated --max-depth 4 \
+   --methods $B $M --out $O/realsense_4m_decimated

@@ -40,8 +40,9 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
     extra = f" vs {ref} |" if ref else ""
     out = [f"| data | input | scale | unit | bicubic | best classical | {method} | vs bicubic | vs best classical |"
            + extra, "|---|---|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
-    def key(r: dict) -> tuple:  # rows run with a setting (TAGS) compare among themselves
-        return r["dataset"], r["degradation"] + split_tags(r["method"])[1], float(r["scale"])
+    def key(r: dict) -> tuple:  # rows run with a setting (TAGS) or a range limit compare among themselves
+        within = f", within {r['max_depth_m']:g} m" if r.get("max_depth_m") is not None else ""
+        return r["dataset"], r["degradation"] + split_tags(r["method"])[1] + within, float(r["scale"])
 
     for ds, deg, sc in sorted({key(r) for r in rows}):
         group = {split_tags(r["method"])[0]: shown(r) for r in rows if key(r) == (ds, deg, sc)}
