@@ -192,6 +192,7 @@ def test_eval_bag_offline_with_registration(bags, tmp_path):
 @pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_bag_range_limit_scores_only_the_ground_truth_within_it(bags, tmp_path):
     from depth_refine_ros.core import metrics
+    from depth_refine_ros.core.degrade import degrade
     from depth_refine_ros.data.bags import decode
     from depth_refine_ros.eval.methods import build_method
 
@@ -208,8 +209,13 @@ def test_eval_bag_range_limit_scores_only_the_ground_truth_within_it(bags, tmp_p
         assert 0.05 < (f.gt > 2.0).mean() < 0.95  # the limit leaves out part of the frame, not all of it
         by_hand.append(metrics.standard(bicubic.run(f.rgb, f.depth_lr, f.intrinsics)[0], f.gt, f.gt <= 2.0)["rmse"])
     assert row["rmse"] == pytest.approx(float(np.mean(by_hand)), rel=1e-9)
-    (sweep,) = summary["scale_sweep"]
-    assert sweep["scale"] == 4 and sweep["edge_f"] is None
+    (sweep,) = summary["scale_sweep"]  # the bag's ground truth re-degraded x4, scored within the range too
+    by_hand = []
+    for f in frames[:5]:
+        gt = f.gt[: f.gt.shape[0] // 4 * 4, : f.gt.shape[1] // 4 * 4]
+        lr = degrade("bicubic", gt, 4, seed=4)
+        by_hand.append(metrics.standard(bicubic.run(f.rgb[: gt.shape[0], : gt.shape[1]], lr)[0], gt, gt <= 2.0)["rmse"])
+    assert sweep["scale"] == 4 and sweep["rmse"] == pytest.approx(float(np.mean(by_hand)), rel=1e-9)
     code, log = cli("eval-bag", bags / "mcap", "--max-depth", 0, "--out", tmp_path / "bad")
     assert code == 2 and "positive number of metres" in log
 

@@ -36,6 +36,10 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
         return 2
+    non_metric = sorted({f.dataset for f in frames if f.unit != "m"})
+    if args.max_depth is not None and non_metric:
+        print(f"eval-dataset: --max-depth needs metric depth; {non_metric} are not in metres", file=sys.stderr)
+        return 2
     out = pathlib.Path(args.out)
     (out / "panels").mkdir(parents=True, exist_ok=True)
 
@@ -43,12 +47,8 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
         sys.stderr.write("\r[eval-dataset] " + msg.ljust(80))
         sys.stderr.flush()
 
-    try:
-        rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges,
-                        progress, args.max_depth)
-    except ValueError as e:
-        print(f"eval-dataset: --max-depth: {e}", file=sys.stderr)
-        return 2
+    rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges,
+                    progress, args.max_depth)
     sys.stderr.write("\n")
     if not rows:
         print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)
