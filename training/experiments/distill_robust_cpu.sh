@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Seed 002 (docs/ablations.md), the candidate for sr_node's RGB-free fallback (`depth_only.model`):
+# Seed 002 (docs/ablations.md), sr_node's RGB-free fallback (`depth_only.model`), in two stages:
 # the shipped depth-only `depth_sr_robust` distilled from the shipped guided `sr_faster` (`--de-kind sr`)
 # on the `robust` mix of every kind of low-res input, where the RGB-aware teacher leads the depth-only
 # net by 10-35 % (decimated, ToF-like, aliased input) instead of the 7 % it leads by on clean input.
@@ -22,8 +22,20 @@ COMMON="--data $D/rgbdd --init depth_sr_robust --p1-dsr 300 --epochs 8 --epoch-s
   .venv/bin/depth-refine-train distill --out runs/distill_robust/sr_faster --teacher auto --de-kind sr \
     --init-de sr_faster --p1-de 0 --rho2 0.5 $COMMON
 wait
+# the second stage (the shipped depth_sr_distilled): the distilled net taught again, by sr_faster's shipped
+# stage j, on the same mix, 8 x 300 steps with no solo phase, both threads (about 30 min)
+[ -f runs/distill_robust/j3/model/card.yaml ] || \
+  OMP_NUM_THREADS=2 .venv/bin/depth-refine-train distill --data $D/rgbdd --out runs/distill_robust/j3 \
+    --name depth_sr_distilled --teacher auto --de-kind sr --init-de sr_faster --p1-de 0 --rho2 0.5 \
+    --init runs/distill_robust/sr_faster/model --p1-dsr 0 --epochs 8 --epoch-steps 300 --sp-warmup 100 \
+    --patch 192 --degradations robust robust bicubic --scales 2 4 4 4 8 8 16 --time-limit-min ${TIME_LIMIT:-110}
 HELD_OUT="20200518 20200601 20200711 20200715"   # RGB-D-D days never trained on (config.py val_groups)
 M="runs/distill_robust/base/model runs/distill_robust/sr_faster/model"
 LIMIT=24 BASE= METHOD="$M" OUT=out/eval_robust_distill bash training/experiments/eval_robust.sh
 .venv/bin/depth-refine eval-dataset --panels 0 --no-edges --root $D/rgbdd --groups $HELD_OUT --scales 4 8 16 \
   --degradations bicubic tof --methods bicubic depth_sr_robust $M --out out/eval_distill_robust
+# the second stage against the first, as the node runs them (OpenVINO)
+LIMIT=24 BASE=runs/distill_robust/sr_faster/model METHOD=runs/distill_robust/j3/model BACKEND=openvino \
+  OUT=out/eval_robust_distill_j3 bash training/experiments/eval_robust.sh
+.venv/bin/depth-refine eval-dataset --panels 0 --no-edges --root $D/rgbdd --groups $HELD_OUT --scales 4 8 16 \
+  --degradations bicubic tof --methods bicubic runs/distill_robust/j3/model --out out/eval_distill_j3_58
