@@ -35,6 +35,7 @@ PARAM_ARGS = [
     ("classical_method", "classical.method"),
     ("registration", "registration.mode"),
     ("depth_sampling", "depth.sampling"),
+    ("depth_max_m", "depth.max_m"),
 ]
 
 

@@ -31,7 +31,7 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
         for root in args.root:
             frames += load_dataset(root, set(args.groups) if args.groups else None,
                                    set(args.exclude) if args.exclude else None, args.limit)
-        methods = [build_method(m, args.backend, registration=r, depth_sampling=s)
+        methods = [build_method(m, args.backend, max_depth_m=args.depth_max_m, registration=r, depth_sampling=s)
                    for s in args.sampling for r in args.registration for m in args.methods]
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
@@ -49,6 +49,8 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
 
     rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges,
                     progress, args.max_depth)
+    for row in rows:  # the range clamp every method ran with: rows of different clamps never compare
+        row["depth_max_m"] = args.depth_max_m
     sys.stderr.write("\n")
     if not rows:
         print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)
@@ -82,6 +84,9 @@ def add_eval_dataset(sub) -> None:
     p.add_argument("--max-depth", type=_positive, metavar="METRES",
                    help="score only pixels whose reference depth is at most this (a robot's working range; "
                         "metric datasets; skips the edge metrics)")
+    p.add_argument("--depth-max-m", type=_positive, default=20.0, metavar="METRES",
+                   help="every method's range clamp, as sr_node's depth.max_m: input and output depth beyond it "
+                        "is invalid (default 20, the node's)")
     p.add_argument("--out", default="out/eval")
     p.set_defaults(func=run_eval_dataset)
 

@@ -42,6 +42,8 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
            + extra, "|---|---|---|---|---|---|---|---|---|" + ("---|" if ref else "")]
     def key(r: dict) -> tuple:  # rows run with a setting (TAGS) or a range limit compare among themselves
         within = f", within {r['max_depth_m']:g} m" if r.get("max_depth_m") is not None else ""
+        if r.get("depth_max_m", 20.0) != 20.0:  # the methods' range clamp (sr_node's depth.max_m)
+            within += f", `depth.max_m: {r['depth_max_m']:g}`"
         return r["dataset"], r["degradation"] + split_tags(r["method"])[1] + within, float(r["scale"])
 
     for ds, deg, sc in sorted({key(r) for r in rows}):
