@@ -114,6 +114,9 @@ def test_temporal_filter_parameters_at_run_time(live_node):
     assert not bad[0].successful and "alpha" in bad[0].reason
     bad = set_params(rig, client, temporal__persistency="sometimes")
     assert not bad[0].successful and "persistency" in bad[0].reason
+    bad = set_params(rig, client, temporal__alpha="high")  # floats are declared dynamically typed
+    assert not bad[0].successful and "temporal.alpha" in bad[0].reason and "not a number" in bad[0].reason
+    assert set_params(rig, client, temporal__alpha=1)[0].successful  # an integer is a number
     ro = set_params(rig, client, backend="torch")
     assert not ro[0].successful and "read-only" in ro[0].reason
     ok = set_params(rig, client, temporal__enable=True, temporal__persistency=7)  # a mode by number
@@ -137,7 +140,8 @@ def test_temporal_filter_parameters_at_run_time(live_node):
 
 @pytest.mark.parametrize("override,says", [("temporal.persistency:=sometimes", "persistency"),
                                            ("temporal.alpha:=1.5", "alpha"),
-                                           ("output.cloud_stride:=0", "output.cloud_stride")])
+                                           ("output.cloud_stride:=0", "output.cloud_stride"),
+                                           ("depth.max_m:=far", "depth.max_m")])
 def test_bad_settings_refused_at_start(override, says):
     """A bad temporal.* or cloud setting stops the start with one line naming it (exit 1), even with
     the filter off."""
@@ -152,3 +156,21 @@ def test_bad_settings_refused_at_start(override, says):
         code = node.stop()
         log = node.log()
     assert code == 1 and "cannot start" in log and says in log and "Traceback" not in log, log[-2000:]
+
+
+def test_an_integer_for_a_float_parameter_is_taken_as_a_number():
+    """``-p depth.max_m:=4`` (and ``max_m: 4`` in a params file, ``depth_max_m:=4`` at launch) reaches
+    the node as an integer; a double parameter declared the plain way would refuse it and the node
+    would not start."""
+    import time
+
+    from depth_refine_ros.ros.rig import NodeProcess
+
+    with NodeProcess("depth.max_m:=4", "temporal.alpha:=1") as node:
+        end = time.monotonic() + 60
+        while node.alive() and "sr_node ready" not in node.log() and time.monotonic() < end:
+            time.sleep(0.1)
+        ready = "sr_node ready" in node.log()
+        code = node.stop()
+        log = node.log()
+    assert ready and code == 0 and "Traceback" not in log, log[-2000:]

@@ -36,9 +36,26 @@ RVIZ_HINT = ("use_rviz:=true needs it: install rviz2 (rosdep install --from-path
              "or launch with use_rviz:=false")
 
 
-def given_overrides(values: dict[str, str]) -> dict[str, str]:
-    """Parameter name -> value for the launch arguments the user gave (not :data:`NOT_GIVEN`)."""
-    return {name: value for name, value in values.items() if value != NOT_GIVEN}
+def given_overrides(values: dict[str, str], params_cls=None) -> dict[str, str | float]:
+    """Parameter name -> value for the launch arguments the user gave (not :data:`NOT_GIVEN`).
+
+    launch_ros reads a string value as YAML, so ``depth_max_m:=4`` would reach the node as an integer
+    and rclpy refuses an integer for a parameter declared as a double. With ``params_cls`` (SrParams,
+    MonoParams), values of its float parameters that read as numbers are passed as floats; anything
+    else is passed as given, for the node to refuse with its own message.
+    """
+    given = {name: value for name, value in values.items() if value != NOT_GIVEN}
+    if params_cls is None:
+        return given
+    from dataclasses import fields
+
+    floats = {f.metadata["ros"] for f in fields(params_cls) if isinstance(f.default, float)}
+    for name in floats & given.keys():
+        try:
+            given[name] = float(given[name])
+        except ValueError:
+            pass
+    return given
 
 
 def describe_parameter(params_cls, ros_name: str) -> str:
@@ -185,7 +202,10 @@ def node_setup(context, node_name: str, remap_args: dict[str, str], param_args: 
     use_rviz = IfCondition(LaunchConfiguration("use_rviz")).evaluate(context)
     if use_rviz:
         require_executable("rviz2", "rviz2", RVIZ_HINT)
-    overrides = given_overrides({param: arg(name) for name, param in param_args})
+    from depth_refine_ros.ros.params import MonoParams, SrParams
+
+    params_cls = {c.node_name: c for c in (SrParams, MonoParams)}.get(node_name)
+    overrides = given_overrides({param: arg(name) for name, param in param_args}, params_cls)
     remaps = [(topic, arg(name)) for name, topic in remap_args.items()]
     namespace = arg("namespace")
     # what launch_ros gives the node: an enclosing PushRosNamespace prefixes a relative namespace,
@@ -348,7 +368,7 @@ def multi_node_setup(context, node_name: str, param_args: list[tuple[str, str]],
     if use_rviz:
         require_executable("rviz2", "rviz2", RVIZ_HINT)
     cameras = load_cameras(arg("cameras_file"), {f.metadata["ros"] for f in fields(params_cls)})
-    overrides = given_overrides({param: arg(name) for name, param in param_args})
+    overrides = given_overrides({param: arg(name) for name, param in param_args}, params_cls)
     enclosing = context.launch_configurations.get("ros_namespace") or ""
     out_dir = launch_config.log_dir
     setups = camera_setups(cameras, arg("params_file"), overrides, arg("namespace"), enclosing, node_name, out_dir)

@@ -242,12 +242,34 @@ def declare_and_read(node, cls: type = None):
 
 def declare(node, cls: type = None) -> None:
     """Declare every field of ``cls`` on ``node`` without checking the values (:func:`read` does:
-    the managed node declares at start and validates at configure)."""
+    the managed node declares at start and validates at configure).
+
+    Floating-point parameters are declared with dynamic typing: rcl reads ``-p depth.max_m:=4``, a
+    params file's ``max_m: 4`` and launch_ros's ``depth_max_m:=4`` as integers, and rclpy would
+    refuse an integer for a double at declaration, so the node would not start. :func:`coerce`
+    turns a number into a float and refuses anything else with the parameter's name.
+    """
     for f in fields(cls or SrParams):
         meta = f.metadata
         node.declare_parameter(_ros_name(f), f.default,
                                ParameterDescriptor(description=_describe(f), read_only=not meta.get("runtime"),
-                                                   dynamic_typing=bool(meta.get("any_type"))))
+                                                   dynamic_typing=bool(meta.get("any_type"))
+                                                   or isinstance(f.default, float)))
+
+
+def coerce(cls: type, ros_name: str, value: Any) -> Any:
+    """``value`` of parameter ``ros_name`` as its field's type wants it: an int for a float
+    parameter becomes a float; other values pass unchanged.
+
+    Raises:
+        ValueError: a float parameter given something that is not a number (bool included).
+    """
+    f = next(f for f in fields(cls) if _ros_name(f) == ros_name)
+    if not isinstance(f.default, float):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"parameter {ros_name} = {value!r} is not a number")
+    return float(value)
 
 
 def read(node, cls: type = None):
@@ -257,7 +279,7 @@ def read(node, cls: type = None):
     values = {}
     for f in fields(cls):
         meta = f.metadata
-        v = node.get_parameter(_ros_name(f)).value
+        v = coerce(cls, _ros_name(f), node.get_parameter(_ros_name(f)).value)
         if meta["choices"] and v not in meta["choices"]:
             raise ValueError(f"parameter {_ros_name(f)} = '{v}' is not one of "
                              f"{', '.join(meta['choices'])}")

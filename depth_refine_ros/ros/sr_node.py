@@ -33,7 +33,7 @@ from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
-from depth_refine_ros.ros.params import SrParams, declare_and_read
+from depth_refine_ros.ros.params import SrParams, coerce, declare_and_read
 from depth_refine_ros.ros.sync import ApproximateTimeSync, ExactTimeSync
 
 RGB, DEPTH = 0, 1
@@ -257,7 +257,11 @@ class SrNode(RefineNode):
         swaps it into both pipelines at once; the worker reads ``pipeline.temporal`` once per frame, so
         a frame in flight finishes with the old one. An invalid value is refused with the reason.
         """
-        changes = {TEMPORAL_PARAMS[q.name]: q.value for q in params if q.name in TEMPORAL_PARAMS}
+        try:
+            changes = {TEMPORAL_PARAMS[q.name]: coerce(SrParams, q.name, q.value)
+                       for q in params if q.name in TEMPORAL_PARAMS}
+        except ValueError as e:  # a float parameter set to a string or a bool
+            return SetParametersResult(successful=False, reason=str(e))
         if not changes or getattr(self, "pipeline", None) is None:  # managed node, unconfigured: read at configure
             return SetParametersResult(successful=True)
         p = dataclasses.replace(self.p, **changes)
