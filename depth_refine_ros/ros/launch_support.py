@@ -39,8 +39,8 @@ RVIZ_HINT = ("use_rviz:=true needs it: install rviz2 (rosdep install --from-path
 def given_overrides(values: dict[str, str], params_cls=None) -> dict[str, str | float]:
     """Parameter name -> value for the launch arguments the user gave (not :data:`NOT_GIVEN`).
 
-    launch_ros reads a string value as YAML, so ``depth_max_m:=4`` would reach the node as an integer
-    and rclpy refuses an integer for a parameter declared as a double. With ``params_cls`` (SrParams,
+    A launch argument's value is text, and launch_ros hands a text parameter value to the node as a
+    string, which the node refuses for a floating-point parameter. With ``params_cls`` (SrParams,
     MonoParams), values of its float parameters that read as numbers are passed as floats; anything
     else is passed as given, for the node to refuse with its own message.
     """
