@@ -71,8 +71,9 @@ def test_only_given_arguments_override():
 
 @pytest.mark.unit
 def test_float_arguments_reach_the_node_as_floats():
-    """``depth_max_m:=4`` must not reach rclpy as the integer launch_ros's YAML reading makes of "4"
-    (a double parameter refuses an integer); strings stay strings, a non-number is left to the node."""
+    """``depth_max_m:=4`` must not reach the node as the text "4": launch_ros keeps a text value a
+    string, which the node refuses for a float parameter. Other strings stay strings, a non-number is
+    left to the node."""
     got = given_overrides({"depth.max_m": "4", "depth.min_m": NOT_GIVEN, "backend": "auto"}, SrParams)
     assert got == {"depth.max_m": 4.0, "backend": "auto"} and isinstance(got["depth.max_m"], float)
     assert given_overrides({"depth.max_m": "far"}, SrParams) == {"depth.max_m": "far"}

@@ -159,9 +159,8 @@ def test_bad_settings_refused_at_start(override, says):
 
 
 def test_an_integer_for_a_float_parameter_is_taken_as_a_number():
-    """``-p depth.max_m:=4`` (and ``max_m: 4`` in a params file, ``depth_max_m:=4`` at launch) reaches
-    the node as an integer; a double parameter declared the plain way would refuse it and the node
-    would not start."""
+    """``-p depth.max_m:=4`` (and ``max_m: 4`` in a params file) reaches the node as an integer; a
+    double parameter declared the plain way would refuse it and the node would not start."""
     import time
 
     from depth_refine_ros.ros.rig import NodeProcess

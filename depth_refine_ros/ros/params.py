@@ -244,10 +244,10 @@ def declare(node, cls: type = None) -> None:
     """Declare every field of ``cls`` on ``node`` without checking the values (:func:`read` does:
     the managed node declares at start and validates at configure).
 
-    Floating-point parameters are declared with dynamic typing: rcl reads ``-p depth.max_m:=4``, a
-    params file's ``max_m: 4`` and launch_ros's ``depth_max_m:=4`` as integers, and rclpy would
-    refuse an integer for a double at declaration, so the node would not start. :func:`coerce`
-    turns a number into a float and refuses anything else with the parameter's name.
+    Floating-point parameters are declared with dynamic typing: rcl reads ``-p depth.max_m:=4`` and a
+    params file's ``max_m: 4`` as integers, and rclpy would refuse an integer for a double at
+    declaration, so the node would not start. :func:`coerce` turns a number into a float and refuses
+    anything else (a string, a bool) with the parameter's name.
     """
     for f in fields(cls or SrParams):
         meta = f.metadata
