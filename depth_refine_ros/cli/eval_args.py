@@ -18,7 +18,7 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
     from depth_refine_ros.backends import BackendError
     from depth_refine_ros.core.modeldir import ModelError
     from depth_refine_ros.data.datasets import DatasetError, load_dataset
-    from depth_refine_ros.eval.eval_dataset import evaluate, write_outputs
+    from depth_refine_ros.eval.eval_dataset import check_range_limit, evaluate, write_outputs
     from depth_refine_ros.eval.methods import build_method
 
     bad = [d for d in args.degradations if d != "supplied" and d not in DEGRADATIONS]
@@ -36,9 +36,10 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
         return 2
-    non_metric = sorted({f.dataset for f in frames if f.unit != "m"})
-    if args.max_depth is not None and non_metric:
-        print(f"eval-dataset: --max-depth needs metric depth; {non_metric} are not in metres", file=sys.stderr)
+    try:
+        check_range_limit(frames, args.max_depth)
+    except ValueError as e:
+        print(f"eval-dataset: --max-depth: {e}", file=sys.stderr)
         return 2
     out = pathlib.Path(args.out)
     (out / "panels").mkdir(parents=True, exist_ok=True)
@@ -49,8 +50,6 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
 
     rows = evaluate(frames, methods, args.scales, args.degradations, out, args.panels, not args.no_edges,
                     progress, args.max_depth)
-    for row in rows:  # the range clamp every method ran with: rows of different clamps never compare
-        row["depth_max_m"] = args.depth_max_m
     sys.stderr.write("\n")
     if not rows:
         print("eval-dataset: nothing was scored (no method accepted any input)", file=sys.stderr)

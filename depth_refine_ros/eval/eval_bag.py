@@ -158,10 +158,7 @@ def _score(result: RunResult, frames: list[Decoded], max_depth_m: float | None =
         # no ground truth: static pixels come from the input, nearest-upsampled (core's own indexing)
         ref = f.gt if f.gt is not None else nearest_mask(f.depth_lr, d.shape)
         if f.gt is not None and f.gt.shape == d.shape:
-            if max_depth_m is None:
-                per.append(scoring.frame_scores(d, f.gt))
-            else:
-                per.append(scoring.frame_scores(d, f.gt, edges=False, mask=f.gt <= max_depth_m))
+            per.append(scoring.frame_scores(d, f.gt, max_depth=max_depth_m))
         preds.append(d)
         refs.append(ref)
     row = scoring.aggregate(per, "m") if per else {"n_frames": len(preds), "unit": "m"}
@@ -195,9 +192,7 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
                     d, _ = m.run(f.rgb[:h, :w], lr)
                 except InputError:
                     continue
-                gt = f.gt[:h, :w]
-                per.append(scoring.frame_scores(d, gt, edges=False,
-                                                mask=None if max_depth_m is None else gt <= max_depth_m))
+                per.append(scoring.frame_scores(d, f.gt[:h, :w], edges=False, max_depth=max_depth_m))
             if per:
                 rows.append({"dataset": "bag", "degradation": "bicubic", "scale": s, "method": m.label,
                              **scoring.aggregate(per, "m")})

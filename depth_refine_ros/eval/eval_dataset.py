@@ -78,6 +78,17 @@ def _dataset_shift(fs, inputs: list, sampling: str = "centred") -> tuple[int, in
     return tracker.current
 
 
+def check_range_limit(frames, max_depth_m: float | None) -> None:
+    """Refuse a range limit (``max_depth_m``, metres) on frames that are not in metres.
+
+    Raises:
+        ValueError: naming the disparity-valued datasets.
+    """
+    non_metric = sorted({f.dataset for f in frames if f.unit != "m"})
+    if max_depth_m is not None and non_metric:
+        raise ValueError(f"a range limit needs metric depth; {non_metric} are not in metres")
+
+
 def evaluate(frames, methods, scales: list[int], degradations: list[str], out: pathlib.Path,
              panels: int = 2, edges: bool = True, progress=None, max_depth_m: float | None = None) -> list[dict]:
     """Score every method on every (dataset, degradation, scale); write panels; return rows.
@@ -85,13 +96,9 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
     ``max_depth_m``: score only the pixels whose reference depth is at most this many metres (a
     robot's working range; a real sensor's far, noisy range otherwise dominates the RMSE). Metric
     datasets only; the edge metrics, whole-frame measures, are then skipped. Rows record it as
-    ``max_depth_m``.
+    ``max_depth_m``, and each method's range clamp (sr_node's ``depth.max_m``) as ``depth_max_m``.
     """
-    if max_depth_m is not None:
-        non_metric = sorted({f.dataset for f in frames if f.unit != "m"})
-        if non_metric:
-            raise ValueError(f"a range limit needs metric depth; {non_metric} are not in metres")
-        edges = False
+    check_range_limit(frames, max_depth_m)
     from depth_refine_ros.eval import plots, scoring
     from depth_refine_ros.eval.methods import InputError
 
@@ -120,7 +127,6 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     if made is None:
                         continue
                     rgb, lr, gt, actual = made
-                    in_range = None if max_depth_m is None else gt * f.to_metres <= max_depth_m
                     outs = {}
                     for m in methods:
                         if m.label in refused:
@@ -131,7 +137,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                             refused[m.label] = str(e)
                             continue
                         pred = pred_m / f.to_metres
-                        per[m.label].append(scoring.frame_scores(pred, gt, edges, in_range))
+                        per[m.label].append(scoring.frame_scores(pred, gt, edges, max_depth_m))  # metric: unit m
                         ms[m.label].append(t)
                         outs[m.label] = pred
                     if i < panels and outs:
@@ -150,6 +156,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
                     if max_depth_m is not None:
                         row["max_depth_m"] = max_depth_m
+                    row["depth_max_m"] = m.pipeline.config.max_depth_m  # the method's range clamp
                     row["median_ms"] = float(np.median(ms[m.label]))
                     if _registered(m):
                         row["registration_shift_px"] = list(shifts[m.pipeline.config.depth_sampling])

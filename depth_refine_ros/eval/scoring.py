@@ -17,16 +17,21 @@ SCORES = metrics.STANDARD + ("coverage", "dbe_acc", "dbe_comp", "edge_f", "rmse_
 
 
 def frame_scores(pred: np.ndarray, gt: np.ndarray, edges: bool = True,
-                 mask: np.ndarray | None = None) -> dict[str, float]:
+                 max_depth: float | None = None) -> dict[str, float]:
     """Standard metrics (+ depth-edge metrics and the boundary/interior RMSE split) of one frame.
 
     Args:
         pred, gt: ``(H, W)`` depth, both in the dataset's unit.
         edges: also the edge metrics and the boundary split (whole-frame measures).
-        mask: optional ``(H, W) bool`` pixels the standard metrics score (e.g. a range limit); the
-            edge metrics ignore it, so callers that pass one leave ``edges`` off.
+        max_depth: score only the pixels whose ground truth is at most this (the maps' unit; a
+            robot's working range). The edge metrics, whole-frame measures, are then skipped.
     """
-    out = metrics.standard(pred, gt, mask)
+    if max_depth is None:
+        out = metrics.standard(pred, gt)
+    else:
+        with np.errstate(invalid="ignore"):
+            out = metrics.standard(pred, gt, gt <= max_depth)
+        edges = False
     if edges:
         out.update(metrics.edge_metrics(pred, gt))
         out.update(metrics.boundary_split(pred, gt))

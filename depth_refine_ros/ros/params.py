@@ -264,11 +264,14 @@ def coerce(cls: type, ros_name: str, value: Any) -> Any:
     Raises:
         ValueError: a float parameter given something that is not a number (bool included).
     """
-    f = next(f for f in fields(cls) if _ros_name(f) == ros_name)
+    return _coerce(next(f for f in fields(cls) if _ros_name(f) == ros_name), value)
+
+
+def _coerce(f, value: Any) -> Any:
     if not isinstance(f.default, float):
         return value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"parameter {ros_name} = {value!r} is not a number")
+        raise ValueError(f"parameter {_ros_name(f)} = {value!r} is not a number")
     return float(value)
 
 
@@ -279,7 +282,7 @@ def read(node, cls: type = None):
     values = {}
     for f in fields(cls):
         meta = f.metadata
-        v = coerce(cls, _ros_name(f), node.get_parameter(_ros_name(f)).value)
+        v = _coerce(f, node.get_parameter(_ros_name(f)).value)
         if meta["choices"] and v not in meta["choices"]:
             raise ValueError(f"parameter {_ros_name(f)} = '{v}' is not one of "
                              f"{', '.join(meta['choices'])}")
