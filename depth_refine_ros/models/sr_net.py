@@ -50,6 +50,7 @@ from torch import nn
 
 from depth_refine_ros.models.mono_net import MONO_PRESETS, MonoConfig, MonoDepthNet
 from depth_refine_ros.models.nafnet import naf_stack
+from depth_refine_ros.models.wls import UnrolledWLS
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,9 @@ class GuidedSRConfig:
         guidance: ``rgb``, ``rgb+prior`` or ``none``.
         prior: the embedded monocular net's config (``guidance='rgb+prior'`` only).
         prior_stride: the prior runs on RGB average-pooled by this factor.
+        solver_iters: 0 = the head's output is the residual. Above 0, the head also predicts a data
+            confidence and link weights, and :class:`~depth_refine_ros.models.wls.UnrolledWLS`
+            refines the estimate with this many Jacobi sweeps (needs ``work_stride > 1``).
     """
 
     width: int = 16
@@ -85,6 +89,7 @@ class GuidedSRConfig:
     guidance: str = "rgb"
     prior: MonoConfig | None = None
     prior_stride: int = 4
+    solver_iters: int = 0
 
     def __post_init__(self) -> None:
         if self.fusion not in ("adain", "concat"):
@@ -93,6 +98,8 @@ class GuidedSRConfig:
             raise ValueError(f"guidance must be rgb, rgb+prior or none, not {self.guidance!r}")
         if self.head_stride < 1 or (self.work_stride > 1 and self.work_stride % self.head_stride):
             raise ValueError(f"head_stride {self.head_stride} must divide work_stride {self.work_stride}")
+        if self.solver_iters < 0 or (self.solver_iters and self.work_stride == 1):
+            raise ValueError(f"solver_iters {self.solver_iters} needs work_stride > 1 and must be >= 0")
         if self.guidance == "rgb+prior" and self.prior is None:
             object.__setattr__(self, "prior", MONO_PRESETS["tiny"])
         if isinstance(self.prior, dict):
@@ -108,6 +115,9 @@ SR_PRESETS: dict[str, GuidedSRConfig] = {
     # the head at the U-Net's own 1/4 resolution, as FDSR: a 4x4 stride-4 conv reads the full-size RGB
     # and depth, 16 channels (the CPU kernels pad 8 to 16 anyway), PixelShuffle(4) back
     "faster": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat"),
+    # `faster` plus an unrolled weighted-least-squares solve at the output size (models/wls.py): the head
+    # also predicts a data confidence and the links' weights; 6 Jacobi sweeps refine its estimate
+    "faster_wls": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat", solver_iters=6),
     "base": GuidedSRConfig(width=24, enc_blocks=(1, 1, 2, 2), middle_blocks=2, dec_blocks=(1, 1, 1, 1),
                            work_stride=2, head_width=12),
     # about 29 M parameters, the paper's size, at the output resolution
@@ -203,12 +213,16 @@ class GuidedSRNet(nn.Module):
                 # dilations 2, 4, 8, ... output pixels: context for edges at x8..x16
                 dil = max(1, 2 ** (i + 1) // hs)
                 layers += [nn.Conv2d(hw, hw, 3, padding=dil, dilation=dil), nn.ReLU()]
-            layers.append(nn.Conv2d(hw, hs * hs, 3, padding=1))
+            # the residual's sub-pixels first: a net grown from a plain one keeps its function
+            # (training's load_init copies the old channels into the leading slice)
+            n_out = 4 if cfg.solver_iters else 1
+            layers.append(nn.Conv2d(hw, hs * hs * n_out, 3, padding=1))
             if hs > 1:
                 layers.append(nn.PixelShuffle(hs))
             self.head = nn.Sequential(*layers)
         # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
         # net exactly the classical upsampler, so training starts from bicubic, never below it.
+        self.solver = UnrolledWLS(cfg.solver_iters) if cfg.solver_iters else None
         last = self.head if isinstance(self.head, nn.Conv2d) else \
             [m for m in self.head if isinstance(m, nn.Conv2d)][-1]
         nn.init.zeros_(last.weight)
@@ -259,5 +273,11 @@ class GuidedSRNet(nn.Module):
         if self.cfg.work_stride == 1:
             return depth + self.head(x) * sd
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
-        return depth + self.head(self.head_up(x) + guide_full) * sd
+        h = self.head(self.head_up(x) + guide_full)
+        if self.solver is None:
+            return depth + h * sd
+        # solve in standardised units; depth + (x - dn) * sd is exactly the plain net while the gate is 0
+        u = dn + h[:, 0:1]
+        refined = self.solver(u, h[:, 1:2], h[:, 2:3], h[:, 3:4], rgb if self.guided else None)
+        return depth + (refined - dn) * sd
 

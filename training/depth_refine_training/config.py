@@ -17,6 +17,10 @@ class TrainConfig:
         preset: model preset (see depth_refine_ros.models); ``model_overrides`` changes fields.
         data: dataset folder (layouts in :mod:`depth_refine_training.data`).
         val_groups: capture days/groups held out for validation (never trained on).
+        extra_data: more reference sets for ``sr``/``depth_sr``, one mapping each: ``path``,
+            ``weight`` (share of the samples beside ``data_weight``), ``downscale``, ``max_depth_m``
+            (:func:`depth_refine_training.data.load_sources`). Holes in a reference are masked.
+        data_weight: the share of ``data`` among the sources (only with ``extra_data``).
         scales, degradations: SR input sampling (one of each per sample).
         patch: SR crop size (multiple of the model's size multiple).
         steps, batch, lr, weight_decay: AdamW schedule (cosine decay to 1 % of lr).
@@ -51,6 +55,8 @@ class TrainConfig:
     model_overrides: dict = field(default_factory=dict)
     data: str = "../shared/data/rgbdd"
     val_groups: list[str] = field(default_factory=lambda: ["20200518", "20200601", "20200711", "20200715"])
+    extra_data: list[dict] = field(default_factory=list)
+    data_weight: float = 1.0
     scales: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
     degradations: list[str] = field(default_factory=lambda: ["bicubic", "bicubic", "block_noise", "tof"])
     patch: int = 256

@@ -77,6 +77,65 @@ def load_frames(root: str | pathlib.Path, groups: set[str] | None = None, exclud
     return frames
 
 
+def shrink(frame: Frame, factor: int) -> Frame:
+    """``frame`` at 1/``factor`` of its size: RGB by area averaging, depth by the mean of each block's
+    valid pixels (a block with none stays NaN). Large references (Middlebury 2005, 1376 px wide) then
+    show edges at the scale of a VGA sensor's."""
+    if factor <= 1:
+        return frame
+    h, w = (frame.depth.shape[0] // factor) * factor, (frame.depth.shape[1] // factor) * factor
+    rgb = cv2.resize(frame.rgb[:h, :w], (w // factor, h // factor), interpolation=cv2.INTER_AREA)
+    blocks = frame.depth[:h, :w].reshape(h // factor, factor, w // factor, factor)
+    valid = np.isfinite(blocks)
+    n = valid.sum(axis=(1, 3))
+    total = np.where(valid, blocks, 0).sum(axis=(1, 3))
+    depth = np.where(n > 0, total / np.maximum(n, 1), np.nan).astype(np.float32)
+    return Frame(frame.name, frame.group, rgb, depth)
+
+
+def load_sources(data: str, exclude: set[str], extra: list[dict], data_weight: float = 1.0
+                 ) -> tuple[list[Frame], np.ndarray | None]:
+    """Training frames of the main set (without the held-out ``exclude`` groups) and of extra sources.
+
+    Args:
+        data: the main dataset (any layout :func:`load_frames` reads).
+        exclude: its held-out groups.
+        extra: one mapping per extra source: ``path`` (required), ``weight`` (share of the samples,
+            relative to ``data_weight``; default 1), ``downscale`` (integer shrink, default 1),
+            ``max_depth_m`` (reference depth beyond this is treated as a hole, e.g. a sensor's far
+            outliers; default none).
+        data_weight: the main set's share.
+
+    Returns:
+        The frames, and per-frame sampling probabilities (each source's share split evenly over its
+        frames); None when there is no extra source, so a recipe without one draws exactly as before.
+
+    Raises:
+        ValueError: an extra source without ``path``, with unknown keys, or a weight <= 0.
+    """
+    frames = load_frames(data, exclude=exclude)
+    if not extra:
+        return frames, None
+    shares = [np.full(len(frames), data_weight / len(frames))]
+    for src in extra:
+        unknown = set(src) - {"path", "weight", "downscale", "max_depth_m"}
+        if "path" not in src or unknown:
+            raise ValueError(f"extra_data entry {src}: needs 'path'; allowed keys path, weight, downscale, "
+                             f"max_depth_m (unknown: {sorted(unknown)})")
+        weight = float(src.get("weight", 1.0))
+        if weight <= 0:
+            raise ValueError(f"extra_data {src['path']}: weight must be > 0, not {weight}")
+        got = [shrink(f, int(src.get("downscale", 1))) for f in load_frames(src["path"])]
+        if src.get("max_depth_m"):
+            limit = float(src["max_depth_m"])
+            got = [Frame(f.name, f.group, f.rgb, np.where(f.depth <= limit, f.depth, np.nan).astype(np.float32))
+                   for f in got]
+        frames += got
+        shares.append(np.full(len(got), weight / len(got)))
+    p = np.concatenate(shares)
+    return frames, p / p.sum()
+
+
 def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Horizontal flip, brightness +-0.2 and contrast x[0.8, 1.2] on the RGB (docs/architecture.md, METHODS 2)."""
     if rng.random() < 0.5:
@@ -89,22 +148,25 @@ def augment(rgb: np.ndarray, depth: np.ndarray, rng: np.random.Generator) -> tup
 class SRPatches(torch.utils.data.Dataset):
     """Random crops -> (degraded, runtime-prepared input, normalised ground truth).
 
-    Each item: ``depth (1, P, P)``, ``rgb (3, P, P)``, ``gt (1, P, P)`` (same per-frame scale as
+    ``weights`` (optional, per frame, summing to 1) sets how often each frame is drawn
+    (:func:`load_sources`). Each item: ``depth (1, P, P)``, ``rgb (3, P, P)``, ``gt (1, P, P)`` (same per-frame scale as
     the input; NaN -> 0), ``mask (1, P, P)`` valid ground truth. The input goes through
     :func:`depth_refine_ros.core.net_input.sr_inputs`, the function the runtime uses.
     """
 
     def __init__(self, frames: list[Frame], patch: int, scales: list[int], degradations: list[str],
-                 length: int, seed: int = 0) -> None:
+                 length: int, seed: int = 0, weights: np.ndarray | None = None) -> None:
         self.frames, self.patch, self.scales, self.degs = frames, patch, scales, degradations
-        self.length, self.seed = length, seed
+        self.length, self.seed, self.weights = length, seed, weights
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, i: int):
         rng = np.random.default_rng([self.seed, i])
-        f = self.frames[rng.integers(len(self.frames))]
+        # without weights, one integer draw: the item stream of every recipe before extra sources
+        f = self.frames[rng.integers(len(self.frames)) if self.weights is None
+                        else rng.choice(len(self.frames), p=self.weights)]
         p = self.patch
         y = rng.integers(0, f.depth.shape[0] - p + 1)
         x = rng.integers(0, f.depth.shape[1] - p + 1)

@@ -24,7 +24,7 @@ from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
 from depth_refine_training import losses, progress
 from depth_refine_training.config import TrainConfig, save_config
-from depth_refine_training.data import MonoCrops, SRPatches, load_frames
+from depth_refine_training.data import MonoCrops, SRPatches, load_frames, load_sources
 
 
 def _dist() -> tuple[int, int, torch.device]:
@@ -147,11 +147,13 @@ def train(cfg: TrainConfig) -> dict:
     mcfg = preset_config(kind, cfg.preset, **cfg.model_overrides)
     model = build_model(kind, mcfg).to(device)
     val_groups = set(cfg.val_groups)
-    train_frames = load_frames(cfg.data, exclude=val_groups)
+    if cfg.extra_data and kind not in ("sr", "depth_sr"):
+        raise ValueError(f"extra_data needs task sr or depth_sr, not {kind!r}")
+    train_frames, weights = load_sources(cfg.data, val_groups, cfg.extra_data, cfg.data_weight)
     val_frames = load_frames(cfg.data, groups=val_groups, limit=cfg.val_limit or None) if rank == 0 else []
     n_items = cfg.steps * cfg.batch
     if kind in ("sr", "depth_sr"):
-        ds = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n_items, cfg.seed)
+        ds = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n_items, cfg.seed, weights)
     else:
         ds = MonoCrops(train_frames, tuple(mcfg.input_hw), n_items, cfg.seed)
     sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=False) if world > 1 else None
