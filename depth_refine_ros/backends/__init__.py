@@ -62,12 +62,12 @@ def node_threads(requested: int, cpus: int | None = None) -> int:
     return max(1, cpus - 1) if cpus <= SMALL_MACHINE_CPUS else 0
 # precisions each of them runs (``auto`` precision = the backend's own default)
 AUTO_PRECISIONS = {"tensorrt": ("fp16", "fp32"), "openvino": ("fp32", "bf16"), "onnxruntime": ("fp32",)}
-# options each takes besides model/device/precision; the task backend's (keep_holes) go to all
+# options each takes besides model/device/precision; the task backend's (keep_holes, flip_ensemble) go to all
 _AUTO_OPTIONS = {"tensorrt": {"opt_hw", "max_hw", "build", "parity_tol"},
                  "openvino": {"opt_hw", "cache_dir", "parity", "parity_tol", "threads", "background_compile",
                               "rgb_u8", "preload"},
                  "onnxruntime": {"threads"}}
-_TASK_OPTIONS = {"keep_holes"}
+_TASK_OPTIONS = {"keep_holes", "flip_ensemble"}
 
 
 def available_backends() -> list[str]:

@@ -75,10 +75,14 @@ class SrNetBackend(NetBackend):
     Args:
         keep_holes: NaN where the nearest low-res pixel was invalid (default, like the classical
             upsamplers); False publishes the network's fill-in there.
+        flip_ensemble: also run the left-right mirrored input and average the two outputs
+            (self-ensemble; twice the inference time).
     """
 
-    def __init__(self, model: ModelDir, engine: Engine, keep_holes: bool = True) -> None:
+    def __init__(self, model: ModelDir, engine: Engine, keep_holes: bool = True, flip_ensemble: bool = False
+                 ) -> None:
         super().__init__(model, engine)
+        self.flip_ensemble = flip_ensemble
         self.needs_rgb = model.kind == "sr"
         lo, hi = model.card.scales or (1, 16)
         self.scale_range = (float(lo), float(hi))
@@ -94,6 +98,13 @@ class SrNetBackend(NetBackend):
                                                   rgb_u8=self.engine.rgb_u8)
         t0 = time.perf_counter()
         out = self.engine.run(feeds)[0]
+        if self.flip_ensemble:
+            out = out.copy()  # an engine may hand back its own output buffer, rewritten by the next run
+            # the width axis: NCHW, or NHWC for the uint8 RGB some engines take
+            mirrored = {k: np.ascontiguousarray(np.flip(v, axis=2 if k == "rgb" and self.engine.rgb_u8 else 3))
+                        for k, v in feeds.items()}
+            out += np.flip(self.engine.run(mirrored)[0], axis=3)
+            out *= np.float32(0.5)
         t["infer"] = (time.perf_counter() - t0) * 1e3
         depth = net_input.sr_output(out, scale, out_hw, valid, self.keep_holes, t)
         self.last_timings = t

@@ -35,6 +35,8 @@ class SrPipelineSpec:
             (openvino on CPUs that run it natively; see docs/models.md).
         threads: inference threads of onnxruntime and openvino (0: the library's default).
         keep_holes: pixels whose nearest low-res source is invalid stay NaN in the output.
+        flip_ensemble: the SR network also runs the mirrored frame and the two outputs are
+            averaged (twice the inference time).
         min_depth_m: output (and input) depth at or below this is invalid (metres).
         max_depth_m: output (and input) depth above this is invalid (metres).
         depth_sampling: ``centred`` or ``decimated``: where the low-res pixels sample the scene
@@ -69,6 +71,7 @@ class SrPipelineSpec:
     precision: str = "auto"
     threads: int = 0
     keep_holes: bool = True
+    flip_ensemble: bool = False
     min_depth_m: float = 0.05
     max_depth_m: float = 20.0
     depth_sampling: str = "centred"
@@ -142,7 +145,8 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
                                f"(one of {', '.join(CLASSICAL_METHODS)})")
         backend = create_backend("classical", method=spec.classical_method)
     else:
-        backend = _net(spec, spec.model, ("sr", "depth_sr"), keep_holes=spec.keep_holes)
+        backend = _net(spec, spec.model, ("sr", "depth_sr"), keep_holes=spec.keep_holes,
+                       flip_ensemble=spec.flip_ensemble)
     refiner = None
     if spec.refine_mode != "none":
         from depth_refine_ros.pipeline.sddr import SddrRefinement
@@ -157,7 +161,7 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
     if choice in ("", "bicubic"):
         only = backend if not backend.needs_rgb else create_backend("classical", method="bicubic")
     else:
-        only = _net(spec, choice, ("depth_sr",), keep_holes=spec.keep_holes)
+        only = _net(spec, choice, ("depth_sr",), keep_holes=spec.keep_holes, flip_ensemble=spec.flip_ensemble)
     if warmup:
         backend.warmup()
         if only is not backend:
