@@ -52,6 +52,10 @@ PENDING: dict[str, str] = {}
 LAUNCH_OPTIONS = {"--show-args", "-s", "--show-all-subprocesses-output", "-a", "--debug", "-d", "--print", "-p",
                   "--print-description"}
 OUTPUT_DIRS = {"out", "runs", "build", "install", "log"}  # written by commands, never checked
+# Generated paths the prose names: path -> its source. `make setup` generates the message's Python module in
+# the checkout (git-ignored); a colcon workspace builds it into build/ and install/ instead, so there the
+# source in the checkout stands for it.
+GENERATED = {"depth_refine_ros/msg": "msg/RefineStats.msg"}
 INTERFACE = re.compile(r"\w+/(msg|srv|action)/[A-Z]\w*")  # a ROS interface type (pkg/msg/Name), not a path
 FORBIDDEN = ("this round", "this session", "previous session", "the previous run", "next session")
 
@@ -635,7 +639,9 @@ def test_paths_in_prose_exist(doc):
         first = path.split("/")[0]
         if path in PENDING or first in OUTPUT_DIRS or INTERFACE.fullmatch(path):
             continue
-        if first in _top_level():
+        if path in GENERATED:
+            ok = (ROOT / GENERATED[path]).exists()
+        elif first in _top_level():
             ok = (ROOT / path).exists()
         elif first in pkg or first in train:
             ok = (ROOT / "depth_refine_ros" / path).exists() or (ROOT / "training" / path).exists()
@@ -702,7 +708,7 @@ def test_methods_have_stable_anchors():
 @pytest.mark.unit
 def test_readme_is_a_first_screen_and_docs_do_not_narrate():
     readme = (ROOT / "README.md").read_text()
-    assert len(readme.splitlines()) <= 250, "README.md is a first screen (<= 250 lines); move reference to docs/"
+    assert len(readme.splitlines()) <= 130, "README.md is a first screen (<= 130 lines); move reference to docs/"
     for doc in DOCS:
         low = doc.read_text().lower()
         found = [p for p in FORBIDDEN if p in low]
