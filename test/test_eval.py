@@ -130,6 +130,62 @@ def test_eval_dataset_range_limit_scores_only_the_pixels_within_it(tmp_path):
                  panels=0, max_depth_m=2.0)
 
 
+def _boxes_scene(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(rgb (192, 256, 3) uint8, depth (192, 256) float32 m)``: a wall with three boxes, textured RGB."""
+    rng = np.random.default_rng(seed)
+    depth = np.full((192, 256), 2.0, np.float32)
+    rgb = np.empty((192, 256, 3), np.float32)
+    rgb[:] = (120, 130, 140)
+    for y0, x0, h, w, z, col in ((30, 40, 70, 60, 1.0, (200, 60, 50)), (110, 150, 60, 80, 1.4, (40, 160, 70)),
+                                 (20, 170, 50, 50, 0.7, (60, 70, 210))):
+        depth[y0:y0 + h, x0:x0 + w] = z
+        rgb[y0:y0 + h, x0:x0 + w] = col
+    yy, xx = np.mgrid[:192, :256]
+    rgb += (12 * np.sin(xx / 5.0) * np.cos(yy / 7.0))[..., None]
+    rgb += rng.normal(0, 4, rgb.shape)
+    return np.clip(rgb, 0, 255).astype(np.uint8), depth
+
+
+@pytest.mark.unit
+def test_eval_dataset_leaves_the_callers_methods_as_they_were(tmp_path):
+    """``evaluate`` runs a registered method, per pass, as a copy with the pass's fixed shift. The
+    caller's methods keep the same pipeline, stages and registration objects, and the registration
+    stage is never run. A second call gives the same rows."""
+    from depth_refine_ros.core.degrade import degrade
+    from depth_refine_ros.core.register import shift_image
+    from depth_refine_ros.data.datasets import Frame
+    from depth_refine_ros.eval.eval_dataset import evaluate
+    from depth_refine_ros.eval.methods import build_method
+
+    frames = []
+    for seed in range(5):  # the sensor's depth sits (3, -4) px off the RGB
+        rgb, depth = _boxes_scene(seed)
+        frames.append(Frame("synthetic", str(seed), "day", rgb, depth,
+                            lr={"native": degrade("bicubic", shift_image(depth, 3, -4), 4)}))
+    methods = [build_method("bicubic"), build_method("bicubic", registration="auto")]
+    given = list(methods)
+    before = [(dict(vars(m)), dict(vars(m.pipeline))) for m in methods]
+    reg = methods[1].pipeline.registration
+    reg_before = dict(vars(reg))
+
+    rows = evaluate(frames, methods, [4], ["supplied"], tmp_path, panels=0)
+
+    by = {r["method"]: r for r in rows}
+    assert by["bicubic +reg"]["registration_shift_px"] == [-3, 4]  # the registered pass ran
+    assert by["bicubic +reg"]["rmse"] < 0.75 * by["bicubic"]["rmse"]
+    assert methods == given and all(a is b for a, b in zip(methods, given, strict=True))
+    for m, (m_attrs, pipe_attrs) in zip(methods, before, strict=True):
+        assert vars(m).keys() == m_attrs.keys() and all(vars(m)[k] is v for k, v in m_attrs.items())
+        assert vars(m.pipeline).keys() == pipe_attrs.keys()
+        assert all(vars(m.pipeline)[k] is v for k, v in pipe_attrs.items())
+    assert vars(reg).keys() == reg_before.keys() and all(vars(reg)[k] is v for k, v in reg_before.items())
+    assert reg.mode == "auto" and reg.fixed == (0, 0) and reg.tracker.last is None  # never run
+
+    def accuracy(rs):  # everything but the timings
+        return [{k: v for k, v in r.items() if not k.endswith("_ms")} for r in rs]
+    assert accuracy(evaluate(frames, methods, [4], ["supplied"], tmp_path, panels=0)) == accuracy(rows)
+
+
 @pytest.mark.slow  # the depth-refine command in a subprocess
 def test_eval_dataset_depth_max_m_clamps_every_method_as_the_node_does(tmp_path):
     """``--depth-max-m``: every method runs with sr_node's ``depth.max_m`` range clamp (input and

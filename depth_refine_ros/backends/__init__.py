@@ -39,14 +39,11 @@ SMALL_MACHINE_CPUS = 4
 def node_threads(requested: int, cpus: int | None = None) -> int:
     """Inference threads for a live node's ``backend_threads`` parameter (0 = auto).
 
-    A live node's frame also needs CPU outside inference: DDS receives and sends about 1.5 MB per
-    frame, and the node's Python converts and publishes. With every CPU in the inference's parallel
-    loops, any of that stalls a loop and shows as tail latency. Measured on 2 CPUs (`sr_fast` on
-    OpenVINO, 15 Hz VGA, `depth-refine bench --live-repeats 3`): one thread held live p95 at
-    58-65 ms in 6 of 6 runs (median ~50 ms); both threads gave p95 43-113 ms (2 of 7 runs under the
-    66 ms frame period; median ~40 ms). So auto leaves one CPU free on small machines
-    (:data:`SMALL_MACHINE_CPUS` or fewer; 3-4 CPUs follow the same reasoning, unmeasured) and
-    keeps the library's default (one thread per physical core) on larger ones.
+    A live node's frame also needs CPU outside inference: DDS receives and sends each frame, and
+    the node's Python converts and publishes it. With every CPU in the inference's parallel loops,
+    any of that stalls a loop and shows as tail latency. So auto leaves one CPU free on small
+    machines (:data:`SMALL_MACHINE_CPUS` or fewer). On larger ones it keeps the library's default,
+    one thread per physical core. The live runs behind this are in docs/log/2026-12.md.
 
     Args:
         requested: the parameter: > 0 is used as is; 0 is auto.

@@ -4,19 +4,16 @@ Why: with ``INFERENCE_PRECISION_HINT=bf16`` the CPU plugin runs every node in bf
 graph's *tail* (the nodes between an output and the last convolution). The SR and depth-only
 graphs standardise their depth input per image, ``dn = (depth - mean) / (std + eps)``, which
 OpenVINO fuses into one MVN node. That node is not in the tail, so the plugin converts the raw
-depth input to bf16 (8 significant bits: steps of 0.4 % of the depth) *before* subtracting the
-mean. After standardisation that rounding is a large fraction of the depth's spread, the network
-reads it as detail, and the output loses much of its gain over bicubic (x8: 2.42 -> 2.61 cm on 8
-held-out RGB-D-D frames for ``sr_faster``, 1.76 -> 2.84 on 4 for ``sr_lite``, bicubic 2.90). The
-output's own residual add was already in the f32 tail.
+depth input to bf16 *before* subtracting the mean. After standardisation that rounding is a large
+part of the depth's spread. The network reads it as detail, and the output loses much of its gain
+over bicubic. The output's own residual add is already in the f32 tail.
 
 The fix, :func:`keep_standardisation_f32`: the standardisation becomes an explicit MVN node and a
-scalar ``ReduceMax`` of it becomes an extra graph output, so the MVN is in the tail and stays f32;
-only its standardised result (values of order 1) is rounded to bf16 for the convolutions.
-Measured on the same frames, bf16 then scores as fp32 (2.419 / 2.419 cm at x8) and is about 30 %
-faster (docs/results.md#bf16). rt_info markers (``disable_fp16_compression``) do not survive the MVN
-fusion in OpenVINO 2026.4, hence the extra output. The extra output is the last one; callers read
-the model's own outputs by index and never see it.
+scalar ``ReduceMax`` of it becomes an extra graph output. So the MVN is in the tail and stays f32;
+only its standardised result (values of order 1) is rounded to bf16 for the convolutions. bf16 then
+scores as fp32 and runs faster (docs/results.md#bf16). rt_info markers
+(``disable_fp16_compression``) do not survive the MVN fusion, hence the extra output. The extra
+output is the last one; callers read the model's own outputs by index and never see it.
 """
 from __future__ import annotations
 

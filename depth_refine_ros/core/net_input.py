@@ -40,9 +40,9 @@ def rgb_to_nchw(rgb: np.ndarray, hw: tuple[int, int] | None = None) -> np.ndarra
 def _cubic(img: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Bicubic (Keys a = -0.75) resize with cv2, not the BLAS matmul of ``core.upsample``.
 
-    Why: OpenBLAS worker threads spin for a while after a matmul and fight ONNX Runtime's
-    threads for the 2 cores: measured, sr/lite inference went from 36 to 61 ms when a matmul
-    resize ran just before it; cv2's result equals ``resize2d``'s within 6e-7.
+    Why: OpenBLAS worker threads spin for a while after a matmul and fight the inference engine's
+    threads for the CPUs, which slows the inference that follows. cv2's result equals
+    ``resize2d``'s to float32 rounding. Measured: docs/log/2026-12.md.
     """
     import cv2
 
@@ -69,10 +69,11 @@ def _buffer(buffers: dict | None, key: str, shape: tuple[int, ...], dtype: type 
 def _copy_rgb_bytes(rgb: np.ndarray, dst: np.ndarray) -> None:
     """Write ``(H, W, 3)`` RGB into the ``uint8`` view ``dst`` (same size, rows may be strided).
 
-    Why not ``dst[...] = rgb`` alone: a bgr8 camera's RGB is the channel-reversed view of its buffer
-    (``encodings.color_to_rgb``), and numpy's strided byte copy of it takes about 1 ms at VGA against
-    0.03 ms for OpenCV's BGR->RGB conversion; other strided views (bgra8's) go through contiguous
-    planes and one ``cv2.merge`` (0.3 ms). Non-``uint8`` input is rounded and clipped to bytes.
+    Why not ``dst[...] = rgb`` alone: numpy's strided byte copy is slow. A bgr8 camera's RGB is the
+    channel-reversed view of its buffer (``encodings.color_to_rgb``), so OpenCV's BGR->RGB
+    conversion writes it instead. Other strided views (bgra8's) go through contiguous planes and
+    one ``cv2.merge``. Non-``uint8`` input is rounded and clipped to bytes. Timings:
+    docs/log/2026-12.md.
     """
     import cv2
 
@@ -104,8 +105,8 @@ def sr_inputs(depth_lr: np.ndarray, rgb: np.ndarray | None, out_hw: tuple[int, i
               rgb_u8: bool = False) -> tuple[dict[str, np.ndarray], float, np.ndarray]:
     """Graph inputs of an SR model.
 
-    The normalised inputs are written straight into their padded graph arrays (one pass each
-    instead of convert, then pad-copy: 0.3 ms against 0.6 ms for VGA RGB padded to 640x512).
+    The normalised inputs are written straight into their padded graph arrays: one pass each,
+    instead of a conversion and then a padding copy.
 
     Args:
         depth_lr: ``(h, w) float32`` metres, NaN invalid (at least one valid pixel).

@@ -10,6 +10,8 @@ scale and degradation (crc32), never from run order or Python's salted ``hash``.
 """
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import pathlib
 import sys
@@ -61,6 +63,17 @@ def _registered(method) -> bool:
     return reg is not None and reg.active
 
 
+def _with_registration(method, registration: Registration):
+    """A copy of ``method`` whose pipeline undoes ``registration``.
+
+    The caller's method and pipeline stay as they were: the copy shares the backend, config and
+    other stages, and only its registration differs.
+    """
+    pipeline = copy.copy(method.pipeline)
+    pipeline.registration = registration
+    return dataclasses.replace(method, pipeline=pipeline)
+
+
 def _dataset_shift(fs, inputs: list, sampling: str = "centred") -> tuple[int, int]:
     """The depth-to-RGB offset ``(dy, dx)`` (output px) of one dataset pass: the median of the
     per-frame estimates on the pass's inputs (``make_input`` results; no ground truth), with
@@ -97,6 +110,9 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
     robot's working range; a real sensor's far, noisy range otherwise dominates the RMSE). Metric
     datasets only; the edge metrics, whole-frame measures, are then skipped. Rows record it as
     ``max_depth_m``, and each method's range clamp (sr_node's ``depth.max_m``) as ``depth_max_m``.
+
+    A method with registration runs, in each pass, as a copy with that pass's fixed median shift;
+    ``methods`` themselves are not changed.
     """
     check_range_limit(frames, max_depth_m)
     from depth_refine_ros.eval import plots, scoring
@@ -112,14 +128,16 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                 # degraded once per pass: the registration estimate and the scoring share the inputs
                 inputs = [make_input(f, deg, scale) for f in fs] if registered else None
                 shifts: dict[str, tuple[int, int]] = {}  # per depth.sampling setting
+                run = []  # this pass's methods: registered ones as copies with the pass's shift
                 for m in methods:
                     if _registered(m):
                         sampling = m.pipeline.config.depth_sampling
                         if sampling not in shifts:
                             shifts[sampling] = _dataset_shift(fs, inputs, sampling)
-                        m.pipeline.registration = Registration("fixed", shifts[sampling])
-                per: dict[str, list] = {m.label: [] for m in methods}
-                ms: dict[str, list] = {m.label: [] for m in methods}
+                        m = _with_registration(m, Registration("fixed", shifts[sampling]))
+                    run.append(m)
+                per: dict[str, list] = {m.label: [] for m in run}
+                ms: dict[str, list] = {m.label: [] for m in run}
                 refused: dict[str, str] = {}
                 actual = None
                 for i, f in enumerate(fs):
@@ -128,7 +146,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                         continue
                     rgb, lr, gt, actual = made
                     outs = {}
-                    for m in methods:
+                    for m in run:
                         if m.label in refused:
                             continue
                         try:
@@ -146,7 +164,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                                     outs, f.unit)
                     if progress:
                         progress(f"{ds} {deg} x{actual if actual else scale:g}: frame {i + 1}/{len(fs)}")
-                for m in methods:
+                for m in run:
                     if not per[m.label]:
                         if m.label in refused:
                             sys.stderr.write(f"\n[eval-dataset] {m.label} skipped {ds} {deg} x{scale}: "
