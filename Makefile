@@ -48,9 +48,19 @@ $(STAMP): $(REQS) requirements.txt setup.py setup.cfg training/pyproject.toml $(
 # The package's message (msg/RefineStats.msg), generated with CMakeLists.txt against the venv's ROS 2
 # wheels: type support libraries into .venv/lib, the Python module into depth_refine_ros/msg/ (git-ignored;
 # the editable install imports from the source tree). Needs cmake and a C/C++ compiler.
-$(MSG_STAMP): $(STAMP) $(wildcard msg/*.msg) CMakeLists.txt tools/build_interfaces.py tools/wheel_prefix_fixups.cmake
+$(MSG_STAMP): $(STAMP) $(wildcard msg/*.msg) CMakeLists.txt tools/build_interfaces.py tools/wheel_prefix_fixups.cmake \
+		| $(VENV)/COLCON_IGNORE build/COLCON_IGNORE
 	$(PY) tools/build_interfaces.py --build-dir build/msg$(if $(filter kilted,$(DISTRO)),,-$(DISTRO))
 	touch $@
+
+# colcon skips a directory holding COLCON_IGNORE. Without it, this checkout placed in a workspace's src/
+# after `make setup` makes `colcon build` find the ROS 2 packages inside the venv and the message's CMake
+# build in build/ (an ament_cmake_python setup.py) as packages of their own.
+$(VENV)/COLCON_IGNORE: | $(PY)
+	touch $@
+
+build/COLCON_IGNORE:
+	mkdir -p build && touch $@
 
 demo: $(MSG_STAMP)
 	$(VENV)/bin/depth-refine demo --out out/demo

@@ -33,9 +33,25 @@ PARAM_ARGS = [
     ("device", "device"),
     ("precision", "precision"),
     ("classical_method", "classical.method"),
-    ("registration", "registration.mode"),
-    ("depth_sampling", "depth.sampling"),
+    # the filters (docs/nodes.md#filters-before-and-after-the-network). Before the network: the range clamp
+    # of the input, the re-sampling of decimated depth, the depth-to-RGB registration
+    ("depth_min_m", "depth.min_m"),
     ("depth_max_m", "depth.max_m"),
+    ("depth_sampling", "depth.sampling"),
+    ("registration", "registration.mode"),
+    ("registration_shift_dy_px", "registration.shift_dy_px"),
+    ("registration_shift_dx_px", "registration.shift_dx_px"),
+    ("registration_every_n", "registration.every_n"),
+    ("registration_window", "registration.window"),
+    ("registration_max_shift_px", "registration.max_shift_px"),
+    ("registration_min_shift_px", "registration.min_shift_px"),
+    # after it: the SDDR refinement, the range clamp of the output, the holes, the temporal filter
+    ("refine_mode", "refine.mode"),
+    ("keep_holes", "output.keep_holes"),
+    ("temporal", "temporal.enable"),
+    ("temporal_alpha", "temporal.alpha"),
+    ("temporal_delta", "temporal.delta"),
+    ("temporal_persistency", "temporal.persistency"),
 ]
 
 

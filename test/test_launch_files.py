@@ -8,6 +8,7 @@ import ast
 import importlib.util
 import os
 import pathlib
+import re
 import shutil
 import signal
 import subprocess
@@ -77,6 +78,18 @@ def test_float_arguments_reach_the_node_as_floats():
     got = given_overrides({"depth.max_m": "4", "depth.min_m": NOT_GIVEN, "backend": "auto"}, SrParams)
     assert got == {"depth.max_m": 4.0, "backend": "auto"} and isinstance(got["depth.max_m"], float)
     assert given_overrides({"depth.max_m": "far"}, SrParams) == {"depth.max_m": "far"}
+
+
+@pytest.mark.unit
+def test_integer_and_boolean_arguments_reach_the_node_typed():
+    """The filter arguments (registration_every_n:=3, temporal:=true, ...) reach the node as ints and bools;
+    a parameter that takes a name or a number (temporal.persistency) stays as given."""
+    got = given_overrides({"registration.every_n": "3", "temporal.enable": "True", "output.keep_holes": "false",
+                           "temporal.persistency": "3", "temporal.alpha": "0.3", "registration.window": "x"},
+                          SrParams)
+    assert got == {"registration.every_n": 3, "temporal.enable": True, "output.keep_holes": False,
+                   "temporal.persistency": "3", "temporal.alpha": 0.3, "registration.window": "x"}
+    assert type(got["registration.every_n"]) is int and type(got["temporal.enable"]) is bool
 
 
 @pytest.mark.unit
@@ -275,28 +288,42 @@ def test_launch_without_rviz2_fails_before_starting_anything(tmp_path, monkeypat
 @pytest.mark.skipif(importlib.util.find_spec("ros2launch") is None or shutil.which("ros2") is None,
                     reason="`ros2 launch` (ros2cli + ros2launch from a ROS 2 install or workspace) is absent")
 def test_ros2_launch_keeps_the_params_file_and_stops_clean(tmp_path):
-    """For real: `ros2 launch` with a params file that sets classical.method, then SIGINT."""
+    """For real: `ros2 launch` with a params file that sets classical.method, then SIGINT. Without a backend
+    the node runs the default, `backend: auto` with `sr_faster` (classical.method unused); with
+    backend:=classical it runs the file's classical.method, and classical_method:= overrides that."""
     mine = tmp_path / "mine.yaml"
     mine.write_text("sr_node:\n  ros__parameters:\n    classical:\n      method: guided_filter\n")
 
-    def launch(*args, seconds=8.0):
+    def launch(*args, expect="sr_node ready", seconds=90.0):
+        """Run until the output shows ``expect`` (or ``seconds``), then SIGINT; (exit code, output, pids left)."""
         env = dict(os.environ, ROS_HOME=tempfile.mkdtemp(prefix="ros_home_"), PYTHONUNBUFFERED="1")
-        proc = subprocess.Popen(["ros2", "launch", "depth_refine_ros", "sr.launch.py", f"params_file:={mine}",
-                                 "namespace:=t_launch", *args], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True)
+        log = pathlib.Path(env["ROS_HOME"]) / "launch.out"
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["ros2", "launch", "depth_refine_ros", "sr.launch.py", f"params_file:={mine}",
+                                     "namespace:=t_launch", *args], stdout=out, stderr=subprocess.STDOUT,
+                                    text=True, env=env, start_new_session=True)
         end = time.monotonic() + seconds
-        while time.monotonic() < end and proc.poll() is None:
+        while time.monotonic() < end and proc.poll() is None and expect not in log.read_text():
             time.sleep(0.2)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGINT)
-        out, _ = proc.communicate(timeout=30)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
         left = subprocess.run(["ps", "-o", "pid=", "-g", str(proc.pid)], capture_output=True, text=True).stdout
-        return proc.returncode, out, left.split()
+        return proc.returncode, log.read_text(), left.split()
 
+    # the default: backend auto picks an engine for sr_faster and says which and why
     code, out, left = launch()
+    assert re.search(r"sr_node ready: backend (tensorrt|openvino|onnxruntime)/sr_faster .*\[auto: picked "
+                     r"(tensorrt|openvino|onnxruntime)", out), out[-3000:]
+    assert code == 0 and not left, out[-3000:]
+    code, out, left = launch("backend:=classical")
     assert "backend classical/guided_filter" in out, out[-3000:]
     assert code == 0 and not left
-    code, out, left = launch("classical_method:=fgs")
+    code, out, left = launch("backend:=classical", "classical_method:=fgs")
     assert "backend classical/fgs" in out, out[-3000:]
     try:
         require_executable("rviz2", "rviz2", "")

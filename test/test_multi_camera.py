@@ -281,12 +281,15 @@ def test_two_cameras_live_from_the_cameras_list(cameras_file):
                     reason="`ros2 launch` (ros2cli + ros2launch from a ROS 2 install or workspace) is absent")
 def test_multi_launch_two_cameras_live(cameras_file):
     """For real: `ros2 launch depth_refine_ros multi.launch.py cameras_file:=...`, two cameras streamed to at
-    once, then SIGINT: a clean exit and nothing left running."""
+    once, then SIGINT: a clean exit and nothing left running. The default backend is `auto` (the shipped
+    network): `backend:=classical` makes each camera's output its classical method's, exactly known, as
+    the test of the same setups above does."""
     env = dict(os.environ, ROS_HOME=tempfile.mkdtemp(prefix="ros_home_"), PYTHONUNBUFFERED="1")
     log = pathlib.Path(env["ROS_HOME"]) / "launch.out"
     with open(log, "w") as out:
         proc = subprocess.Popen(["ros2", "launch", "depth_refine_ros", "multi.launch.py",
-                                 f"cameras_file:={cameras_file}", f"classical_method:={ARGUMENT_METHOD}"],
+                                 f"cameras_file:={cameras_file}", "backend:=classical",
+                                 f"classical_method:={ARGUMENT_METHOD}"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
         stream_two_cameras_and_check(lambda name: log.read_text())

@@ -116,8 +116,10 @@ def test_package_xml_and_setup_cfg():
     exec_deps = {e.text for e in root.findall("exec_depend") + root.findall("depend")}  # depend = build+exec
     # what the nodes, launch files and runtime import, by rosdep key (ros/rosdistro rosdep/python.yaml)
     assert {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "rcl_interfaces", "launch", "launch_ros",
-            "rviz2", "ament_index_python", "python3-numpy", "python3-yaml", "python3-opencv", "python3-matplotlib",
+            "ament_index_python", "python3-numpy", "python3-yaml", "python3-opencv", "python3-matplotlib",
             "python3-skimage", "python3-onnxruntime-pip", "python3-rosbags-pip"} <= exec_deps
+    # rviz2 only for use_rviz:=true, installed by hand: not pulled onto headless robots
+    assert "rviz2" not in exec_deps | {e.text for e in root.findall("build_depend")}
     assert "python3-pytest" in {e.text for e in root.findall("test_depend")}
     assert root.findtext("license") == "Apache-2.0"
     assert "Apache License" in (ROOT / "LICENSE").read_text() and "Version 2.0" in (ROOT / "LICENSE").read_text()
@@ -175,3 +177,14 @@ def test_cmakelists_installs_what_setup_py_does():
     setup_src = (ROOT / "setup.py").read_text()
     for pattern in re.findall(r'"((?:resources|model_zoo)/[^"]+)"', setup_src):
         assert list((ROOT / "depth_refine_ros").glob(pattern)), pattern
+
+
+def test_makefile_keeps_colcon_out_of_the_venvs_and_build():
+    """A checkout that ran `make setup`, placed in a workspace's src/: colcon must not take the ROS 2 packages
+    inside the venv, or the message's CMake build in build/, for packages of the workspace."""
+    make = (ROOT / "Makefile").read_text()
+    assert re.search(r"^\$\(VENV\)/COLCON_IGNORE: \| \$\(PY\)\n\ttouch \$@$", make, re.M)
+    assert re.search(r"^build/COLCON_IGNORE:\n\tmkdir -p build && touch \$@$", make, re.M)
+    # made before the message is built (every target that needs the venv goes through it); VENV is .venv or
+    # .venv-<distro>, so both venvs get one
+    assert re.search(r"^\$\(MSG_STAMP\):.*\\\n\t\t\| \$\(VENV\)/COLCON_IGNORE build/COLCON_IGNORE$", make, re.M)

@@ -13,6 +13,8 @@ from collections.abc import Callable
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
+from depth_refine_ros.ros.qos import SILENT_HINT
+
 #: shortest span (s) a rate is measured over, right after a topic's first message
 MIN_RATE_SPAN_S = 1.0
 
@@ -140,6 +142,85 @@ class NodeStats:
             level, message = DiagnosticStatus.WARN, f"{sum(rejected.values())} frames rejected"
         return DiagnosticStatus(level=level, name=name, message=message, hardware_id=hardware_id,
                                 values=values)
+
+
+#: while the set of silent inputs stays the same, its warning repeats at most this often (s)
+WATCH_REPEAT_S = 60.0
+NOPUB_HINT = "check the remappings to your driver's topics, and that the driver runs"
+
+
+class InputWatch:
+    """Which watched inputs are silent, and the warnings that say so (the nodes' 1 s watchdog).
+
+    Silence counts from an input's last message. Before its first message it counts from the start
+    (or the managed node's activation), and, for an input whose publisher appeared after that (a driver
+    started after the node), from when its publisher was first seen: a late driver is not "silent for
+    92 s" one second after it came up. A warning goes out when the set of inputs without a publisher, or
+    of inputs with a publisher but no messages, changes, and again at most every ``repeat_s`` while it
+    stays the same: an idle node logs one line a minute, not one per input per ``log_throttle_s``.
+
+    Args:
+        start: monotonic time the node started watching (s).
+        repeat_s: the slowest repeat of an unchanged warning (s).
+    """
+
+    def __init__(self, start: float, repeat_s: float = WATCH_REPEAT_S) -> None:
+        self.start = start
+        self.repeat_s = repeat_s
+        self._pub_since: dict[str, float] = {}
+        self._first = True
+        self._state: dict[str, frozenset[str]] = {"nopub": frozenset(), "silent": frozenset()}
+        self._logged: dict[str, float] = {}
+
+    def check(self, now: float, warn_s: float, inputs: dict[str, tuple[bool, float | None]]) -> list[str]:
+        """The warnings to log now (zero, one or two lines).
+
+        Args:
+            now: monotonic time (s).
+            warn_s: silence (s) that counts (``qos.silent_input_warn_s``).
+            inputs: topic -> (whether it has a publisher now, monotonic time of its last message or None).
+        """
+        found: dict[str, dict[str, str]] = {"nopub": {}, "silent": {}}
+        for topic, (has_pub, last) in inputs.items():
+            if has_pub:  # first seen now, or (first look) already there at the start
+                self._pub_since.setdefault(topic, self.start if self._first else now)
+            else:
+                self._pub_since.pop(topic, None)
+            since = self.start if last is None else last
+            late_pub = has_pub and self._pub_since[topic] > since
+            if late_pub:
+                since = self._pub_since[topic]
+            quiet = now - since
+            if quiet < warn_s:
+                continue
+            if last is not None:
+                what = f"no message for {quiet:.1f} s"
+            elif late_pub:
+                what = f"no message in the {quiet:.1f} s since its publisher appeared"
+            else:
+                what = f"no message in the {quiet:.1f} s since the start"
+            found["silent" if has_pub else "nopub"][topic] = what
+        self._first = False
+        lines = []
+        for kind, items in found.items():
+            state = frozenset(items)
+            changed = state != self._state[kind]
+            self._state[kind] = state
+            if state and (changed or now - self._logged.get(kind, -1e18) >= self.repeat_s):
+                self._logged[kind] = now
+                lines.append(self._line(kind, items))
+        return lines
+
+    @staticmethod
+    def _line(kind: str, items: dict[str, str]) -> str:
+        listed = "; ".join(f"{topic} ({what})" for topic, what in sorted(items.items()))
+        if kind == "nopub":
+            return f"no publisher on {listed}: {NOPUB_HINT}"
+        if len(items) == 1:
+            ((topic, what),) = items.items()
+            return SILENT_HINT.format(topic=topic, what=what)
+        return SILENT_HINT.format(topic=", ".join(sorted(items)), what="; ".join(
+            f"{what} on {topic}" for topic, what in sorted(items.items())))
 
 
 def to_array(stamp, status: DiagnosticStatus) -> DiagnosticArray:

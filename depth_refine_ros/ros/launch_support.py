@@ -32,29 +32,36 @@ import yaml
 #: value of a launch argument the user did not give
 NOT_GIVEN = ""
 #: what to do when use_rviz:=true finds no rviz2
-RVIZ_HINT = ("use_rviz:=true needs it: install rviz2 (rosdep install --from-paths src -y --ignore-src) "
-             "or launch with use_rviz:=false")
+RVIZ_HINT = ("use_rviz:=true needs it, and the package does not depend on it (robots run headless): install "
+             "rviz2 (sudo apt install ros-$ROS_DISTRO-rviz2) or launch with use_rviz:=false")
 
 
-def given_overrides(values: dict[str, str], params_cls=None) -> dict[str, str | float]:
+def given_overrides(values: dict[str, str], params_cls=None) -> dict[str, str | float | int | bool]:
     """Parameter name -> value for the launch arguments the user gave (not :data:`NOT_GIVEN`).
 
     A launch argument's value is text, and launch_ros hands a text parameter value to the node as a
-    string, which the node refuses for a floating-point parameter. With ``params_cls`` (SrParams,
-    MonoParams), values of its float parameters that read as numbers are passed as floats; anything
-    else is passed as given, for the node to refuse with its own message.
+    string, which the node refuses for a floating-point, integer or boolean parameter. With
+    ``params_cls`` (SrParams, MonoParams), values of its float parameters that read as numbers are
+    passed as floats, of its integer parameters that read as integers as ints, and of its boolean
+    parameters ``true``/``false`` (any case) as bools; anything else is passed as given, for the node to
+    refuse with its own message.
     """
     given = {name: value for name, value in values.items() if value != NOT_GIVEN}
     if params_cls is None:
         return given
     from dataclasses import fields
 
-    floats = {f.metadata["ros"] for f in fields(params_cls) if isinstance(f.default, float)}
-    for name in floats & given.keys():
-        try:
-            given[name] = float(given[name])
-        except ValueError:
-            pass
+    types = {f.metadata["ros"]: type(f.default) for f in fields(params_cls) if not f.metadata.get("any_type")}
+    for name in types.keys() & given.keys():
+        kind, text = types[name], given[name]
+        if kind is bool:
+            if text.strip().lower() in ("true", "false"):
+                given[name] = text.strip().lower() == "true"
+        elif kind in (float, int):
+            try:
+                given[name] = kind(text)
+            except ValueError:
+                pass
     return given
 
 

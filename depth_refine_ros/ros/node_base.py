@@ -15,10 +15,14 @@ import traceback
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+try:  # Iron and later
+    from rclpy.event_handler import SubscriptionEventCallbacks
+except ImportError:  # Humble: the same class in rclpy.qos_event (docs/nodes.md#ros-2-distributions)
+    from rclpy.qos_event import SubscriptionEventCallbacks
 
 from depth_refine_ros.backends import BackendError
 from depth_refine_ros.core.cloud import CloudBuilder, point_floats
@@ -26,8 +30,8 @@ from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros import stats as refine_stats
 from depth_refine_ros.ros import transports
 from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
-from depth_refine_ros.ros.diagnostics import NodeStats
-from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, SILENT_HINT, make_qos
+from depth_refine_ros.ros.diagnostics import InputWatch, NodeStats
+from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, make_qos
 
 
 class RefineNode(Node):
@@ -57,6 +61,7 @@ class RefineNode(Node):
         self._running = True
         self._worker: threading.Thread | None = None
         self._t_start = time.monotonic()
+        self._watch = InputWatch(self._t_start)
 
     # ---------------------------------------------------------------- set-up
     def _subscribe(self, key: str, mtype, callback, topic: str | None = None) -> None:
@@ -101,6 +106,7 @@ class RefineNode(Node):
         with self._cond:  # (re)start: the managed node stops the worker on deactivate
             self._running, self._slot = True, None
         self._t_start = time.monotonic()
+        self._watch = InputWatch(self._t_start)
         self._worker = threading.Thread(target=self._work, name=f"{self.get_name()}_worker", daemon=True)
         self._worker.start()
 
@@ -241,22 +247,16 @@ class RefineNode(Node):
                 if last.get(t) is None or now - last[t] > self.p.silent_input_warn_s]
 
     def _watch_inputs(self) -> None:
-        now = time.monotonic()
-        if now - self._t_start < self.p.silent_input_warn_s:
-            return
+        """The 1 s watchdog: warn about inputs without a publisher or without messages
+        (:class:`~depth_refine_ros.ros.diagnostics.InputWatch`: once per change, at most once a minute)."""
+        inputs = {}
         for topic in self.watched_inputs:
             sub = self._subs.get(topic)
-            if sub is None:
-                continue
-            last = self.stats.last_arrival.get(topic)
-            silent = now - (last if last is not None else self._t_start)
-            if silent < self.p.silent_input_warn_s:
-                continue
-            if self.count_publishers(sub.topic_name) > 0:
-                self._warn("silent:" + topic, SILENT_HINT.format(topic=sub.topic_name, secs=silent))
-            else:
-                self._warn("nopub:" + topic, f"no publisher on {sub.topic_name} for {silent:.0f} s: "
-                                             "check the remappings to your driver's topics")
+            if sub is not None:
+                inputs[sub.topic_name] = (self.count_publishers(sub.topic_name) > 0,
+                                          self.stats.last_arrival.get(topic))
+        for line in self._watch.check(time.monotonic(), self.p.silent_input_warn_s, inputs):
+            self.get_logger().warning(line)
 
     def _publish_diagnostics(self) -> None:
         raise NotImplementedError

@@ -12,7 +12,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 RELIABILITY = {"reliable": ReliabilityPolicy.RELIABLE, "best_effort": ReliabilityPolicy.BEST_EFFORT}
 
 SILENT_HINT = (
-    "publisher(s) matched on {topic} but no message for {secs:.1f} s. If the driver is best-effort, "
+    "publisher(s) matched on {topic} but {what}. If the driver is best-effort, "
     "set qos.input_reliability:=best_effort; if it publishes large images with Fast DDS defaults, "
     "give the driver the shared-memory profile (FASTDDS_DEFAULT_PROFILES_FILE="
     "<share>/depth_refine_ros/config/fastdds_profile.xml); check the stamps are not stale.")

@@ -207,11 +207,12 @@ class Rig:
             the same ``rgb_transport`` / ``depth_transport`` parameters.
         namespace, remaps: the node's namespace and remapping rules: the rig's node gets the same, so
             its relative topic names resolve to the node's topics (a namespaced or remapped node).
+        inputs: False: record only, no input publishers (a :class:`Driver` publishes them).
     """
 
     def __init__(self, name: str = "test_rig", clouds: bool = True, prefix: str = "depth_refined",
                  rgb_transport: str = "raw", depth_transport: str = "raw", rgb_format: str = "jpeg",
-                 namespace: str = "", remaps=()) -> None:
+                 namespace: str = "", remaps=(), inputs: bool = True) -> None:
         self.prefix = prefix
         self.record_clouds = clouds
         self.rgb_transport, self.depth_transport, self.rgb_format = rgb_transport, depth_transport, rgb_format
@@ -221,10 +222,12 @@ class Rig:
         self.node = rclpy.create_node(name, namespace="/" + namespace.strip("/"),
                                       cli_args=["--ros-args", *rules] if rules else None)
         n = self.node
-        self.pub_rgb = n.create_publisher(*_transport_topic("rgb/image", rgb_transport), REL)
-        self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
-        self.pub_depth = n.create_publisher(*_transport_topic("depth_lr/image", depth_transport), REL)
-        self.pub_depth_info = n.create_publisher(CameraInfo, "depth_lr/camera_info", REL)
+        self.pub_rgb = self.pub_rgb_info = self.pub_depth = self.pub_depth_info = None
+        if inputs:
+            self.pub_rgb = n.create_publisher(*_transport_topic("rgb/image", rgb_transport), REL)
+            self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
+            self.pub_depth = n.create_publisher(*_transport_topic("depth_lr/image", depth_transport), REL)
+            self.pub_depth_info = n.create_publisher(CameraInfo, "depth_lr/camera_info", REL)
         self.images: dict[int, tuple[float, Image]] = {}
         self.infos: dict[int, CameraInfo] = {}
         self.clouds: dict[int, PointCloud2] = {}
@@ -255,10 +258,10 @@ class Rig:
         return cond()
 
     def wait_matched(self, timeout: float = 20.0) -> None:
-        ok = self.wait_for(lambda: self.pub_depth.get_subscription_count() > 0
-                           and self.pub_rgb.get_subscription_count() > 0
-                           and self.pub_rgb_info.get_subscription_count() > 0
-                           and all(s.get_publisher_count() > 0 for s in self.subs), timeout)
+        pubs = [p for p in (self.pub_depth, self.pub_rgb, self.pub_rgb_info) if p is not None]
+        # node.count_publishers, not Subscription.get_publisher_count (Jazzy and later; not in Humble)
+        ok = self.wait_for(lambda: all(p.get_subscription_count() > 0 for p in pubs)
+                           and all(self.node.count_publishers(s.topic_name) > 0 for s in self.subs), timeout)
         assert ok, "the node never matched the rig's publishers"
         self.spin(0.5)
 
@@ -360,3 +363,53 @@ class Rig:
 
     def close(self) -> None:
         self.node.destroy_node()
+
+
+class Driver:
+    """A camera driver: the node's four inputs published from a DDS participant of its own.
+
+    The publishers live in an rclpy context of their own (a participant, as a driver process has), so
+    :meth:`close` is the driver process going away and a new ``Driver`` is the restarted driver, found
+    by discovery like a new process. Publishes raw images only.
+
+    Args:
+        name: the driver node's name.
+        namespace, remaps: as :class:`Rig`'s, so the relative input names reach the node's topics.
+    """
+
+    def __init__(self, name: str = "camera_driver", namespace: str = "", remaps=()) -> None:
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context)
+        rules = [a for src, dst in remaps for a in ("-r", f"{src}:={dst}")]
+        self.node = rclpy.create_node(name, namespace="/" + namespace.strip("/"), context=self.context,
+                                      cli_args=["--ros-args", *rules] if rules else None)
+        n = self.node
+        self.pub_rgb = n.create_publisher(Image, "rgb/image", REL)
+        self.pub_rgb_info = n.create_publisher(CameraInfo, "rgb/camera_info", REL)
+        self.pub_depth = n.create_publisher(Image, "depth_lr/image", REL)
+        self.pub_depth_info = n.create_publisher(CameraInfo, "depth_lr/camera_info", REL)
+
+    def matched(self) -> bool:
+        """Whether a subscriber (the node) has matched every image and camera_info publisher."""
+        return all(p.get_subscription_count() > 0
+                   for p in (self.pub_rgb, self.pub_rgb_info, self.pub_depth, self.pub_depth_info))
+
+    def send(self, rgb: np.ndarray | None, depth: np.ndarray | None, depth_enc: str, stamp_s: float,
+             infos: tuple | None = None) -> int:
+        """Publish one frame (``rgb8`` RGB, depth, their camera_infos); returns the depth stamp key (ns), or -1
+        without depth. ``infos`` = (rgb_info, depth_info)."""
+        if infos is not None:
+            self.pub_rgb_info.publish(infos[0])
+            self.pub_depth_info.publish(infos[1])
+        if rgb is not None:
+            self.pub_rgb.publish(image_msg(rgb, "rgb8", stamp_s))
+        if depth is None:
+            return -1
+        msg = image_msg(depth, depth_enc, stamp_s)
+        self.pub_depth.publish(msg)
+        return key(msg.header)
+
+    def close(self) -> None:
+        """The driver goes away: its node, publishers and participant."""
+        self.node.destroy_node()
+        rclpy.shutdown(context=self.context)

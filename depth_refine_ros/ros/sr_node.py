@@ -34,7 +34,7 @@ from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
 from depth_refine_ros.ros.node_base import RefineNode, run_node
 from depth_refine_ros.ros.params import SrParams, coerce, declare_and_read
-from depth_refine_ros.ros.sync import ApproximateTimeSync, ExactTimeSync
+from depth_refine_ros.ros.sync import ApproximateTimeSync, ArrivalGap, ExactTimeSync
 
 RGB, DEPTH = 0, 1
 INFO_CACHE = 30  # camera_info messages kept per stream for stamp matching
@@ -95,6 +95,8 @@ class SrNode(RefineNode):
             self.sync = ApproximateTimeSync(2, p.sync_queue_size, int(p.sync_max_interval_s * 1e9), [lb, lb])
         self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE), "depth": deque(maxlen=INFO_CACHE)}
         self._last_set_ns: int | None = None
+        self._gaps = (ArrivalGap(), ArrivalGap())  # per image stream: a driver that restarted
+        self._restarted = [-1e18, -1e18]  # per image stream: when it last came back after a gap
 
     def _start_io(self) -> None:
         """Subscribe to the inputs, create the outputs and timers, start the worker."""
@@ -141,14 +143,46 @@ class SrNode(RefineNode):
         self._mode = mode
         self.stats.count("mode_switches")
         if mode == "depth_only":
+            # the depth frames still queued for an RGB partner will not get one: dropped now, not as
+            # "no partner" warnings when RGB returns
+            stale = self.sync.restart(DEPTH)
+            if stale:
+                self.stats.drop("sync_unmatched", stale)
             self.get_logger().warning(
                 f"no rgb/image for {self.p.rgb_timeout_s} s: depth-only mode "
                 f"({self.depth_only.backend.describe()}) until RGB returns")
         else:
             self.get_logger().info("rgb/image is back: guided mode")
 
+    def _resumed(self, stream: int, topic: str, gap_s: float, now: float) -> None:
+        """``stream`` is back after a gap of ``gap_s`` (its driver restarted, a camera re-enumerated).
+
+        Its queued messages and last stamps are forgotten (:meth:`ApproximateTimeSync.restart`), so
+        new stamps behind the old ones pair at once instead of being rejected as out of order. When
+        depth comes back, RGB's are too unless RGB itself came back during the gap (one driver restarting
+        both), and the temporal filter starts afresh. Logged once per gap, for depth (a gap of RGB alone
+        is the depth-only fallback, logged as its mode switch).
+        """
+        self.sync.restart(stream)
+        self._restarted[stream] = now
+        if stream != DEPTH:
+            return
+        self.stats.count("input_gaps")
+        if self._restarted[RGB] < now - gap_s:
+            self.sync.restart(RGB)
+        self._last_set_ns = None
+        if self.pipeline.temporal is not None:  # the worker reads it once per frame: swap, never reset
+            self.pipeline.temporal = self.depth_only.temporal = build_temporal(pipeline_spec(self.p))
+        self.get_logger().warning(
+            f"{self._subs[topic].topic_name} is back after {gap_s:.1f} s without messages (a driver restart?): "
+            "pairing restarted")
+
     def _on_image(self, stream: int, topic: str, msg: Image) -> None:
-        if stream == DEPTH and self._rgb_silent(time.monotonic()):
+        now = time.monotonic()
+        gap = self._gaps[stream].arrived(now)
+        if gap is not None:
+            self._resumed(stream, topic, gap, now)
+        if stream == DEPTH and self._rgb_silent(now):
             self.stats.arrived(topic)
             self._set_mode("depth_only")
             self._last_set_ns = conv.stamp_ns(msg.header)

@@ -15,10 +15,16 @@ Pure Python on integer nanosecond stamps so it is unit-testable and reusable for
 Both return emitted sets and report every discarded message with a reason, so the node can count
 and explain drops (``late`` = older than an emitted set or reordered past it; ``unmatched`` =
 no partner within ``max_interval``; ``overflow`` = queue full).
+
+A stream that restarts (its driver process restarted, a USB camera re-enumerated) comes back after a
+gap, often with stamps behind its last ones: :class:`ArrivalGap` notices the gap from arrival times, and
+``restart(stream)`` forgets that stream's queued messages and its last stamps, so the new stream is
+paired at once instead of being discarded as ``late`` until its stamps pass the old ones.
 """
 from __future__ import annotations
 
 import bisect
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -63,6 +69,23 @@ class ExactTimeSync:
         """Forget everything (e.g. after time jumped backwards)."""
         self._pending.clear()
         self._last_emitted = None
+
+    def restart(self, stream: int) -> int:
+        """Forget ``stream``'s waiting messages and the last set's stamp (the stream restarted).
+
+        Returns:
+            how many of its messages were forgotten.
+        """
+        n = 0
+        for stamp in list(self._pending):
+            slot = self._pending[stamp]
+            if slot[stream] is not None:
+                slot[stream] = None
+                n += 1
+            if all(m is None for m in slot):
+                del self._pending[stamp]
+        self._last_emitted = None
+        return n
 
     def add(self, stream: int, stamp_ns: int, msg: Any) -> SyncResult:
         """Offer one message; returns complete sets and discarded messages."""
@@ -123,6 +146,20 @@ class ApproximateTimeSync:
         self._newest = [None] * self.n
         for s in self._spacing:
             s.clear()
+
+    def restart(self, stream: int) -> int:
+        """Forget ``stream``'s queued messages, its last paired stamp and its stamp spacing (the stream
+        restarted: its new stamps may lie behind the old ones). The other streams are left as they are.
+
+        Returns:
+            how many of its messages were forgotten.
+        """
+        n = len(self._queues[stream])
+        self._queues[stream].clear()
+        self._last_emitted[stream] = None
+        self._newest[stream] = None
+        self._spacing[stream].clear()
+        return n
 
     def _lower_bound(self, stream: int) -> int:
         b = self._bounds[stream]
@@ -193,3 +230,41 @@ class ApproximateTimeSync:
                 del q[: j + 1]
                 self._last_emitted[i] = out[-1][0]
             res.sets.append(out)
+
+
+class ArrivalGap:
+    """Notices when a stream comes back after a gap, from the arrival times of its messages.
+
+    A gap is a pause longer than ``min_s`` and than ``factor`` times the stream's usual spacing (the
+    median of its last ``window`` intervals), so a slow stream's normal spacing is never a gap. Gaps
+    are reported only once the usual spacing is known (``min_intervals`` intervals seen).
+
+    Args:
+        min_s: the shortest pause (s) that counts as a gap.
+        factor: a gap is also longer than this many usual intervals.
+        window: intervals the usual spacing is the median of.
+        min_intervals: intervals seen before a gap is reported.
+    """
+
+    def __init__(self, min_s: float = 1.0, factor: float = 5.0, window: int = 16, min_intervals: int = 3) -> None:
+        self.min_s = min_s
+        self.factor = factor
+        self.min_intervals = min_intervals
+        self._last: float | None = None
+        self._intervals: deque[float] = deque(maxlen=window)
+
+    def threshold(self) -> float:
+        """The pause (s) beyond which the next message ends a gap."""
+        usual = statistics.median(self._intervals) if self._intervals else 0.0
+        return max(self.min_s, self.factor * usual)
+
+    def arrived(self, now: float) -> float | None:
+        """Record a message arriving at ``now`` (monotonic s); returns the gap (s) it ends, or None."""
+        last, self._last = self._last, now
+        if last is None:
+            return None
+        pause = now - last
+        if pause > self.threshold() and len(self._intervals) >= self.min_intervals:
+            return pause  # not a usual interval: left out of the spacing
+        self._intervals.append(pause)  # (before min_intervals: a slow stream's first intervals, learnt)
+        return None
