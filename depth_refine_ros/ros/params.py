@@ -126,6 +126,9 @@ class SrParams(CommonParams):
     keep_holes: bool = _p(True, "output.keep_holes",
                           "NaN where the low-res input had no depth (as the classical upsamplers); false "
                           "publishes the network's fill-in there.")
+    flip_ensemble: bool = _p(False, "model.flip_ensemble",
+                             "Also run the network on the mirrored frame and average the two outputs "
+                             "(self-ensemble): about 2 % lower RMSE, twice the inference time.")
     rgb_timeout_s: float = _p(
         1.0, "depth_only.rgb_timeout_s",
         "When depth keeps arriving without rgb/image for this long (s) the node refines depth alone "
