@@ -45,7 +45,8 @@ def pipeline_spec(p: SrParams) -> SrPipelineSpec:
     return SrPipelineSpec(
         backend=p.backend, model=p.model, classical_method=p.classical_method, device=p.device,
         threads=node_threads(p.backend_threads),
-        precision=p.precision, keep_holes=p.keep_holes, flip_ensemble=p.flip_ensemble, min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
+        precision=p.precision, keep_holes=p.keep_holes, flip_ensemble=p.flip_ensemble,
+        min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
         depth_sampling=p.depth_sampling,
         refine_mode=p.refine_mode, refine_model=p.refine_model, refine_mono_model=p.refine_mono_model,
         depth_only_model=p.depth_only_model, registration_mode=p.registration_mode,
