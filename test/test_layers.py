@@ -104,6 +104,32 @@ def test_runtime_never_imports_training():
     assert not bad, "\n".join(bad)
 
 
+TRANSFORMERS_FILES = {"models/foundation.py"}
+"""The only package module that imports ``transformers`` (docs/foundation_models.md): the conversion
+``depth-refine import`` runs. The runtime (backends, pipeline, nodes) runs the exported ONNX graph."""
+FOUNDATION_USERS = {"cli/import_model.py"}
+"""The only package modules that import the conversion module (so loading a node never loads transformers)."""
+
+
+def _imported_names(path: pathlib.Path) -> list[tuple[int, str]]:
+    """:func:`imports`, plus ``module.name`` for every name of a ``from module import name``."""
+    out = imports(path)
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return out
+
+
+def test_transformers_only_in_the_import_command_and_training():
+    bad = [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+           for f in package_files() if str(f.relative_to(PKG)) not in TRANSFORMERS_FILES
+           for line, mod in imports(f) if mod.split(".")[0] == "transformers"]
+    bad += [f"{f.relative_to(ROOT)}:{line} imports {mod}"
+            for f in package_files() if str(f.relative_to(PKG)) not in FOUNDATION_USERS | TRANSFORMERS_FILES
+            for line, mod in _imported_names(f) if mod.startswith("depth_refine_ros.models.foundation")]
+    assert not bad, "transformers (or its conversion module) imported by the runtime:\n" + "\n".join(bad)
+
+
 TRAINING_USES_RUNTIME = {"sddr.py": {"backends", "pipeline"}, "sr_edge_sd.py": {"pipeline"}}
 """The exceptions to training's floors (docs/architecture.md#layers): the SDDR trainer makes its
 inputs and pseudo-labels with the runtime's own SDDR stage (ONNX monocular inference, normalisation,
@@ -133,5 +159,8 @@ def test_the_checker_sees_a_violation(tmp_path):
         with pytest.raises(AssertionError, match="core/_layer_probe_tmp.py:1 imports depth_refine_ros.msg"):
             f.write_text("from depth_refine_ros.msg import RefineStats\n")
             test_rclpy_and_messages_only_from_ros_up()
+        with pytest.raises(AssertionError, match="core/_layer_probe_tmp.py:2 imports transformers"):
+            f.write_text("def f():\n    import transformers\n")
+            test_transformers_only_in_the_import_command_and_training()
     finally:
         f.unlink()

@@ -14,6 +14,7 @@ import numpy as np
 
 from depth_refine_ros.backends.base import Backend, BackendError
 from depth_refine_ros.core import net_input
+from depth_refine_ros.core.foundation import card_input_hw
 from depth_refine_ros.core.modeldir import ModelDir
 
 
@@ -115,7 +116,9 @@ class MonoBackend(NetBackend):
     """Monocular depth: ``{"rgb": (H, W, 3) uint8}`` -> ``{"depth": (H, W) float32}`` relative.
 
     The RGB is resized to the card's ``input_hw`` (optionally times ``upscale``: SDDR's
-    high-resolution inference) and the half-size output is resized back to ``out_hw``.
+    high-resolution inference) and the half-size output is resized back to ``out_hw``. An imported
+    foundation model's card may give an aspect-keeping size policy instead (``input_size``:
+    :func:`~depth_refine_ros.core.foundation.card_input_hw`); its output is then at the input size.
     """
 
     def __init__(self, model: ModelDir, engine: Engine) -> None:
@@ -127,7 +130,7 @@ class MonoBackend(NetBackend):
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int], upscale: float = 1.0
               ) -> dict[str, np.ndarray]:
         m = self.model.size_multiple
-        hw = net_input.padded_size((round(self.input_hw[0] * upscale), round(self.input_hw[1] * upscale)), m)
+        hw = net_input.padded_size(card_input_hw(self.model.card, inputs["rgb"].shape[:2], upscale), m)
         x = net_input.rgb_to_nchw(net_input.resize_rgb(inputs["rgb"], hw))
         out = self.engine.run({"rgb": x})[0][0, 0]
         return {"depth": net_input.resize_depth(out, out_hw)}
@@ -159,7 +162,55 @@ class SddrBackend(NetBackend):
         self.infer({"low": d, "high": d}, out_hw)
 
 
-_TASKS = {"sr": SrNetBackend, "depth_sr": SrNetBackend, "mono": MonoBackend, "sddr": SddrBackend}
+class PromptDepthBackend(NetBackend):
+    """Prompt depth (an imported Prompt Depth Anything, docs/foundation_models.md): the RGB plus the
+    low-res metric depth as the prompt -> metric depth at the RGB's size, for ``sr_node``.
+
+    The RGB is resized by the card's size policy (longer side, multiples of 14); the prompt goes in at
+    its own size, in metres, holes filled from the nearest valid pixel (the graph min-max normalises
+    it, so a hole must not be NaN); the output (metres at the input size) is resized to ``out_hw``.
+
+    Args:
+        keep_holes: NaN where the nearest low-res pixel was invalid (as :class:`SrNetBackend`).
+        flip_ensemble: also run the left-right mirrored RGB and prompt and average (as :class:`SrNetBackend`).
+    """
+
+    def __init__(self, model: ModelDir, engine: Engine, keep_holes: bool = True, flip_ensemble: bool = False
+                 ) -> None:
+        super().__init__(model, engine)
+        self.needs_rgb = True
+        self.flip_ensemble = flip_ensemble
+        lo, hi = model.card.scales or (1, 16)
+        self.scale_range = (float(lo), float(hi))
+        self.keep_holes = keep_holes
+
+    def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
+        t: dict[str, float] = {}
+        t0 = time.perf_counter()
+        filled, valid = net_input.fill_invalid(inputs["depth_lr"])
+        prompt = np.ascontiguousarray(filled, dtype=np.float32)[None, None]
+        if float(prompt.max() - prompt.min()) < 1e-6:  # a flat prompt: min-max would divide by zero
+            prompt = prompt.copy()
+            prompt[0, 0, 0, 0] += np.float32(1e-3)
+        hw = net_input.padded_size(card_input_hw(self.model.card, out_hw), self.model.size_multiple)
+        x = net_input.rgb_to_nchw(net_input.resize_rgb(inputs["rgb"], hw))
+        t1 = time.perf_counter()
+        out = self.engine.run({"rgb": x, "depth": prompt})[0]
+        if self.flip_ensemble:
+            mirrored = self.engine.run({"rgb": np.ascontiguousarray(x[..., ::-1]),
+                                        "depth": np.ascontiguousarray(prompt[..., ::-1])})[0]
+            out = 0.5 * (out + mirrored[..., ::-1])
+        t2 = time.perf_counter()
+        depth = net_input.resize_depth(out[0, 0], out_hw)
+        if self.keep_holes and not valid.all():
+            depth += net_input.nearest_mask(np.where(valid, np.float32(0), np.float32(np.nan)), out_hw)
+        t.update(normalise=(t1 - t0) * 1e3, infer=(t2 - t1) * 1e3, crop=(time.perf_counter() - t2) * 1e3)
+        self.last_timings = t
+        return {"depth": depth}
+
+
+_TASKS = {"sr": SrNetBackend, "depth_sr": SrNetBackend, "mono": MonoBackend, "sddr": SddrBackend,
+          "prompt_depth": PromptDepthBackend}
 
 
 def task_backend(model: ModelDir, engine: Engine, **options) -> NetBackend:

@@ -63,4 +63,7 @@ class TorchEngine(Engine):
 def TorchBackend(model: str = "", device: str = "cpu", precision: str = "fp32", **options) -> NetBackend:
     """Build the torch backend for an installed model name or model directory."""
     md = load_for_engine(model, (WEIGHTS,))
+    if "imported" in md.card.extra:  # docs/foundation_models.md: the runtime never imports transformers
+        raise BackendError(f"{md.name} is an imported foundation model: it runs its ONNX graph (backend "
+                           "onnxruntime, openvino, tensorrt or auto), not the torch backend")
     return task_backend(md, TorchEngine(md, device, precision), **options)

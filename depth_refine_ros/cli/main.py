@@ -1,4 +1,4 @@
-"""``depth-refine``: the command-line entry point (bench, demo, models, model-init, build-engine)."""
+"""``depth-refine``: the command-line entry point (bench, demo, models, model-init, build-engine, import)."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> int:
     """Dispatch ``depth-refine <command>``."""
     ap = argparse.ArgumentParser(prog="depth-refine", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
-    from depth_refine_ros.cli import bench, demo, eval_args, models
+    from depth_refine_ros.cli import bench, demo, eval_args, import_model, models
 
     bench.add_parser(sub)
     eval_args.add_eval_dataset(sub)
@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_args.add_eval_bag(sub)
     demo.add_parser(sub)
     models.add_parser(sub)
+    import_model.add_parser(sub)
     args = ap.parse_args(argv)
     return int(args.func(args) or 0)
 

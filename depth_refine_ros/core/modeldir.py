@@ -25,7 +25,9 @@ FORMAT = "depth_refine_ros.model/1"
 CARD = "card.yaml"
 WEIGHTS = "model.safetensors"
 GRAPH = "model.onnx"
-KINDS = ("sr", "depth_sr", "mono", "sddr")
+# prompt_depth: RGB + a low-res metric depth "prompt" -> metric depth (an imported Prompt Depth Anything;
+# docs/foundation_models.md)
+KINDS = ("sr", "depth_sr", "mono", "sddr", "prompt_depth")
 # models shipped inside the package (issue: trained models live here)
 PACKAGE_MODELS = Path(__file__).resolve().parents[1] / "model_zoo"
 
