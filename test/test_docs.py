@@ -117,14 +117,14 @@ def commands(doc: pathlib.Path) -> list[Command]:
 
 def _makes(argv: list[str]) -> set[str]:
     """Model names a command creates: ``depth-refine model-init K P DIR``, ``depth-refine-train export C DIR``,
-    ``depth-refine-train adapt ... --out DIR``."""
+    ``depth-refine-train adapt ... --out DIR``, ``depth-refine import SRC --out DIR``."""
     prog = pathlib.Path(argv[0]).name
     pos = [a for a in argv[1:] if not a.startswith("-")]
     if prog == "depth-refine" and pos[:1] == ["model-init"] and len(pos) >= 4:
         return {pathlib.Path(pos[3]).name}
     if prog == "depth-refine-train" and pos[:1] == ["export"] and len(pos) >= 3:
         return {pos[2], pathlib.Path(pos[2]).name}  # named by path or by name
-    if prog == "depth-refine-train" and pos[:1] == ["adapt"]:
+    if (prog == "depth-refine-train" and pos[:1] == ["adapt"]) or (prog == "depth-refine" and pos[:1] == ["import"]):
         outs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
         return {n for v in outs for n in (v, pathlib.Path(v).name)}  # named by path or by name
     return set()
@@ -663,7 +663,7 @@ def test_nodes_md_parameter_tables_are_the_rendering_of_the_code():
     assert current is not None, f"docs/nodes.md lost its generated parameter block; restore the markers " \
                                 f"and run: {REGEN}"
     assert current == params_doc.render_block(), \
-        f"docs/nodes.md's parameter tables differ from depth_refine_ros/ros/params.py; regenerate them: {REGEN}"
+        f"docs/nodes.md's parameter tables differ from depth_refine_ros/pipeline/settings.py; regenerate them: {REGEN}"
 
 
 @pytest.mark.unit
