@@ -58,7 +58,6 @@ import hashlib
 import math
 import pathlib
 import sys
-import time
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -66,7 +65,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from depth_refine_training import progress
+from depth_refine_training import loop
 
 SENSOR_MODELS = ("area", "bicubic", "point")
 SR_KINDS = ("sr", "depth_sr")
@@ -364,6 +363,66 @@ class Crops:
 
 
 # ------------------------------------------------------------------------------------- adaptation
+class Adaptation(loop.Task):
+    """The adaptation on the shared loop (no run directory: no checkpoint, resume or log file):
+    the bag's frames prepared as the runtime prepares them, the sensor model chosen, random crops
+    on the low-res grid, AdamW with a cosine schedule, ``w_cons cons + w_edge edge + w_anchor anchor``."""
+
+    def __init__(self, cfg: AdaptConfig, src, bag: pathlib.Path, log) -> None:
+        self.cfg, self.src, self.bag, self.log = cfg, src, bag, log
+        self.guided = src.kind == "sr"
+        self.curve: list[dict[str, float]] = []
+
+    def build(self, ctx: loop.Context) -> None:
+        from depth_refine_ros.models.export import load_torch_model
+
+        cfg, src, bag, log = self.cfg, self.src, self.bag, self.log
+        frames, self.info = load_bag_frames(bag, cfg.registration, cfg.max_frames, log)
+        lo, hi = src.card.scales or (1, 1 << 30)
+        if not lo <= self.info["scale"] <= hi:
+            log(f"adapt: warning: the bag's scale x{self.info['scale']} is outside the model's x{lo}..x{hi}")
+        self.model = load_torch_model(src)
+        self.train_f, self.val_f, self.split_note = split(frames, cfg.val_frac)
+        for f in self.val_f:
+            f.out0 = run_full(self.model, self.guided, f)
+        if cfg.sensor == "auto":
+            self.sensor, self.scores = choose_sensor(self.val_f)
+        else:
+            self.sensor, self.scores = cfg.sensor, choose_sensor(self.val_f)[1]
+        info = self.info
+        log(f"adapt: {src.describe()} on {len(self.train_f)} frames of {bag} ({info['depth_hw'][1]}x"
+            f"{info['depth_hw'][0]} -> {info['rgb_hw'][1]}x{info['rgb_hw'][0]}, x{info['scale']:g}; "
+            f"{self.split_note}); sensor model {self.sensor} (trimmed L1 of the starting model's output, mm: "
+            f"{self.scores})")
+        self.before = _mean_losses([frame_losses(f.out0, f, self.sensor) for f in self.val_f])
+        self.crops = Crops(self.train_f, cfg.patch, cfg.seed)
+        # the anchor: the starting model on the same crop
+        self.frozen = copy.deepcopy(self.model).eval().requires_grad_(False)
+
+    def optimiser(self, params):
+        return loop.adamw_cosine(params, self.cfg.lr, 0.0, self.cfg.steps)
+
+    def start(self, step: int) -> None:
+        self.model.train()
+
+    def batches(self, start: int):
+        while True:
+            yield self.crops.batch(self.cfg.batch)
+
+    def loss(self, batch, step: int):
+        cfg = self.cfg
+        up, rgb, lr, valid = batch
+        with torch.no_grad():
+            out0 = _forward(self.frozen, self.guided, up, rgb)
+        pred = _forward(self.model, self.guided, up, rgb)
+        terms = {"cons": consistency(pred, lr, valid, self.sensor), "edge": edge_smoothness(pred, rgb),
+                 "anchor": (pred - out0).abs().mean()}
+        loss = cfg.w_cons * terms["cons"] + cfg.w_edge * terms["edge"] + cfg.w_anchor * terms["anchor"]
+        row = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
+        self.curve.append(row)
+        return loss, {k: row[k] for k in terms}
+
+
 def adapt(cfg: AdaptConfig) -> dict:
     """Run one adaptation and write the model directory; returns a summary (also in the card).
 
@@ -373,7 +432,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     """
     from depth_refine_ros.core.modeldir import load_model_dir
     from depth_refine_ros.models import config_from_dict
-    from depth_refine_ros.models.export import load_torch_model, write_model_dir
+    from depth_refine_ros.models.export import write_model_dir
 
     if cfg.sensor != "auto":
         try:
@@ -385,58 +444,18 @@ def adapt(cfg: AdaptConfig) -> dict:
     src = load_model_dir(cfg.model)
     if src.kind not in SR_KINDS:
         raise AdaptError(f"adapt fine-tunes SR models ({', '.join(SR_KINDS)}); {cfg.model} is a {src.kind} model")
-    guided = src.kind == "sr"
-    torch.manual_seed(cfg.seed)
     bag = pathlib.Path(cfg.bag)
     out = pathlib.Path(cfg.out or f"runs/adapt/{src.name}_{(bag if bag.is_dir() else bag.parent).name}")
     if out.resolve() == src.path.resolve():
         raise AdaptError(f"--out {out} is the source model's directory: write the adapted model elsewhere")
     log = (lambda s: sys.stderr.write(s + "\n"))
-    frames, info = load_bag_frames(bag, cfg.registration, cfg.max_frames, log)
-    lo, hi = src.card.scales or (1, 1 << 30)
-    if not lo <= info["scale"] <= hi:
-        log(f"adapt: warning: the bag's scale x{info['scale']} is outside the model's x{lo}..x{hi}")
-    model = load_torch_model(src)
-    train_f, val_f, split_note = split(frames, cfg.val_frac)
-    for f in val_f:
-        f.out0 = run_full(model, guided, f)
-    if cfg.sensor == "auto":
-        sensor, scores = choose_sensor(val_f)
-    else:
-        sensor, scores = cfg.sensor, choose_sensor(val_f)[1]
-    log(f"adapt: {src.describe()} on {len(train_f)} frames of {bag} ({info['depth_hw'][1]}x{info['depth_hw'][0]} -> "
-        f"{info['rgb_hw'][1]}x{info['rgb_hw'][0]}, x{info['scale']:g}; {split_note}); sensor model {sensor} "
-        f"(trimmed L1 of the starting model's output, mm: {scores})")
-    before = _mean_losses([frame_losses(f.out0, f, sensor) for f in val_f])
-
-    crops = Crops(train_f, cfg.patch, cfg.seed)
-    frozen = copy.deepcopy(model).eval().requires_grad_(False)  # the anchor: the starting model on the same crop
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-    curve: list[dict[str, float]] = []
-    t0 = time.time()
-    for step in range(1, cfg.steps + 1):
-        up, rgb, lr, valid = crops.batch(cfg.batch)
-        with torch.no_grad():
-            out0 = _forward(frozen, guided, up, rgb)
-        pred = _forward(model, guided, up, rgb)
-        terms = {"cons": consistency(pred, lr, valid, sensor), "edge": edge_smoothness(pred, rgb),
-                 "anchor": (pred - out0).abs().mean()}
-        loss = cfg.w_cons * terms["cons"] + cfg.w_edge * terms["edge"] + cfg.w_anchor * terms["anchor"]
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        row = {"loss": loss.item(), **{k: v.item() for k, v in terms.items()}}
-        curve.append(row)
-        if step % 5 == 0 or step == cfg.steps:
-            progress.show(step, cfg.steps, row, t0)
+    task = Adaptation(cfg, src, bag, log)
+    minutes = loop.run(task, loop.LoopConfig(steps=cfg.steps, seed=cfg.seed, show_every=5))["minutes"]
     sys.stderr.write("\n")
-    minutes = (time.time() - t0) / 60
+    model, sensor, val_f, curve, info, crops = task.model, task.sensor, task.val_f, task.curve, task.info, task.crops
+    before = task.before
     model.eval()
-    after = _mean_losses([frame_losses(run_full(model, guided, f), f, sensor) for f in val_f])
+    after = _mean_losses([frame_losses(run_full(model, task.guided, f), f, sensor) for f in val_f])
     weights = {"cons": cfg.w_cons, "edge": cfg.w_edge, "anchor": cfg.w_anchor}
     before["total"] = sum(weights[k] * before[k] for k in weights)
     after["total"] = sum(weights[k] * after[k] for k in weights)
@@ -451,10 +470,10 @@ def adapt(cfg: AdaptConfig) -> dict:
         "source_model": {"name": src.name, "path": str(src.path), "kind": src.kind,
                          "weights_sha256": src.sha256(src.card.weights)},
         "bag": bag_digest(bag), **{k: v for k, v in info.items()},
-        "frames_adapted": len(train_f), "frames_validation": len(val_f), "split": split_note,
+        "frames_adapted": len(task.train_f), "frames_validation": len(val_f), "split": task.split_note,
         "steps": cfg.steps, "batch": cfg.batch, "patch": [crops.ch, crops.cw], "lr": cfg.lr, "seed": cfg.seed,
         "sensor_model": sensor, "sensor_model_chosen_by": "auto" if cfg.sensor == "auto" else "user",
-        "sensor_model_scores_mm": scores,
+        "sensor_model_scores_mm": task.scores,
         "losses": {"cons": f"trimmed L1 ({int(TRIM * 100)} % largest left out) of {sensor}-sampled output vs "
                            "the low-res input, valid pixels",
                    "edge": f"edge-aware smoothness, |grad D/mean D| exp(-{EDGE_GAMMA:g} |grad I|)",

@@ -2,7 +2,8 @@
 
 Supervised tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under
 ``torchrun`` the same command trains with DistributedDataParallel. The other commands
-(:data:`COMMANDS`) each have their own options (``depth-refine-train <command> --help``).
+(:data:`COMMANDS`) each have their own flags (``depth-refine-train <command> --help``). Every task
+takes the one dialect too: ``--config YAML`` of its config fields and ``--set key=value``.
 """
 from __future__ import annotations
 
@@ -74,8 +75,9 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
 
 
 def adapt_main(argv: list[str]) -> int:
-    """``depth-refine-train adapt --bag BAG --model M [--out DIR] [--steps N] ...``"""
+    """``depth-refine-train adapt --bag BAG --model M [--out DIR] [--steps N] [--config YAML] [--set K=V] ...``"""
     from depth_refine_training.adapt import SENSOR_MODELS, AdaptConfig
+    from depth_refine_training.config import add_config_options, parse_command
 
     d = AdaptConfig(bag="", model="")
     ap = argparse.ArgumentParser(
@@ -83,8 +85,8 @@ def adapt_main(argv: list[str]) -> int:
         description="Fine-tune an SR model (sr or depth_sr) to a sensor from a recorded rosbag (rgb/image + "
                     "depth_lr/image), without ground truth: low-res consistency under a sensor model, "
                     "edge-aware smoothness, an anchor to the starting model. Writes a model directory.")
-    ap.add_argument("--bag", required=True, help="rosbag2 directory (sqlite3 or MCAP)")
-    ap.add_argument("--model", required=True, help="starting model: installed name or model directory")
+    ap.add_argument("--bag", default="", help="rosbag2 directory (sqlite3 or MCAP); required")
+    ap.add_argument("--model", default="", help="starting model: installed name or model directory; required")
     ap.add_argument("--out", default="", help="model directory to write (default runs/adapt/<model>_<bag>)")
     ap.add_argument("--steps", type=int, default=d.steps)
     ap.add_argument("--batch", type=int, default=d.batch)
@@ -103,14 +105,22 @@ def adapt_main(argv: list[str]) -> int:
     ap.add_argument("--max-frames", type=int, default=d.max_frames, help="at most this many frames (evenly spaced)")
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--name", default="", help="the adapted model's name (default: the directory's)")
-    a = ap.parse_args(argv)
+    add_config_options(ap)
+    try:
+        a, finish = parse_command(ap, argv, AdaptConfig)
+        cfg = finish(AdaptConfig(bag=a.bag, model=a.model, out=a.out, steps=a.steps, batch=a.batch, lr=a.lr,
+                                 patch=a.patch, sensor=a.sensor, w_cons=a.w_cons, w_edge=a.w_edge, w_anchor=a.w_anchor,
+                                 registration=a.registration, val_frac=a.val_frac, max_frames=a.max_frames,
+                                 seed=a.seed, name=a.name))
+    except (ValueError, OSError) as e:
+        print(f"depth-refine-train adapt: {e}", file=sys.stderr)
+        return 2
+    if not cfg.bag or not cfg.model:
+        print("depth-refine-train adapt: --bag and --model are required (flags, --config or --set)", file=sys.stderr)
+        return 2
     from depth_refine_ros.core.modeldir import ModelError
     from depth_refine_training.adapt import AdaptError, adapt
 
-    cfg = AdaptConfig(bag=a.bag, model=a.model, out=a.out, steps=a.steps, batch=a.batch, lr=a.lr, patch=a.patch,
-                      sensor=a.sensor, w_cons=a.w_cons, w_edge=a.w_edge, w_anchor=a.w_anchor,
-                      registration=a.registration, val_frac=a.val_frac, max_frames=a.max_frames, seed=a.seed,
-                      name=a.name)
     try:
         result = adapt(cfg)
     except (AdaptError, ModelError) as e:
@@ -158,17 +168,19 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="depth-refine-train", formatter_class=argparse.RawDescriptionHelpFormatter,
         description=__doc__ + "\ncommands:\n" + commands,
-        usage="depth-refine-train {sr,depth_sr,mono} [--config YAML] [key=value ...]\n"
+        usage="depth-refine-train {sr,depth_sr,mono} [--config YAML] [key=value ...] [--set key=value ...]\n"
               f"       depth-refine-train {{{','.join(COMMANDS)}}} ...")
     ap.add_argument("task", choices=["sr", "depth_sr", "mono"])
     ap.add_argument("--config", help="YAML config (training/configs/*.yaml)")
     ap.add_argument("overrides", nargs="*", help="key=value overrides of the config")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="a key=value override, as the other commands take it (the same as a bare one)")
     a = ap.parse_intermixed_args(argv)
     from depth_refine_training.config import load_config
     from depth_refine_training.trainer import train
 
     try:
-        cfg = load_config(a.config, a.overrides, a.task)
+        cfg = load_config(a.config, a.overrides + a.set, a.task)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train: {e}", file=sys.stderr)
         return 2

@@ -1,4 +1,11 @@
-"""Training configuration: YAML -> typed dataclass, with ``key=value`` overrides from the CLI."""
+"""Training configuration: YAML -> typed dataclass, with ``key=value`` overrides from the CLI.
+
+One dialect for every task: a YAML file of config fields (``--config``) and ``key=value`` overrides
+(``--set key=value``; the supervised tasks also take them bare). The supervised tasks' dataclass is
+:class:`TrainConfig`; the other commands have their own (``DistillConfig``, ``SelfSupConfig``,
+``SddrTrainConfig``, ``AdaptConfig``) and keep their ``--flags`` too: a flag overrides the YAML, and
+``--set`` overrides both (:func:`parse_command`).
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -88,9 +95,80 @@ def _coerce(value: str, current):
         return int(value)
     if isinstance(current, float):
         return float(value)
+    if isinstance(current, tuple):
+        return tuple(yaml.safe_load(value))
     if isinstance(current, list | dict):
         return yaml.safe_load(value)
     return value
+
+
+def read_yaml(path: str | pathlib.Path, cls: type) -> dict:
+    """A YAML file's mapping, checked against the fields of the dataclass ``cls``.
+
+    Raises:
+        ValueError: unknown keys (the message lists the valid ones).
+    """
+    data = yaml.safe_load(pathlib.Path(path).read_text()) or {}
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(data) - names
+    if unknown:
+        raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(names)}")
+    return data
+
+
+def apply_overrides(cfg, overrides=()):
+    """Set fields of the dataclass instance ``cfg`` from ``key=value`` strings, each value coerced to
+    the field's current type (lists, tuples and mappings as YAML); returns ``cfg``.
+
+    Raises:
+        ValueError: an unknown key (the message lists the valid ones).
+    """
+    names = {f.name for f in dataclasses.fields(cfg)}
+    for ov in overrides:
+        if not ov.strip():
+            continue
+        key, _, value = ov.partition("=")
+        if key not in names:
+            raise ValueError(f"unknown override '{key}'; valid: {sorted(names)}")
+        setattr(cfg, key, _coerce(value, getattr(cfg, key)))
+    return cfg
+
+
+def add_config_options(ap) -> None:
+    """``--config YAML`` and ``--set KEY=VALUE`` on a command's ``argparse`` parser."""
+    ap.add_argument("--config", help="YAML of config fields (a flag given on the command line overrides it)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one config field (repeatable; lists and mappings as YAML); overrides flags")
+
+
+def parse_command(ap, argv, cls: type):
+    """Parse a command's arguments in the one dialect: the YAML of ``--config`` first (its fields
+    become the defaults of the flags of the same name), then the flags.
+
+    Returns:
+        ``(namespace, finish)``: build the config from the namespace as the command always did, then
+        ``finish(cfg)`` sets the YAML's fields that have no flag and applies ``--set``.
+
+    Raises:
+        ValueError: an unknown key in the YAML (argparse exits on an unknown flag as usual).
+    """
+    import argparse
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    data = read_yaml(known.config, cls) if known.config else {}
+    dests = {a.dest for a in ap._actions}
+    ap.set_defaults(**{k: v for k, v in data.items() if k in dests})
+    a = ap.parse_args(argv)
+
+    def finish(cfg):
+        for k, v in data.items():
+            if k not in dests:
+                setattr(cfg, k, tuple(v) if isinstance(getattr(cfg, k), tuple) else v)
+        return apply_overrides(cfg, a.set)
+
+    return a, finish
 
 
 def load_config(path: str | None, overrides: list[str] = (), task: str | None = None) -> TrainConfig:
@@ -99,19 +177,7 @@ def load_config(path: str | None, overrides: list[str] = (), task: str | None = 
     Raises:
         ValueError: unknown keys (the message lists the valid ones).
     """
-    data = yaml.safe_load(pathlib.Path(path).read_text()) if path else {}
-    names = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = set(data) - names
-    if unknown:
-        raise ValueError(f"unknown config keys {sorted(unknown)}; valid: {sorted(names)}")
-    cfg = TrainConfig(**data)
-    for ov in overrides:
-        if not ov.strip():
-            continue
-        key, _, value = ov.partition("=")
-        if key not in names:
-            raise ValueError(f"unknown override '{key}'; valid: {sorted(names)}")
-        setattr(cfg, key, _coerce(value, getattr(cfg, key)))
+    cfg = apply_overrides(TrainConfig(**(read_yaml(path, TrainConfig) if path else {})), overrides)
     if task:
         cfg.task = task
     return cfg

@@ -60,13 +60,10 @@ model directory (``<out>/model`` or ``--export``) whose card records the distill
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
 import json
-import math
 import pathlib
 import sys
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,7 +74,8 @@ from torch import nn
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_from_dict, config_to_dict, preset_config
-from depth_refine_training import losses, progress
+from depth_refine_training import loop, losses
+from depth_refine_training.config import add_config_options, parse_command
 from depth_refine_training.data import Frame, SRPatches, load_frames
 from depth_refine_training.trainer import load_init, validate_sr
 
@@ -107,6 +105,8 @@ class DistillConfig:
         rho1, rho2: weights of ``L_struct`` and ``L_distill``; tau: soft-edge scale.
         role_scales: SR factors of the role validation; val_scales: of the final test-day scores.
         time_limit_min: stop (checkpoint, resumable) after this many minutes (0 = none).
+        stop_step: stop (checkpoint, resumable) after this many iterations of the schedule (phase-1
+            iterations, warm-up steps and student steps; 0 = none).
         seed: everything random derives from it. out: run directory. export: model directory
             (default ``<out>/model``); name: the model's name (default: the directory's).
     """
@@ -146,6 +146,7 @@ class DistillConfig:
     out: str = "runs/distill"
     export: str = ""
     name: str = ""
+    stop_step: int = 0
 
 
 class SPNet(nn.Module):
@@ -249,11 +250,6 @@ def _batch(ds: SRPatches, start: int, n: int, device: torch.device) -> list[torc
     return [torch.stack(t).to(device) for t in zip(*items, strict=True)]
 
 
-def _cosine(opt: torch.optim.Optimizer, total: int) -> torch.optim.lr_scheduler.LambdaLR:
-    return torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, total) / max(total, 1))))
-
-
 def _de_config(cfg: DistillConfig):
     """DENet's network config: ``preset_de``'s, except that a guided SR DENet initialised from a model
     directory takes the config its card records (a shipped model may override its preset, e.g.
@@ -273,29 +269,69 @@ def _de_config(cfg: DistillConfig):
         raise ValueError(f"--preset-de {cfg.preset_de!r} is not a {kind} preset (DENet of kind {cfg.de_kind})") from e
 
 
-class Distiller:
-    """The three nets, their optimisers, the data streams and the step counters of one run."""
+class Distiller(loop.Task):
+    """The three nets, their optimisers, the data streams and the step counters of one run, as a
+    part of the shared loop: one loop step is one iteration of the schedule (:meth:`update`)."""
 
-    def __init__(self, cfg: DistillConfig, device: torch.device) -> None:
-        self.cfg, self.device = cfg, device
-        torch.manual_seed(cfg.seed)
+    def __init__(self, cfg: DistillConfig) -> None:
+        self.cfg = cfg
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.baseline = cfg.teacher == "none"
         self.dsr_total = cfg.p1_dsr + cfg.epochs * cfg.epoch_steps
-        self.dsr_cfg = preset_config("depth_sr", cfg.preset_dsr)
-        self.dsr = build_model("depth_sr", self.dsr_cfg).to(device)
-        self.opt_dsr = torch.optim.AdamW(self.dsr.parameters(), lr=cfg.lr_dsr, weight_decay=cfg.weight_decay)
-        self.sched_dsr = _cosine(self.opt_dsr, self.dsr_total)
-        self.de = self.sp = None
         self.de_sr = cfg.de_kind == "sr"
+        self.p1_dsr = self.dsr_total if self.baseline else cfg.p1_dsr
+        self.p1_de = 0 if self.baseline else cfg.p1_de
+        self.epochs = 0 if self.baseline else cfg.epochs
+        self.total = max(self.p1_dsr, self.p1_de) + (cfg.sp_warmup + self.epochs * cfg.epoch_steps
+                                                     if self.epochs else 0)
+        # counters: everything the loop position depends on, so a checkpoint is a resume point
+        self.state = {"dsr": 0, "de": 0, "sp": 0, "epoch": 0, "epoch_step": 0, "teacher": None, "roles": []}
+        self.epoch_done = False
+
+    def save_config(self, out: pathlib.Path) -> None:
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=1))
+
+    def build(self, ctx: loop.Context) -> None:
+        cfg, device = self.cfg, self.device
+        held = set(cfg.val_groups) | set(cfg.role_groups)
+        train_frames = load_frames(cfg.data, exclude=held, limit=cfg.train_limit or None)
+        self.role_frames = [] if cfg.teacher == "none" else load_frames(cfg.data, groups=set(cfg.role_groups),
+                                                                        limit=cfg.role_limit or None)
+        n = 1 << 30  # SRPatches items are made on demand from their index: a length that is never reached
+        self.dsr_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed)
+        self.de_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 1)
+        self.sp_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 2)
+        self.dsr_cfg = preset_config("depth_sr", cfg.preset_dsr)
+        self.dsr = self.model = build_model("depth_sr", self.dsr_cfg).to(device)
+        self.de = self.sp = None
         if not self.baseline:
             self.de_cfg = _de_config(cfg)
             self.de = build_model("sr" if self.de_sr else "mono", self.de_cfg).to(device)
-            self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
-            self.sched_de = _cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
             self.sp = SPNet().to(device)
+
+    def optimiser(self, params):
+        """DSRNet's AdamW and schedule (the loop's); DENet's and SPNet's are the task's own."""
+        cfg = self.cfg
+        self.opt_dsr = torch.optim.AdamW(params, lr=cfg.lr_dsr, weight_decay=cfg.weight_decay)
+        self.sched_dsr = loop.cosine(self.opt_dsr, self.dsr_total)
+        if not self.baseline:
+            self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
+            self.sched_de = loop.cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
             self.opt_sp = torch.optim.AdamW(self.sp.parameters(), lr=cfg.lr_sp, weight_decay=cfg.weight_decay)
-        # counters: everything the loop position depends on, so a checkpoint is a resume point
-        self.state = {"dsr": 0, "de": 0, "sp": 0, "epoch": 0, "epoch_step": 0, "teacher": None, "roles": []}
+        return self.opt_dsr, self.sched_dsr
+
+    def init(self) -> None:
+        for net, src in ((self.dsr, self.cfg.init_dsr), (self.de, self.cfg.init_de)):
+            if net is not None and src:
+                sys.stderr.write(f"init: {load_init(net, _resolve_init(src))} tensors from {src}\n")
+
+    def batches(self, start: int):
+        # each update draws its batches from the streams by the nets' own counters (resumable, and
+        # the same batches in every arm); the loop's stream only counts the iterations
+        step = start
+        while True:
+            yield step
+            step += 1
 
     # -- steps ---------------------------------------------------------------------------------
     def dsr_task_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
@@ -377,8 +413,70 @@ class Distiller:
         opt.step()
         sched.step()
 
+    # -- the loop's step: one iteration of the schedule --------------------------------------------
+    def update(self, batch, step: int) -> dict[str, float]:
+        """Phase 1 (both nets, one step each while it has steps left), then SPNet's warm-up, then the
+        epochs: the role decision at an epoch's start, one student step and one SPNet step."""
+        cfg, st, b, device = self.cfg, self.state, self.cfg.batch, self.device
+        self.epoch_done = False
+        if st["dsr"] < self.p1_dsr or st["de"] < self.p1_de:
+            logs: dict[str, float] = {}
+            if st["dsr"] < self.p1_dsr:
+                logs.update(self.dsr_task_step(_batch(self.dsr_stream, st["dsr"] * b, b, device)))
+            if st["de"] < self.p1_de:
+                logs.update(self.de_task_step(_batch(self.de_stream, st["de"] * b, b, device)))
+            self.label = "phase1"
+        elif self.epochs and st["sp"] < cfg.sp_warmup:
+            logs = {"sp": self.sp_step(_batch(self.sp_stream, st["sp"] * b, b, device))}
+            self.label = "sp_warmup"
+        else:
+            if st["teacher"] is None:
+                self.choose_roles()
+            student = "de" if st["teacher"] == "dsr" else "dsr"
+            stream = self.dsr_stream if student == "dsr" else self.de_stream
+            batch = _batch(stream, st[student] * b, b, device)
+            logs = self.student_step(student, batch)
+            logs["sp"] = self.sp_step(batch)
+            st["epoch_step"] += 1
+            self.label = f"epoch{st['epoch']}:{student}"
+            self.row = [self.label, st["epoch"], st["dsr"], st["de"], st["sp"], json.dumps(logs)]
+            if st["epoch_step"] >= cfg.epoch_steps:  # the epoch is over: the next one decides the roles again
+                st.update(epoch=st["epoch"] + 1, epoch_step=0, teacher=None)
+                self.epoch_done = True
+            return logs
+        self.row = [self.label, st["epoch"], st["dsr"], st["de"], st["sp"], json.dumps(logs)]
+        return logs
+
+    def choose_roles(self) -> None:
+        """Score both nets on the role-validation days; the lower RMSE teaches this epoch (unless forced)."""
+        cfg, st, device = self.cfg, self.state, self.device
+        e_dsr = validate_sr(self.dsr, self.role_frames, cfg.role_scales, device, False)
+        e_de = (validate_sr(self.de, self.role_frames, cfg.role_scales, device, True) if self.de_sr
+                else validate_de(self.de, self.role_frames, cfg.role_scales, device))
+        err_dsr = float(np.mean([e_dsr[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
+        err_de = float(np.mean([e_de[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
+        st["teacher"], auto = choose_teacher(err_dsr, err_de, cfg.teacher)
+        st["roles"].append({"epoch": st["epoch"], "dsr_rmse_cm": round(err_dsr, 3), "de_rmse_cm": round(err_de, 3),
+                            "teacher": st["teacher"], "auto_teacher": auto})
+        sys.stderr.write(f"\nepoch {st['epoch']}: role-validation RMSE DSRNet {err_dsr:.2f} cm, DENet "
+                         f"{err_de:.2f} cm -> teacher {st['teacher']} (by error: {auto})\n")
+
+    def csv_row(self, step: int, terms: dict[str, float], seconds: float) -> list:
+        return [*self.row, f"{seconds:.1f}"]
+
+    def save_due(self, step: int) -> bool:
+        return self.epoch_done
+
+    def done(self) -> int:
+        """Iterations of the schedule done (the loop's step), from the counters."""
+        st, cfg = self.state, self.cfg
+        p1 = max(min(st["dsr"], self.p1_dsr), min(st["de"], self.p1_de))
+        return p1 + (min(st["sp"], cfg.sp_warmup) if self.epochs else 0) + st["epoch"] * cfg.epoch_steps \
+            + st["epoch_step"]
+
+
     # -- checkpoints -----------------------------------------------------------------------------
-    def save(self, path: pathlib.Path, metrics: dict | None = None) -> None:
+    def state_dict(self, metrics: dict | None = None) -> dict:
         ck = {"dsr": self.dsr.state_dict(), "opt_dsr": self.opt_dsr.state_dict(),
               "sched_dsr": self.sched_dsr.state_dict(), "state": self.state,
               "config": dataclasses.asdict(self.cfg), "dsr_config": config_to_dict(self.dsr_cfg),
@@ -387,12 +485,12 @@ class Distiller:
             ck.update(de=self.de.state_dict(), opt_de=self.opt_de.state_dict(), sched_de=self.sched_de.state_dict(),
                       sp=self.sp.state_dict(), opt_sp=self.opt_sp.state_dict(),
                       de_config=config_to_dict(self.de_cfg))
-        tmp = path.with_suffix(".tmp")
-        torch.save(ck, tmp)
-        tmp.replace(path)  # a kill during the write leaves the previous checkpoint intact
+        return ck
 
-    def load(self, path: pathlib.Path) -> None:
-        ck = torch.load(path, map_location=self.device, weights_only=False)
+    def to_checkpoint(self, step: int, metrics: dict[str, float]) -> dict:
+        return self.state_dict(metrics)
+
+    def from_checkpoint(self, ck: dict) -> int:
         self.dsr.load_state_dict(ck["dsr"])
         self.opt_dsr.load_state_dict(ck["opt_dsr"])
         self.sched_dsr.load_state_dict(ck["sched_dsr"])
@@ -403,6 +501,9 @@ class Distiller:
             self.sp.load_state_dict(ck["sp"])
             self.opt_sp.load_state_dict(ck["opt_sp"])
         self.state = ck["state"]
+        sys.stderr.write(f"resumed from {self.ctx.out / 'last.pt'}: {self.state['dsr']} DSRNet steps, "
+                         f"epoch {self.state['epoch']}\n")
+        return self.done()
 
 
 def choose_teacher(dsr_err: float, de_err: float, forced: str) -> tuple[str, str]:
@@ -416,7 +517,7 @@ def run(cfg: DistillConfig) -> dict:
 
     Returns:
         ``{"out", "complete", "state", "metrics", "model"}``; ``complete`` is False when stopped by
-        the time limit or a ``STOP`` file (rerun the same command to resume).
+        the time limit, ``stop_step`` or a ``STOP`` file (rerun the same command to resume).
 
     Raises:
         ValueError: a bad ``teacher`` value, or a split that overlaps the test days.
@@ -427,100 +528,19 @@ def run(cfg: DistillConfig) -> dict:
         raise ValueError(f"de_kind must be mono or sr, not {cfg.de_kind!r}")
     if set(cfg.role_groups) & set(cfg.val_groups):
         raise ValueError("role_groups must not include test days (val_groups)")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    out = pathlib.Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
-    held = set(cfg.val_groups) | set(cfg.role_groups)
-    train_frames = load_frames(cfg.data, exclude=held, limit=cfg.train_limit or None)
-    role_frames = [] if cfg.teacher == "none" else load_frames(cfg.data, groups=set(cfg.role_groups),
-                                                               limit=cfg.role_limit or None)
-    n = 1 << 30  # SRPatches items are made on demand from their index: a length that is never reached
-    dsr_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed)
-    de_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 1)
-    sp_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 2)
-    dist = Distiller(cfg, device)
-    ckpt = out / "last.pt"
-    if ckpt.exists():
-        dist.load(ckpt)
-        sys.stderr.write(f"resumed from {ckpt}: {dist.state['dsr']} DSRNet steps, epoch {dist.state['epoch']}\n")
-    else:
-        for net, src in ((dist.dsr, cfg.init_dsr), (dist.de, cfg.init_de)):
-            if net is not None and src:
-                sys.stderr.write(f"init: {load_init(net, _resolve_init(src))} tensors from {src}\n")
-    st = dist.state
-    b = cfg.batch
-    p1_dsr = dist.dsr_total if dist.baseline else cfg.p1_dsr
-    p1_de = 0 if dist.baseline else cfg.p1_de
-    epochs = 0 if dist.baseline else cfg.epochs
-    total = max(p1_dsr, p1_de) + (cfg.sp_warmup + epochs * cfg.epoch_steps if epochs else 0)
-
-    def done() -> int:
-        p1 = max(min(st["dsr"], p1_dsr), min(st["de"], p1_de))
-        return p1 + (min(st["sp"], cfg.sp_warmup) if epochs else 0) + st["epoch"] * cfg.epoch_steps + st["epoch_step"]
-
-    log_f = open(out / "log.csv", "a", newline="")
-    log = csv.writer(log_f)
-    (out / "STOP").unlink(missing_ok=True)  # a STOP left in the directory is not a request to this run
-    t0, done0 = time.time(), done()
-
-    def stop() -> bool:
-        return (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min) or (out / "STOP").exists()
-
-    def record(phase: str, logs: dict[str, float]) -> None:
-        log.writerow([phase, st["epoch"], st["dsr"], st["de"], st["sp"], json.dumps(logs), f"{time.time() - t0:.1f}"])
-        if done() % 10 == 0 or done() == total:
-            progress.show(done(), total, logs, t0, start=done0, label=phase)
-
-    stopped = False
-    # phase 1: both nets on their own task, one step each per iteration
-    while not stopped and (st["dsr"] < p1_dsr or st["de"] < p1_de):
-        logs: dict[str, float] = {}
-        if st["dsr"] < p1_dsr:
-            logs.update(dist.dsr_task_step(_batch(dsr_stream, st["dsr"] * b, b, device)))
-        if st["de"] < p1_de:
-            logs.update(dist.de_task_step(_batch(de_stream, st["de"] * b, b, device)))
-        record("phase1", logs)
-        stopped = stop()
-    # phase 2: SPNet warm-up, then epochs of teacher/student steps
-    while not stopped and epochs and st["sp"] < cfg.sp_warmup:
-        record("sp_warmup", {"sp": dist.sp_step(_batch(sp_stream, st["sp"] * b, b, device))})
-        stopped = stop()
-    while not stopped and st["epoch"] < epochs:
-        if st["teacher"] is None:
-            e_dsr = validate_sr(dist.dsr, role_frames, cfg.role_scales, device, False)
-            e_de = (validate_sr(dist.de, role_frames, cfg.role_scales, device, True) if dist.de_sr
-                    else validate_de(dist.de, role_frames, cfg.role_scales, device))
-            err_dsr = float(np.mean([e_dsr[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
-            err_de = float(np.mean([e_de[f"rmse_cm_x{s}"] for s in cfg.role_scales]))
-            st["teacher"], auto = choose_teacher(err_dsr, err_de, cfg.teacher)
-            st["roles"].append({"epoch": st["epoch"], "dsr_rmse_cm": round(err_dsr, 3), "de_rmse_cm": round(err_de, 3),
-                                "teacher": st["teacher"], "auto_teacher": auto})
-            sys.stderr.write(f"\nepoch {st['epoch']}: role-validation RMSE DSRNet {err_dsr:.2f} cm, DENet "
-                             f"{err_de:.2f} cm -> teacher {st['teacher']} (by error: {auto})\n")
-        student = "de" if st["teacher"] == "dsr" else "dsr"
-        stream = dsr_stream if student == "dsr" else de_stream
-        while not stopped and st["epoch_step"] < cfg.epoch_steps:
-            batch = _batch(stream, st[student] * b, b, device)
-            logs = dist.student_step(student, batch)
-            logs["sp"] = dist.sp_step(batch)
-            st["epoch_step"] += 1
-            record(f"epoch{st['epoch']}:{student}", logs)
-            stopped = stop()
-        if st["epoch_step"] >= cfg.epoch_steps:
-            st.update(epoch=st["epoch"] + 1, epoch_step=0, teacher=None)
-            dist.save(ckpt)
-    log_f.close()
+    task = Distiller(cfg)
+    res = loop.run(task, loop.LoopConfig(out=cfg.out, steps=task.total, seed=cfg.seed, stop_step=cfg.stop_step,
+                                         time_limit_min=cfg.time_limit_min, show_every=10))
+    out, st, ckpt = pathlib.Path(cfg.out), task.state, pathlib.Path(cfg.out) / "last.pt"
     sys.stderr.write("\n")
     (out / "roles.json").write_text(json.dumps(st["roles"], indent=1))
-    if stopped:
-        dist.save(ckpt)
-        sys.stderr.write(f"stopped at {done()}/{total}; rerun the same command to resume from {ckpt}\n")
+    if res["step"] < task.total:  # stopped: the loop saved last.pt
+        sys.stderr.write(f"stopped at {res['step']}/{task.total}; rerun the same command to resume from {ckpt}\n")
         return {"out": str(out), "complete": False, "state": st, "metrics": {}, "model": None}
     val_frames = load_frames(cfg.data, groups=set(cfg.val_groups), limit=cfg.val_limit or None)
-    metrics = validate_sr(dist.dsr, val_frames, cfg.val_scales, device, False)
-    dist.save(ckpt, metrics)
-    md = export_dsr(dist, metrics)
+    metrics = validate_sr(task.dsr, val_frames, cfg.val_scales, task.device, False)
+    loop.save(task.state_dict(metrics), ckpt)
+    md = export_dsr(task, metrics)
     return {"out": str(out), "complete": True, "state": st, "metrics": metrics, "model": str(md.path)}
 
 
@@ -568,7 +588,8 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train distill [--out DIR] [--teacher auto|dsr|de|none] ...``; returns the exit code."""
+    """``depth-refine-train distill [--config YAML] [--out DIR] [--teacher auto|dsr|de|none] [--set K=V] ...``;
+    returns the exit code."""
     d = DistillConfig()
     ap = argparse.ArgumentParser(
         prog="depth-refine-train distill",
@@ -614,10 +635,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-limit", type=int, default=d.val_limit, help="test-day frames scored at the end")
     ap.add_argument("--role-limit", type=int, default=d.role_limit, help="role-validation frames (0 = all)")
     ap.add_argument("--time-limit-min", type=float, default=d.time_limit_min)
+    ap.add_argument("--stop-step", type=int, default=d.stop_step,
+                    help="stop (saved, resumable) after this many iterations of the schedule")
     ap.add_argument("--seed", type=int, default=d.seed)
-    a = ap.parse_args(argv)
-    cfg = DistillConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(DistillConfig)})
+    add_config_options(ap)
     try:
+        a, finish = parse_command(ap, argv, DistillConfig)
+        cfg = finish(DistillConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(DistillConfig)}))
         result = run(cfg)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train distill: {e}", file=sys.stderr)

@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import pathlib
 import sys
 import time
@@ -67,8 +66,8 @@ from depth_refine_ros.core import metrics
 from depth_refine_ros.core.net_input import fit_scale_shift, minmax_normalise
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
 from depth_refine_ros.pipeline.sddr import coarse_to_fine, fit_high, windows
-from depth_refine_training import losses, progress
-from depth_refine_training.config import TrainConfig
+from depth_refine_training import loop, losses
+from depth_refine_training.config import TrainConfig, add_config_options, parse_command
 
 MIN_REGION_PX = 8
 """Edge regions smaller than this (px) get no affine fit (two unknowns need a few points)."""
@@ -91,6 +90,8 @@ class SddrTrainConfig:
         val_limit: held-out frames validated (evenly spaced; 0 = all).
         val_every: steps between validations and checkpoints.
         time_limit_min: stop (validated, saved, resumable) after this many minutes (0 = no limit).
+        stop_step: stop (validated, saved, resumable) after this step, the schedule still planned
+            for ``steps`` (0 = run to ``steps``).
         threads: torch and onnxruntime threads. seed: batch order and initialisation.
         out: run directory (``last.pt``, ``log.csv``, ``STOP``). cache: precomputed inferences file.
     """
@@ -119,6 +120,7 @@ class SddrTrainConfig:
     seed: int = 0
     out: str = "runs/sddr/small"
     cache: str = ""
+    stop_step: int = 0
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -420,51 +422,52 @@ def _batch(frames: list[dict], idx: np.ndarray) -> tuple[torch.Tensor, ...]:
     return low, high, torch.from_numpy(np.stack(gts))[:, None], torch.from_numpy(np.stack(masks))[:, None]
 
 
-def train(cfg: SddrTrainConfig) -> dict:
-    """Train (resuming from ``cfg.out/last.pt``); returns the run folder, step and last validation.
+class SddrTask(loop.Task):
+    """The refiner on the shared loop: batches drawn per step from the cached frames, AdamW with a
+    cosine schedule, ``L_gt + w_grad L_grad + w_fusion L_fusion`` (pseudo-labels from the network in
+    training, no gradient), validation of the one-stage output on the cached held-out frames."""
 
-    A ``STOP`` file in ``cfg.out`` or ``cfg.time_limit_min`` ends the run at the current step,
-    validated and saved.
-    """
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = pathlib.Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
-    data = build_cache(cfg)
-    train_frames, val_frames = data["train"], data["val"]
-    mcfg = preset_config("sddr", cfg.preset)
-    model = build_model("sddr", mcfg)
-    if cfg.hw[0] % model.size_multiple or cfg.hw[1] % model.size_multiple:
-        raise ValueError(f"hw {cfg.hw} must be multiples of {model.size_multiple}")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: 0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps)))
-    step, ckpt_path = 0, out / "last.pt"
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        opt.load_state_dict(ck["opt"])
-        sched.load_state_dict(ck["sched"])
-        step = ck["step"]
-    teacher = live_backend(model)
-    self_distil = cfg.w_grad > 0 or cfg.w_fusion > 0
-    (out / "STOP").unlink(missing_ok=True)  # a STOP left over is not a request to this run
-    log = open(out / "log.csv", "a")
-    t0 = time.time()
-    metrics_now: dict[str, float] = {}
-    model.train()
-    while step < cfg.steps:
-        idx = np.random.default_rng([cfg.seed, step]).choice(len(train_frames), cfg.batch, replace=False)
-        low, high, gt, mask = _batch(train_frames, idx)
-        d0, g0, masks = model.forward_with_masks(low, high)
+    def __init__(self, cfg: SddrTrainConfig) -> None:
+        self.cfg = cfg
+
+    def save_config(self, out: pathlib.Path) -> None:
+        (out / "config.json").write_text(json.dumps(dataclasses.asdict(self.cfg), indent=1))
+
+    def build(self, ctx: loop.Context) -> None:
+        cfg = self.cfg
+        self.data = build_cache(cfg)
+        self.train_frames, self.val_frames = self.data["train"], self.data["val"]
+        self.mcfg = preset_config("sddr", cfg.preset)
+        self.model = build_model("sddr", self.mcfg)
+        if cfg.hw[0] % self.model.size_multiple or cfg.hw[1] % self.model.size_multiple:
+            raise ValueError(f"hw {cfg.hw} must be multiples of {self.model.size_multiple}")
+
+    def optimiser(self, params):
+        return loop.adamw_cosine(params, self.cfg.lr, self.cfg.weight_decay, self.cfg.steps)
+
+    def start(self, step: int) -> None:
+        self.teacher = live_backend(self.model)
+        self.model.train()
+
+    def batches(self, start: int):
+        step = start
+        while True:  # one seeded draw per step: a resumed run draws the same batches as an unbroken one
+            idx = np.random.default_rng([self.cfg.seed, step]).choice(len(self.train_frames), self.cfg.batch,
+                                                                      replace=False)
+            yield idx, _batch(self.train_frames, idx)
+            step += 1
+
+    def loss(self, batch, step: int):
+        cfg = self.cfg
+        idx, (low, high, gt, mask) = batch
+        d0, g0, masks = self.model.forward_with_masks(low, high)
         l_gt = losses.ssi(d0, gt, mask)
         l_grad = l_fus = d0.new_zeros(())
-        if self_distil:
+        if cfg.w_grad > 0 or cfg.w_fusion > 0:  # the self-distillation terms
             gs_list = []
             for j, i in enumerate(idx):
-                gs, _ = pseudo_label(teacher, d0[j, 0].detach().numpy(), g0[j, 0].detach().numpy(),
-                                     train_frames[i]["windows"], cfg.overlap)
+                gs, _ = pseudo_label(self.teacher, d0[j, 0].detach().numpy(), g0[j, 0].detach().numpy(),
+                                     self.train_frames[i]["windows"], cfg.overlap)
                 gs_list.append(gs)
             gs_t = torch.from_numpy(np.stack(gs_list))[:, None]
             if cfg.w_grad > 0:
@@ -473,29 +476,30 @@ def train(cfg: SddrTrainConfig) -> dict:
             if cfg.w_fusion > 0:
                 l_fus = fusion_loss(masks, gs_t, cfg.margin, cfg.levels)
         loss = l_gt + cfg.w_grad * l_grad + cfg.w_fusion * l_fus
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        sched.step()
-        step += 1
-        parts = {k: float(v.detach()) for k, v in (("loss", loss), ("gt", l_gt), ("grad", l_grad), ("fusion", l_fus))}
-        log.write(f"{step},{parts['loss']:.6f},{parts['gt']:.6f},{parts['grad']:.6f},{parts['fusion']:.6f},"
-                  f"{time.time() - t0:.1f}\n")
-        if step % 5 == 0 or step == cfg.steps:
-            progress.show(step, cfg.steps, parts, t0)
-        stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min) or (out / "STOP").exists()
-        if step % cfg.val_every == 0 or step == cfg.steps or stop:
-            metrics_now = validate(model, val_frames)
-            sys.stderr.write(f"\nstep {step}: " + ", ".join(f"{k} {v:.4g}" for k, v in metrics_now.items()
-                                                          if k.startswith("one_stage")) + "\n")
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                        "step": step, "kind": "sddr", "preset": cfg.preset, "model_config": config_to_dict(mcfg),
-                        "train_config": dataclasses.asdict(cfg), "metrics": metrics_now,
-                        "train_frames": data["train_names"], "val_frames": data["val_names"]}, ckpt_path)
-        if stop:
-            break
-    log.close()
-    return {"out": str(out), "step": step, "metrics": metrics_now, "minutes": (time.time() - t0) / 60}
+        return loss, {k: float(v.detach()) for k, v in (("gt", l_gt), ("grad", l_grad), ("fusion", l_fus))}
+
+    def validate(self) -> dict[str, float]:
+        return validate(self.model, self.val_frames)
+
+    def report(self, metrics: dict[str, float]) -> dict[str, float]:
+        return {k: v for k, v in metrics.items() if k.startswith("one_stage")}
+
+    def checkpoint(self, metrics: dict[str, float]) -> dict:
+        return {"kind": "sddr", "preset": self.cfg.preset, "model_config": config_to_dict(self.mcfg),
+                "train_config": dataclasses.asdict(self.cfg), "metrics": metrics,
+                "train_frames": self.data["train_names"], "val_frames": self.data["val_names"]}
+
+
+def train(cfg: SddrTrainConfig) -> dict:
+    """Train (resuming from ``cfg.out/last.pt``); returns the run folder, step and last validation.
+
+    A ``STOP`` file in ``cfg.out``, ``cfg.time_limit_min`` or ``cfg.stop_step`` ends the run at the
+    current step, validated and saved.
+    """
+    torch.set_num_threads(cfg.threads)
+    return loop.run(SddrTask(cfg), loop.LoopConfig(
+        out=cfg.out, steps=cfg.steps, seed=cfg.seed, stop_step=cfg.stop_step, time_limit_min=cfg.time_limit_min,
+        val_every=cfg.val_every, show_every=5, csv_eol="\n"))
 
 
 def export(ckpt: str | pathlib.Path, out_dir: str | pathlib.Path, name: str | None = None,
@@ -538,7 +542,7 @@ def format_table(ev: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train sddr [--steps N] [--out DIR] [--export DIR] [--no-grad-loss] ...``"""
+    """``depth-refine-train sddr [--config YAML] [--steps N] [--out DIR] [--export DIR] [--set K=V] ...``"""
     d = SddrTrainConfig()
     ap = argparse.ArgumentParser(
         prog="depth-refine-train sddr",
@@ -559,6 +563,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--val-limit", type=int, default=d.val_limit, help="held-out frames (0 = all)")
     ap.add_argument("--val-every", type=int, default=d.val_every)
     ap.add_argument("--time-limit-min", type=float, default=d.time_limit_min)
+    ap.add_argument("--stop-step", type=int, default=d.stop_step,
+                    help="stop (validated, saved, resumable) after this step, the schedule planned for --steps")
     ap.add_argument("--threads", type=int, default=d.threads)
     ap.add_argument("--seed", type=int, default=d.seed)
     ap.add_argument("--out", default=d.out, help="run directory (resumes from its last.pt)")
@@ -567,13 +573,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="", help="exported model's name (default: the directory's)")
     ap.add_argument("--no-eval", action="store_true", help="skip the runtime evaluation")
     ap.add_argument("--eval-only", default="", metavar="MODEL", help="only evaluate this sddr model directory")
-    a = ap.parse_args(argv)
-    cache = a.cache or f"runs/sddr/cache_{a.hw[0]}x{a.hw[1]}_{a.max_frames}_{a.val_limit}.pt"
-    cfg = SddrTrainConfig(data=a.data, mono=a.mono, hw=(a.hw[0], a.hw[1]), preset=a.preset, steps=a.steps,
-                          batch=a.batch, lr=a.lr, w_grad=0.0 if a.gt_only else a.w_grad,
-                          w_fusion=0.0 if a.gt_only else a.w_fusion, max_frames=a.max_frames, val_limit=a.val_limit,
-                          val_every=a.val_every, time_limit_min=a.time_limit_min, threads=a.threads, seed=a.seed,
-                          out=a.out, cache=cache)
+    add_config_options(ap)
+    try:
+        a, finish = parse_command(ap, argv, SddrTrainConfig)
+        cache = a.cache or f"runs/sddr/cache_{a.hw[0]}x{a.hw[1]}_{a.max_frames}_{a.val_limit}.pt"
+        cfg = finish(SddrTrainConfig(
+            data=a.data, mono=a.mono, hw=(a.hw[0], a.hw[1]), preset=a.preset, steps=a.steps, batch=a.batch, lr=a.lr,
+            w_grad=0.0 if a.gt_only else a.w_grad, w_fusion=0.0 if a.gt_only else a.w_fusion, max_frames=a.max_frames,
+            val_limit=a.val_limit, val_every=a.val_every, time_limit_min=a.time_limit_min, stop_step=a.stop_step,
+            threads=a.threads, seed=a.seed, out=a.out, cache=cache))
+    except (ValueError, OSError) as e:
+        print(f"depth-refine-train sddr: {e}", file=sys.stderr)
+        return 2
     torch.set_num_threads(cfg.threads)
     if a.eval_only:
         ev = evaluate(a.eval_only, cfg, build_cache(cfg, val_only=True)["val"])

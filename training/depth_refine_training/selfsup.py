@@ -44,8 +44,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from depth_refine_training import progress
+from depth_refine_training import loop
 from depth_refine_training import selfsup_losses as L
+from depth_refine_training.config import add_config_options, parse_command
 
 DEFAULT_DATA = ("../shared/data/sevenscenes_seq", "../shared/data/realsense_seq")
 REALSENSE_FX = 615.0
@@ -268,6 +269,7 @@ class SelfSupConfig:
     val_frames: int = 0
     time_limit_min: float = 0.0
     threads: int = 0
+    stop_step: int = 0
 
 
 def _freeze_bn(model: nn.Module) -> None:
@@ -343,112 +345,125 @@ def step_loss(model: nn.Module, pose_net: nn.Module | None, tgt: torch.Tensor, s
     return rep + cfg.smooth * sm, stats
 
 
+class SelfSupTask(loop.Task):
+    """The self-supervised mono net on the shared loop: one seeded batch per step from the
+    sequences in turn, Adam (the pose net, when any sequence lacks poses, trained with it),
+    photometric + smoothness loss; no validation inside the loop (the held-out score of the
+    starting model and of the result are taken before and after it), a checkpoint every
+    ``ckpt_every`` steps."""
+
+    show = ()  # the progress line shows the loss only
+
+    def __init__(self, cfg: SelfSupConfig) -> None:
+        self.cfg = cfg
+        self.baseline: dict = {}
+
+    def build(self, ctx: loop.Context) -> None:
+        from depth_refine_ros.core.modeldir import load_model_dir
+        from depth_refine_ros.models import config_from_dict
+        from depth_refine_ros.models.export import load_torch_model
+
+        cfg = self.cfg
+        self.src_md = load_model_dir(cfg.init)
+        if self.src_md.kind != "mono":
+            raise ValueError(f"--init {cfg.init} is a {self.src_md.kind} model, not mono")
+        self.model = load_torch_model(self.src_md)
+        self.mcfg = config_from_dict("mono", self.src_md.config)
+        self.input_hw = tuple(self.mcfg.input_hw)
+        self.gaps = cfg.gap if len(cfg.gap) == len(cfg.data) else [cfg.gap[0]] * len(cfg.data)
+        fxs = cfg.fx if len(cfg.fx) == len(cfg.data) else [cfg.fx[0]] * len(cfg.data)
+        self.seqs = [load_sequence(d, self.input_hw, cfg.assume_fx, cfg.limit, cfg.stride, f)
+                     for d, f in zip(cfg.data, fxs, strict=True)]
+        self.plan = []
+        for s, g in zip(self.seqs, self.gaps, strict=True):
+            tr, val = split(len(s.rgb), cfg.holdout)
+            tg = targets(tr, g)
+            if not tg:
+                raise ValueError(f"{s.name}: no training target with sources at +-{g} inside frames "
+                                 f"{tr.start}..{tr.stop - 1}")
+            self.plan.append((s, tg, g))
+            sys.stderr.write(f"{s.name}: {len(s.rgb)} frames, train {tr.start}..{tr.stop - 1} ({len(tg)} targets, "
+                             f"gap {g}), held out {val.start}..{val.stop - 1}; poses "
+                             f"{'from the data' if s.poses is not None else 'from the pose net'}; "
+                             f"intrinsics {s.intrinsics_note}\n")
+        self.pose_net = PoseNet() if any(s.poses is None for s in self.seqs) else None
+
+    def param_groups(self) -> list:
+        return list(self.model.parameters()) + (list(self.pose_net.parameters()) if self.pose_net else [])
+
+    def optimiser(self, params):
+        return torch.optim.Adam(params, lr=self.cfg.lr), None
+
+    def resume(self, ck: dict) -> None:
+        if self.pose_net is not None and ck.get("pose_net"):
+            self.pose_net.load_state_dict(ck["pose_net"])
+        self.baseline = ck.get("baseline", {})
+        sys.stderr.write(f"resumed at step {ck['step']} from {self.ctx.out / 'last.pt'}\n")
+
+    def start(self, step: int) -> None:
+        if not self.baseline:
+            self.baseline = self.evaluate()
+            sys.stderr.write(f"starting model ({self.cfg.init}) on held-out frames: {json.dumps(self.baseline)}\n")
+        self.model.train()
+        if not self.cfg.train_bn:
+            _freeze_bn(self.model)
+        if self.pose_net is not None:
+            self.pose_net.train()
+
+    def evaluate(self) -> dict[str, dict[str, float]]:
+        """:func:`evaluate` of the model on the held-out frames."""
+        return evaluate(self.model, self.seqs, self.cfg.holdout, self.input_hw, self.cfg.val_frames)
+
+    def batches(self, start: int):
+        step = start
+        while True:  # one seeded generator per step: a resumed run draws the same batches as an unbroken one
+            rng = np.random.default_rng([self.cfg.seed, step])
+            seq, tg, gap = self.plan[step % len(self.plan)]
+            yield seq.name, _batch(seq, tg, gap, self.cfg, rng)
+            step += 1
+
+    def loss(self, batch, step: int):
+        self.seq_name, (tgt, srcs, origin, k, poses) = batch
+        return step_loss(self.model, self.pose_net, tgt, srcs, origin, k, poses, self.cfg)
+
+    def csv_row(self, step: int, s: dict[str, float], seconds: float) -> list:
+        return [step, self.seq_name, f"{s['loss']:.6f}", f"{s['photo']:.6f}", f"{s['smooth']:.6f}",
+                f"{s['automasked']:.4f}", f"{s['ambiguous']:.4f}", f"{seconds:.1f}"]
+
+    def checkpoint(self, metrics: dict) -> dict:
+        from depth_refine_ros.models import config_to_dict
+
+        return {"pose_net": self.pose_net.state_dict() if self.pose_net else None, "kind": "mono",
+                "preset": self.src_md.card.preset, "model_config": config_to_dict(self.mcfg),
+                "train_config": dataclasses.asdict(self.cfg), "baseline": self.baseline}
+
+
 def train(cfg: SelfSupConfig) -> dict:
     """Run (or resume) one self-supervised job and export the model directory.
 
     Returns:
         ``{"out", "export", "step", "baseline", "metrics", "minutes"}``; metrics as :func:`evaluate`.
     """
-    from depth_refine_ros.core.modeldir import load_model_dir
-    from depth_refine_ros.models import config_from_dict, config_to_dict
-    from depth_refine_ros.models.export import load_torch_model
-
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    out = pathlib.Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    src_md = load_model_dir(cfg.init)
-    if src_md.kind != "mono":
-        raise ValueError(f"--init {cfg.init} is a {src_md.kind} model, not mono")
-    model = load_torch_model(src_md)
-    mcfg = config_from_dict("mono", src_md.config)
-    input_hw = tuple(mcfg.input_hw)
-    gaps = cfg.gap if len(cfg.gap) == len(cfg.data) else [cfg.gap[0]] * len(cfg.data)
-    fxs = cfg.fx if len(cfg.fx) == len(cfg.data) else [cfg.fx[0]] * len(cfg.data)
-    seqs = [load_sequence(d, input_hw, cfg.assume_fx, cfg.limit, cfg.stride, f) for d, f in zip(cfg.data, fxs,
-                                                                                                 strict=True)]
-    plan = []
-    for s, g in zip(seqs, gaps, strict=True):
-        tr, val = split(len(s.rgb), cfg.holdout)
-        tg = targets(tr, g)
-        if not tg:
-            raise ValueError(f"{s.name}: no training target with sources at +-{g} inside frames "
-                             f"{tr.start}..{tr.stop - 1}")
-        plan.append((s, tg, g))
-        sys.stderr.write(f"{s.name}: {len(s.rgb)} frames, train {tr.start}..{tr.stop - 1} ({len(tg)} targets, "
-                         f"gap {g}), held out {val.start}..{val.stop - 1}; poses "
-                         f"{'from the data' if s.poses is not None else 'from the pose net'}; "
-                         f"intrinsics {s.intrinsics_note}\n")
-    pose_net = PoseNet() if any(s.poses is None for s in seqs) else None
-    params = list(model.parameters()) + (list(pose_net.parameters()) if pose_net else [])
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    step = 0
-    ckpt_path = out / "last.pt"
-    baseline: dict = {}
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=False)
-        model.load_state_dict(ck["model"])
-        if pose_net is not None and ck.get("pose_net"):
-            pose_net.load_state_dict(ck["pose_net"])
-        opt.load_state_dict(ck["opt"])
-        step, baseline = ck["step"], ck.get("baseline", {})
-        sys.stderr.write(f"resumed at step {step} from {ckpt_path}\n")
-    if not baseline:
-        baseline = evaluate(model, seqs, cfg.holdout, input_hw, cfg.val_frames)
-        sys.stderr.write(f"starting model ({cfg.init}) on held-out frames: {json.dumps(baseline)}\n")
-
-    def save() -> dict:
-        ck = {"model": model.state_dict(), "pose_net": pose_net.state_dict() if pose_net else None,
-              "opt": opt.state_dict(), "step": step, "kind": "mono", "preset": src_md.card.preset,
-              "model_config": config_to_dict(mcfg), "train_config": dataclasses.asdict(cfg),
-              "baseline": baseline}
-        torch.save(ck, ckpt_path)
-        return ck
-
-    model.train()
-    if not cfg.train_bn:
-        _freeze_bn(model)
-    if pose_net is not None:
-        pose_net.train()
-    (out / "STOP").unlink(missing_ok=True)  # a STOP left behind is not a request to this run
-    log = open(out / "log.csv", "a")
-    t0 = time.time()
-    start = step
-    while step < cfg.steps:
-        # one seeded generator per step: a resumed run draws the same batches as an unbroken one
-        rng = np.random.default_rng([cfg.seed, step])
-        seq, tg, gap = plan[step % len(plan)]
-        tgt, srcs, origin, k, poses = _batch(seq, tg, gap, cfg, rng)
-        loss, stats = step_loss(model, pose_net, tgt, srcs, origin, k, poses, cfg)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        step += 1
-        lv = float(loss.detach())
-        log.write(f"{step},{seq.name},{lv:.6f},{stats['photo']:.6f},{stats['smooth']:.6f},"
-                  f"{stats['automasked']:.4f},{stats['ambiguous']:.4f},{time.time() - t0:.1f}\n")
-        if step % 5 == 0 or step == cfg.steps:
-            progress.show(step, cfg.steps, {"loss": lv}, t0, start=start)
-        stop = (cfg.time_limit_min > 0 and (time.time() - t0) / 60 > cfg.time_limit_min
-                or (out / "STOP").exists())
-        if step % cfg.ckpt_every == 0 or step == cfg.steps or stop:
-            log.flush()
-            save()
-        if stop:
-            break
-    log.close()
+    task = SelfSupTask(cfg)
+    run = loop.run(task, loop.LoopConfig(out=cfg.out, steps=cfg.steps, seed=cfg.seed, stop_step=cfg.stop_step,
+                                         time_limit_min=cfg.time_limit_min, val_every=cfg.ckpt_every, show_every=5,
+                                         csv_eol="\n"))
+    t1 = time.time()
+    step, out = run["step"], pathlib.Path(cfg.out)
     sys.stderr.write("\n")
-    metrics = evaluate(model, seqs, cfg.holdout, input_hw, cfg.val_frames)
+    metrics = task.evaluate()
     sys.stderr.write(f"trained model on held-out frames: {json.dumps(metrics)}\n")
-    ck = save()
+    ck = loop.checkpoint(task, step, {})
     ck["metrics"] = metrics
-    torch.save(ck, ckpt_path)
+    torch.save(ck, out / "last.pt")
     export = cfg.export or str(out / "model")
-    md = export_model(model, mcfg, src_md, seqs, gaps, cfg, step, baseline, metrics, export)
+    md = export_model(task.model, task.mcfg, task.src_md, task.seqs, task.gaps, cfg, step, task.baseline, metrics,
+                      export)
     sys.stderr.write(f"wrote {md.path}: {md.describe()}\n")
-    return {"out": str(out), "export": str(md.path), "step": step, "baseline": baseline, "metrics": metrics,
-            "minutes": (time.time() - t0) / 60}
+    return {"out": str(out), "export": str(md.path), "step": step, "baseline": task.baseline, "metrics": metrics,
+            "minutes": run["minutes"] + (time.time() - t1) / 60}
 
 
 def export_model(model: nn.Module, mcfg, src_md, seqs: list[Sequence], gaps: list[int], cfg: SelfSupConfig,
@@ -490,7 +505,7 @@ def export_model(model: nn.Module, mcfg, src_md, seqs: list[Sequence], gaps: lis
 
 # ---------------------------------------------------------------------------------------------- cli
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train selfsup [--data DIR ...] [--init MODEL] [--out DIR] [--steps N] ...``"""
+    """``depth-refine-train selfsup [--config YAML] [--data DIR ...] [--init MODEL] [--steps N] [--set K=V] ...``"""
     d = SelfSupConfig()
     ap = argparse.ArgumentParser(
         prog="depth-refine-train selfsup",
@@ -531,14 +546,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
     ap.add_argument("--val-frames", type=int, default=0, help="at most this many held-out frames per sequence")
     ap.add_argument("--time-limit-min", type=float, default=0.0, help="stop (saved, resumable) after this long")
+    ap.add_argument("--stop-step", type=int, default=0,
+                    help="stop (saved, resumable) after this step (0: run to --steps)")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    a = ap.parse_args(argv)
-    cfg = SelfSupConfig(data=a.data, init=a.init, out=a.out, export=a.export, name=a.name, steps=a.steps,
-                        batch=a.batch, lr=a.lr, crop=tuple(a.crop), gap=a.gap, holdout=a.holdout,
-                        auto_blur=a.auto_blur, ambiguity_mask=a.ambiguity_mask, automask=a.automask,
-                        smooth=a.smooth, train_bn=a.train_bn, fx=a.fx, assume_fx=a.assume_fx, limit=a.limit,
-                        stride=a.stride, seed=a.seed, ckpt_every=a.ckpt_every, val_frames=a.val_frames,
-                        time_limit_min=a.time_limit_min, threads=a.threads)
+    add_config_options(ap)
+    try:
+        a, finish = parse_command(ap, argv, SelfSupConfig)
+        cfg = finish(SelfSupConfig(
+            data=a.data, init=a.init, out=a.out, export=a.export, name=a.name, steps=a.steps, batch=a.batch, lr=a.lr,
+            crop=tuple(a.crop), gap=a.gap, holdout=a.holdout, auto_blur=a.auto_blur, ambiguity_mask=a.ambiguity_mask,
+            automask=a.automask, smooth=a.smooth, train_bn=a.train_bn, fx=a.fx, assume_fx=a.assume_fx, limit=a.limit,
+            stride=a.stride, seed=a.seed, ckpt_every=a.ckpt_every, val_frames=a.val_frames,
+            time_limit_min=a.time_limit_min, threads=a.threads, stop_step=a.stop_step))
+    except (ValueError, OSError) as e:
+        print(f"depth-refine-train selfsup: {e}", file=sys.stderr)
+        return 2
     from depth_refine_ros.core.modeldir import ModelError
 
     try:
