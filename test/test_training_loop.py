@@ -3,6 +3,7 @@ stop equals the unbroken run, a STOP file ends a run saved, best.pt follows the 
 without a directory keeps nothing; and the one config dialect (YAML, flags, ``--set``)."""
 import argparse
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -125,3 +126,38 @@ def test_supervised_tasks_take_set_like_a_bare_override(capsys):
     tiny = str(ROOT / "training" / "configs" / "tiny_cpu.yaml")
     assert cli.main(["sr", "--config", tiny, "--set", "no_such_key=1"]) == 2
     assert "unknown override 'no_such_key'" in capsys.readouterr().err
+
+
+@pytest.mark.unit
+@pytest.mark.slow
+def test_a_card_records_the_cpu_hours_of_its_stages(tmp_path):
+    """Two stages (the second from the first's checkpoint): each checkpoint records its CPU time, a resume
+    adds to it, and the exported card sums the stages."""
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import require_data
+
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
+    base = [sys.executable, "-m", "depth_refine_training.cli", "sr", "--config",
+            str(ROOT / "training" / "configs" / "tiny_cpu.yaml"), f"data={require_data('rgbdd')}", "workers=0",
+            "val_limit=1", "val_every=2", "steps=4"]
+
+    def run(*args):
+        r = subprocess.run([*base, *args], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-2000:]
+
+    run(f"out={tmp_path / 'a'}", "stop_step=2")
+    first = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["compute"]
+    run(f"out={tmp_path / 'a'}")  # resume to step 4
+    whole = torch.load(tmp_path / "a" / "last.pt", weights_only=False)["compute"]
+    assert 0 < first["cpu_hours"] < whole["cpu_hours"] and whole["wall_hours"] > first["wall_hours"]
+    run(f"out={tmp_path / 'b'}", f"init={tmp_path / 'a' / 'last.pt'}")
+    r = subprocess.run([sys.executable, "-m", "depth_refine_training.cli", "export", str(tmp_path / "b" / "last.pt"),
+                        str(tmp_path / "model")], capture_output=True, text=True, env=env, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    card = yaml.safe_load((tmp_path / "model" / "card.yaml").read_text())["training"]
+    hours = [s["cpu_hours"] for s in card["stages"]]
+    assert len(hours) == 2 and hours[0] == whole["cpu_hours"]
+    assert abs(card["cpu_hours"] - sum(hours)) < 1e-3 and "cpu_hours_note" not in card

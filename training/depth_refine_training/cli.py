@@ -13,10 +13,11 @@ import pathlib
 import sys
 
 
-def stages(tc: dict, step: int) -> list[dict]:
+def stages(tc: dict, step: int, compute: dict | None = None) -> list[dict]:
     """The training stages behind a checkpoint, oldest first: each ``init=`` hop is followed back
     (a ``.pt`` checkpoint, or a model directory's card) so a fine-tuned model's card shows its
-    whole recipe, not only the last run."""
+    whole recipe, not only the last run. A stage whose checkpoint recorded its compute
+    (``loop.compute_record``) carries ``cpu_hours`` (and ``gpu_hours`` on a GPU)."""
     import torch
 
     earlier: list[dict] = []
@@ -24,7 +25,7 @@ def stages(tc: dict, step: int) -> list[dict]:
     src = pathlib.Path(init)
     if init and src.is_file():
         ck = torch.load(src, map_location="cpu", weights_only=False)
-        earlier = stages(ck["train_config"], ck["step"])
+        earlier = stages(ck["train_config"], ck["step"], ck.get("compute"))
     elif init and (src / "card.yaml").is_file():
         from depth_refine_ros.core.modeldir import read_card
 
@@ -39,7 +40,22 @@ def stages(tc: dict, step: int) -> list[dict]:
         this["schedule_steps"] = tc["steps"]
     if tc.get("note"):  # e.g. a checkpoint assembled by a script rather than trained
         this["note"] = tc["note"]
+    if tc.get("extra_data"):
+        this["extra_data"] = tc["extra_data"]
+    for k in ("cpu_hours", "gpu_hours"):
+        if compute and k in compute:
+            this[k] = compute[k]
     return earlier + [this]
+
+
+def total_compute(runs: list[dict]) -> dict:
+    """``cpu_hours`` summed over the stages that recorded it, and how many did not."""
+    known = [r["cpu_hours"] for r in runs if "cpu_hours" in r]
+    out = {"cpu_hours": round(sum(known), 3)}
+    if len(known) < len(runs):
+        out["cpu_hours_note"] = (f"{len(runs) - len(known)} of {len(runs)} stages ran before CPU time was "
+                                 "recorded; the total is a lower bound")
+    return out
 
 
 def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int:
@@ -59,10 +75,10 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
     model = build_model(kind, cfg)
     model.load_state_dict(ck["model"])
     tc = ck["train_config"]
-    runs = stages(tc, ck["step"])
+    runs = stages(tc, ck["step"], ck.get("compute"))
     training = {"status": "trained", "data": tc["data"], "held_out_groups": tc["val_groups"],
                 "degradations": tc.get("degradations"), "scales": tc.get("scales"),
-                "steps": sum(r.get("steps") or 0 for r in runs), "stages": runs,
+                "steps": sum(r.get("steps") or 0 for r in runs), **total_compute(runs), "stages": runs,
                 "batch": tc["batch"], "lr": tc["lr"], "seed": tc["seed"],
                 "validation": {k: round(float(v), 4) for k, v in ck["metrics"].items()},
                 "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",

@@ -259,6 +259,19 @@ def _tensorboard(out: pathlib.Path):
     return SummaryWriter(str(out / "tb"))
 
 
+def compute_record(prior: dict, t0: float, cpu0: float, world: int, device: torch.device) -> dict:
+    """What a run has cost so far: ``cpu_hours`` (this process's CPU time, all its threads, times the
+    ranks, plus ``prior``'s), ``wall_hours`` and, on a GPU, ``gpu_hours``. CPU time, not wall time x
+    threads: a machine shared with other jobs then costs what the run really used. DataLoader
+    workers' time is not in it (the recipes here run with ``workers=0``)."""
+    wall = (time.time() - t0) / 3600
+    rec = {"cpu_hours": round(prior.get("cpu_hours", 0.0) + (time.process_time() - cpu0) / 3600 * world, 4),
+           "wall_hours": round(prior.get("wall_hours", 0.0) + wall, 4)}
+    if device.type == "cuda":
+        rec["gpu_hours"] = round(prior.get("gpu_hours", 0.0) + wall * world, 4)
+    return rec
+
+
 def run(task: Task, cfg: LoopConfig) -> dict:
     """Train ``task`` (or resume it from ``<out>/last.pt``).
 
@@ -278,9 +291,13 @@ def run(task: Task, cfg: LoopConfig) -> dict:
     task.build(task.ctx)
     task.opt, task.sched = task.optimiser(task.param_groups())
     step = 0
+    prior = {}  # the compute of the processes before this one (a resumed run)
     ckpt_path = out / "last.pt" if out is not None else None
     if ckpt_path is not None and ckpt_path.exists():  # resume
-        step = task.from_checkpoint(torch.load(ckpt_path, map_location=device, weights_only=False))
+        ck0 = torch.load(ckpt_path, map_location=device, weights_only=False)
+        step = task.from_checkpoint(ck0)
+        prior = ck0.get("compute") or {}
+        del ck0
     else:
         task.init()
     task.net = torch.nn.parallel.DistributedDataParallel(task.model) if world > 1 else task.model
@@ -292,6 +309,7 @@ def run(task: Task, cfg: LoopConfig) -> dict:
     if out is not None:
         (out / "STOP").unlink(missing_ok=True)  # a STOP left in the directory is not a request to this run
     t0 = time.time()
+    cpu0 = time.process_time()
     metrics: dict[str, float] = {}
     best = float("inf")
     it = task.batches(step)
@@ -329,6 +347,7 @@ def run(task: Task, cfg: LoopConfig) -> dict:
                 if log_f:
                     log_f.flush()
                 ck = task.to_checkpoint(step, metrics)
+                ck["compute"] = compute_record(prior, t0, cpu0, world, device)
                 save(ck, ckpt_path)
                 key = task.key(metrics) if m is not None else None
                 if key is not None and key <= best:
