@@ -67,7 +67,7 @@ PARAM_ARGS = [
     ("registration_max_shift_px", "registration.max_shift_px"),
     ("registration_min_shift_px", "registration.min_shift_px"),
     # the network itself: its self-ensemble
-    ("flip_ensemble", "model.flip_ensemble"),
+    ("flip_ensemble", "ensemble.flip"),
     # after it: the SDDR refinement, the range clamp of the output, the holes, the temporal filter
     ("refine_mode", "refine.mode"),
     ("keep_holes", "output.keep_holes"),

@@ -90,16 +90,21 @@ def test_boundary_split_by_hand():
 
 def test_relative_columns_use_plain_baselines_else_registered_ones():
     """eval-dataset (plain and +reg rows) compares with plain bicubic; eval-bag --registration auto
-    (only +reg rows beside the live node) compares with the registered ones."""
+    (only +reg rows beside the live node) compares with the registered ones. Rows say their settings in
+    fields (eval.methods.row_fields), not in the label."""
     from depth_refine_ros.eval.scoring import add_relative
 
     g = {"dataset": "d", "scale": 4, "degradation": "x"}
+
+    def reg(name):
+        return dict(g, method=name + " +reg", method_name=name, registration_mode="auto")
+
     mixed = [dict(g, method="bicubic", rmse=2.0), dict(g, method="fgs", rmse=1.6),
-             dict(g, method="bicubic +reg", rmse=1.0), dict(g, method="net +reg", rmse=0.8)]
+             dict(reg("bicubic"), rmse=1.0), dict(reg("net"), rmse=0.8)]
     add_relative(mixed)
     assert mixed[2]["vs_bicubic"] == pytest.approx(-0.5) and mixed[3]["vs_best_classical"] == pytest.approx(-0.5)
-    reg_only = [dict(g, method="sr_node live (auto)", rmse=0.9), dict(g, method="bicubic +reg", rmse=1.0),
-                dict(g, method="fgs +reg", rmse=1.2)]
+    reg_only = [dict(g, method="sr_node live (auto)", registration_mode="auto", rmse=0.9),
+                dict(reg("bicubic"), rmse=1.0), dict(reg("fgs"), rmse=1.2)]
     add_relative(reg_only)
     assert reg_only[0]["vs_bicubic"] == pytest.approx(-0.1) and reg_only[0]["vs_best_classical"] == pytest.approx(-0.1)
 
@@ -110,9 +115,14 @@ def test_relative_columns_compare_decimated_rows_with_classical_rows_told_the_sa
     from depth_refine_ros.eval.scoring import add_relative
 
     g = {"dataset": "d", "scale": 4, "degradation": "nearest"}
+
+    def dec(name, **kw):
+        return dict(g, method=name + " +decimated" + (" +reg" if kw else ""), method_name=name,
+                    depth_sampling="decimated", **kw)
+
     rows = [dict(g, method="bicubic", rmse=4.0), dict(g, method="fgs", rmse=3.0), dict(g, method="net", rmse=3.6),
-            dict(g, method="bicubic +decimated", rmse=2.0), dict(g, method="guided_filter +decimated", rmse=1.9),
-            dict(g, method="net +decimated", rmse=1.71), dict(g, method="net +decimated +reg", rmse=1.52)]
+            dict(dec("bicubic"), rmse=2.0), dict(dec("guided_filter"), rmse=1.9),
+            dict(dec("net"), rmse=1.71), dict(dec("net", registration_mode="auto"), rmse=1.52)]
     add_relative(rows)
     assert rows[2]["vs_bicubic"] == pytest.approx(-0.1) and rows[2]["vs_best_classical"] == pytest.approx(0.2)
     assert rows[5]["vs_bicubic"] == pytest.approx(-0.145) and rows[5]["vs_best_classical"] == pytest.approx(-0.1)

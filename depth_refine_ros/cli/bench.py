@@ -122,7 +122,8 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_lay
     from depth_refine_ros.backends import BackendError
     from depth_refine_ros.core.cloud import CloudBuilder, point_floats
     from depth_refine_ros.core.modeldir import ModelError
-    from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipeline
+    from depth_refine_ros.pipeline.factory import build_sr_pipeline, spec_from_settings
+    from depth_refine_ros.pipeline.settings import method_settings
     from depth_refine_ros.ros import conversions as conv
     from depth_refine_ros.ros.rig import image_msg
 
@@ -136,10 +137,9 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_lay
     try:
         for spec_text in methods:
             name, backend, precision = parse_method(spec_text)
-            spec = (SrPipelineSpec(backend="classical", classical_method=name) if backend == "classical"
-                    else SrPipelineSpec(backend=backend, model=name, precision=precision))
             try:
-                pipe = build_sr_pipeline(spec)
+                settings = method_settings(name, backend=backend, precision=precision)
+                pipe = build_sr_pipeline(spec_from_settings(settings))
             except (BackendError, ModelError) as e:
                 print(f"bench: {spec_text} skipped: {e}")
                 continue
@@ -221,6 +221,7 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
         node_params: extra ``name:=value`` overrides for the node (e.g. ``backend_threads:=1``).
         run: which repeat this is (recorded in the row; live latency on a shared VM varies run to run).
     """
+    from depth_refine_ros.pipeline.settings import SrParams, method_settings, node_overrides
     from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
     from depth_refine_ros.ros.rig import NodeProcess, Rig, info_msg, isolate_domain
 
@@ -234,8 +235,9 @@ def bench_live(method: str, n_frames: int, rate_hz: float, driver_profile: bool,
         return (info_msg(*OUT_HW, 615.0, 615.0, 319.5, 239.5, stamp), None)
 
     name, backend, precision = parse_method(method)
-    overrides = ([f"classical.method:={name}"] if backend == "classical"
-                 else ["backend:=" + backend, f"model:={name}", f"precision:={precision}"]) + list(node_params)
+    settings = method_settings(name, SrParams(), backend=backend, precision=precision)
+    names = ("backend", "classical_method") if backend == "classical" else ("backend", "model", "precision")
+    overrides = node_overrides(settings, names, always=names) + list(node_params)
     with NodeProcess(*overrides) as node:
         rig = Rig("bench_rig", clouds=clouds)
         try:

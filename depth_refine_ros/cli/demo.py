@@ -22,7 +22,7 @@ import sys
 def default_method() -> tuple[str, str]:
     """(method, node backend): sr_node's default model and backend, else classical guided filter."""
     from depth_refine_ros.core.modeldir import installed
-    from depth_refine_ros.ros.params import SrParams
+    from depth_refine_ros.pipeline.settings import SrParams
 
     names = {m.name for m in installed() if m.kind == "sr"}
     return (SrParams.model, SrParams.backend) if SrParams.model in names else ("guided_filter", "classical")
@@ -34,6 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from depth_refine_ros.data.datasets import DatasetError, skimage_motorcycle
     from depth_refine_ros.eval.eval_bag import BagEvalConfig, evaluate_bag
     from depth_refine_ros.eval.make_bag import build_bag
+    from depth_refine_ros.pipeline.settings import offline_settings
 
     out = pathlib.Path(args.out)
     bag = out / "input_bag"
@@ -54,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
     method, node_backend = (args.method, args.node_backend) if args.method else default_method()
     sys.stderr.write(f"[demo] replaying it live through sr_node ({node_backend}, {method})\n")
     ev = BagEvalConfig(
-        bag=str(bag), live=True, out=str(out), method=method, backend="onnxruntime", node_backend=node_backend,
-        compare=CLASSICAL_METHODS, scales=(2, 4, 8, 16), speed=1.0, clouds=True, paced=False,
-        registration="none", panels=1, out_bag=str(out / "refined_bag"), out_bag_storage=args.storage,
+        bag=str(bag), live=True, out=str(out), method=method, settings=offline_settings(), node_backend=node_backend,
+        compare=CLASSICAL_METHODS, scales=(2, 4, 8, 16), speed=1.0, clouds=True, paced=False, panels=1,
+        out_bag=str(out / "refined_bag"), out_bag_storage=args.storage,
         prog="demo", title=f"depth_refine_ros demo: Middlebury 2014 motorcycle, {args.degradation} x{args.scale}, "
                            f"live sr_node ({method})", command="depth-refine " + " ".join(sys.argv[1:]))
     return evaluate_bag(ev)

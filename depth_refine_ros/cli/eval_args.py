@@ -1,7 +1,9 @@
 """The argparse halves of the evaluation commands: ``eval-dataset``, ``make-bag``, ``eval-bag``.
 
 Each ``add_*`` declares a sub-command's options; each ``run_*`` turns them into calls of
-:mod:`depth_refine_ros.eval` (which takes plain values or a config dataclass, never a Namespace).
+:mod:`depth_refine_ros.eval` (which takes plain values, settings or a config dataclass, never a
+Namespace). Options that set a runtime setting are generated from the settings
+(:mod:`depth_refine_ros.cli.setting_args`) and read back by name.
 """
 from __future__ import annotations
 
@@ -9,9 +11,16 @@ import argparse
 import pathlib
 import sys
 
+from depth_refine_ros.cli.setting_args import NETWORK_BACKENDS, add_setting, settings_from_args, swept_settings
 from depth_refine_ros.core.degrade import DEGRADATIONS
-from depth_refine_ros.core.sampling import SAMPLINGS
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
+
+EVAL_DATASET_SETTINGS = ("backend", "max_depth_m")
+"""The settings eval-dataset sets once for every method (options made from the settings)."""
+EVAL_DATASET_SWEEPS = ("depth_sampling", "registration_mode")
+"""The settings eval-dataset runs every method with each value of (rows per value, outermost first)."""
+EVAL_BAG_SETTINGS = ("backend", "registration_mode", "depth_sampling", "temporal_enable")
+"""The settings eval-bag's options set (``temporal_enable``: ``--method`` only)."""
 
 
 def run_eval_dataset(args: argparse.Namespace) -> int:
@@ -19,7 +28,8 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
     from depth_refine_ros.core.modeldir import ModelError
     from depth_refine_ros.data.datasets import DatasetError, load_dataset
     from depth_refine_ros.eval.eval_dataset import check_range_limit, evaluate, write_outputs
-    from depth_refine_ros.eval.methods import build_method
+    from depth_refine_ros.eval.methods import method_from_settings
+    from depth_refine_ros.pipeline.settings import method_settings
 
     bad = [d for d in args.degradations if d != "supplied" and d not in DEGRADATIONS]
     if bad:
@@ -31,8 +41,9 @@ def run_eval_dataset(args: argparse.Namespace) -> int:
         for root in args.root:
             frames += load_dataset(root, set(args.groups) if args.groups else None,
                                    set(args.exclude) if args.exclude else None, args.limit)
-        methods = [build_method(m, args.backend, max_depth_m=args.depth_max_m, registration=r, depth_sampling=s)
-                   for s in args.sampling for r in args.registration for m in args.methods]
+        base = settings_from_args(args, EVAL_DATASET_SETTINGS)
+        methods = [method_from_settings(method_settings(m, s))
+                   for s in swept_settings(args, EVAL_DATASET_SWEEPS, base) for m in args.methods]
     except (DatasetError, BackendError, ModelError, OSError) as e:
         print(f"eval-dataset: {e}", file=sys.stderr)
         return 2
@@ -68,13 +79,13 @@ def add_eval_dataset(sub) -> None:
                    help=f"{', '.join(DEGRADATIONS)}, or supplied (the dataset's own low-res input)")
     p.add_argument("--methods", nargs="+", default=list(CLASSICAL_METHODS),
                    help="classical names and/or model names or directories")
-    p.add_argument("--backend", default="onnxruntime", help="backend for models")
-    p.add_argument("--registration", nargs="+", choices=["none", "auto"], default=["none"],
-                   help="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the "
-                        "frames' edges (one median per dataset pass) and undone (real sensors' misregistered depth)")
-    p.add_argument("--sampling", nargs="+", choices=list(SAMPLINGS), default=["centred"],
-                   help="decimated: also rows (label +decimated) told that the low-res pixels are every n-th "
-                        "pixel, as sr_node's depth.sampling (the nearest degradation makes such input)")
+    add_setting(p, "backend", choices=NETWORK_BACKENDS, note="Backend for models.")
+    add_setting(p, "registration_mode", alias="--registration", sweep=True, choices=("none", "auto"),
+                note="auto: also rows (label +reg) with the depth-to-RGB offset estimated from the frames' edges "
+                     "(one median per dataset pass) and undone (real sensors' misregistered depth).")
+    add_setting(p, "depth_sampling", alias="--sampling", sweep=True,
+                note="decimated: also rows (label +decimated) told that the low-res pixels are every n-th pixel "
+                     "(the nearest degradation makes such input).")
     p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
     p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")
@@ -83,9 +94,7 @@ def add_eval_dataset(sub) -> None:
     p.add_argument("--max-depth", type=_positive, metavar="METRES",
                    help="score only pixels whose reference depth is at most this (a robot's working range; "
                         "metric datasets; skips the edge metrics)")
-    p.add_argument("--depth-max-m", type=_positive, default=20.0, metavar="METRES",
-                   help="every method's range clamp, as sr_node's depth.max_m: input and output depth beyond it "
-                        "is invalid (default 20, the node's)")
+    add_setting(p, "max_depth_m", parse=_positive, note="Every method's range clamp (default: the node's).")
     p.add_argument("--out", default="out/eval")
     p.set_defaults(func=run_eval_dataset)
 
@@ -153,21 +162,20 @@ def add_make_bag(sub) -> None:
 
 
 def add_eval_bag_options(p: argparse.ArgumentParser) -> None:
-    """The options eval-bag and demo share (the fields of :class:`~depth_refine_ros.eval.eval_bag.BagEvalConfig`)."""
+    """eval-bag's options (the fields of :class:`~depth_refine_ros.eval.eval_bag.BagEvalConfig`)."""
     p.add_argument("--method", default="bicubic", help="what refines: a classical name or a model name/dir")
-    p.add_argument("--backend", default="onnxruntime", help="backend for models run offline")
+    add_setting(p, "backend", choices=NETWORK_BACKENDS, note="Backend for models run offline.")
     p.add_argument("--node-backend", default="onnxruntime",
                    help="sr_node's backend with --live (classical methods always run on 'classical')")
     p.add_argument("--compare", nargs="*", default=["bicubic", "guided_filter"],
                    help="methods also run offline on the same frames")
     p.add_argument("--scales", nargs="*", type=int, default=[2, 4, 8, 16],
                    help="accuracy-vs-scale sweep from the bag's ground truth (none: skip)")
-    p.add_argument("--registration", choices=["none", "auto"], default="none",
-                   help="auto: track and undo the depth-to-RGB offset (sr_node's registration.mode) in "
-                        "every method; labels get +reg")
-    p.add_argument("--sampling", choices=list(SAMPLINGS), default="centred",
-                   help="decimated: the bag's low-res depth is every n-th pixel (sr_node's depth.sampling) for "
-                        "every method and the live node; labels get +decimated")
+    add_setting(p, "registration_mode", alias="--registration", choices=("none", "auto"),
+                note="auto: track and undo the depth-to-RGB offset in every method; labels get +reg.")
+    add_setting(p, "depth_sampling", alias="--sampling",
+                note="decimated: the bag's low-res depth is every n-th pixel, for every method and the live "
+                     "node; labels get +decimated.")
     p.add_argument("--speed", type=float, default=1.0, help="--live playback speed (1 = the bag's pace)")
     p.add_argument("--clouds", action="store_true", help="--live: also subscribe to and count the clouds")
     p.add_argument("--paced", action="store_true",
@@ -211,11 +219,11 @@ def run_eval_bag(args: argparse.Namespace) -> int:
         return 2
     node_backend = "classical" if args.live and args.method in CLASSICAL_METHODS else args.node_backend
     cfg = BagEvalConfig(
-        bag=args.bag, out=args.out, method=args.method, live=args.live, backend=args.backend,
-        node_backend=node_backend, compare=tuple(args.compare), scales=tuple(args.scales),
-        registration=args.registration, sampling=args.sampling, speed=args.speed, clouds=args.clouds, paced=args.paced,
-        panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage, prog="eval-bag",
-        temporal=args.temporal, node_params=tuple(args.node_param), max_depth_m=args.max_depth,
+        bag=args.bag, out=args.out, method=args.method, live=args.live,
+        settings=settings_from_args(args, EVAL_BAG_SETTINGS), node_backend=node_backend,
+        compare=tuple(args.compare), scales=tuple(args.scales), speed=args.speed, clouds=args.clouds,
+        paced=args.paced, panels=args.panels, out_bag=args.out_bag, out_bag_storage=args.out_bag_storage,
+        prog="eval-bag", node_params=tuple(args.node_param), max_depth_m=args.max_depth,
         title=f"eval-bag: {args.bag}", command="depth-refine " + " ".join(sys.argv[1:]))
     return evaluate_bag(cfg)
 
@@ -226,9 +234,9 @@ def add_eval_bag(sub) -> None:
     p.add_argument("--live", action="store_true", help="play the bag into a freshly started sr_node over DDS")
     p.add_argument("--out", default="out/eval_bag")
     add_eval_bag_options(p)
-    p.add_argument("--temporal", action="store_true",
-                   help="--method with the temporal filter (sr_node's temporal.* defaults; label +temporal): "
-                        "offline as a pipeline stage, --live as temporal.enable:=true; --compare rows stay plain")
+    add_setting(p, "temporal_enable", alias="--temporal",
+                note="--method with the temporal filter (sr_node's temporal.* defaults; label +temporal): offline "
+                     "as a pipeline stage, --live as temporal.enable:=true; --compare rows stay plain.")
     p.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                    help="--live: one more sr_node parameter override (repeatable), e.g. temporal.alpha:=0.2")
     p.add_argument("--max-depth", type=_positive, metavar="METRES",

@@ -18,26 +18,28 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.data.bags import Decoded
-from depth_refine_ros.eval.methods import DECIMATED_SUFFIX
+from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, row_fields, settings_fields
+from depth_refine_ros.pipeline.settings import SrParams, method_settings, node_overrides
 from depth_refine_ros.pipeline.sr import InputError
 
 
 @dataclass
 class RunResult:
-    """Outputs of one method over the bag: stamp -> refined depth (m), latencies, rejections."""
+    """Outputs of one method over the bag: stamp -> refined depth (m), latencies, rejections;
+    ``fields``: what its report row says it ran (:func:`~depth_refine_ros.eval.methods.row_fields`)."""
 
     label: str
     depth: dict[int, np.ndarray] = field(default_factory=dict)
     latency_ms: dict[int, float] = field(default_factory=dict)
     rejected: dict[str, int] = field(default_factory=dict)
     extra: dict = field(default_factory=dict)
+    fields: dict = field(default_factory=dict)
 
 
 def run_offline(method, frames: list[Decoded]) -> RunResult:
     """Every frame through ``method``'s pipeline; refusals counted by reason."""
-    res = RunResult(method.label)
+    res = RunResult(method.label, fields=row_fields(method))
     for f in frames:
         if f.rgb is None and method.uses_rgb:
             res.rejected["missing_rgb"] = res.rejected.get("missing_rgb", 0) + 1
@@ -52,24 +54,22 @@ def run_offline(method, frames: list[Decoded]) -> RunResult:
     return res
 
 
-def live_overrides(method: str, node_backend: str, registration: str = "none", sampling: str = "centred",
-                   temporal: bool = False, node_params: tuple[str, ...] = ()) -> list[str]:
-    """``sr_node`` parameter overrides (``name:=value``) that make the live node run ``method``.
+def node_settings(method: str, node_backend: str, offline: SrParams) -> SrParams:
+    """The live node's settings: its defaults (``config/sr.yaml``) running ``method`` on ``node_backend``,
+    with the settings the offline rows vary (``registration_mode``, ``depth_sampling``,
+    ``temporal_enable``: :data:`~depth_refine_ros.eval.methods.ROW_SETTINGS`) taken from ``offline``."""
+    return method_settings(method, SrParams(), backend=node_backend, **settings_fields(offline))
 
-    Options left at the node's default are not passed; ``node_params`` come last.
+
+def live_overrides(settings: SrParams, node_params: tuple[str, ...] = ()) -> list[str]:
+    """``sr_node`` parameter overrides (``name:=value``) that make the live node run ``settings``.
+
+    ``backend`` and the method (``classical.method`` or ``model``) always; registration, sampling and
+    the temporal filter where they differ from the node's defaults; ``node_params`` come last.
     """
-    overrides = [f"backend:={node_backend}"]
-    if registration != "none":
-        overrides.append(f"registration.mode:={registration}")
-    if sampling != "centred":
-        overrides.append(f"depth.sampling:={sampling}")
-    if node_backend == "classical" and method in CLASSICAL_METHODS:
-        overrides.append(f"classical.method:={method}")
-    else:
-        overrides.append(f"model:={method}")
-    if temporal:
-        overrides.append("temporal.enable:=true")
-    return overrides + list(node_params)
+    method = "classical_method" if settings.backend == "classical" else "model"
+    return node_overrides(settings, ("backend", "registration_mode", "depth_sampling", method, "temporal_enable"),
+                          always=("backend", method)) + list(node_params)
 
 
 def _restamped(msg, stamp_ns: int):
@@ -78,9 +78,11 @@ def _restamped(msg, stamp_ns: int):
     return m
 
 
-def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float, clouds: bool,
-             progress=None, paced: bool = False) -> RunResult:
+def run_live(contents, frames: list[Decoded], settings: SrParams, node_params: tuple[str, ...], speed: float,
+             clouds: bool, progress=None, paced: bool = False) -> RunResult:
     """Play the bag into a freshly started ``sr_node`` and record what comes back (see module doc).
+
+    The node runs ``settings`` (:func:`live_overrides`), and ``node_params`` after them.
 
     ``paced``: after each frame, wait (up to 10 s) for its refined depth before the bag's clock goes
     on: every frame is scored whatever the machine's speed (latency is still measured per frame);
@@ -98,12 +100,13 @@ def run_live(contents, frames: list[Decoded], overrides: list[str], speed: float
     wire = [{k: conv.to_rclpy(getattr(f, k)) if getattr(f, k) is not None else None
              for k in ("rgb", "depth", "rgb_info", "depth_info")} for f in contents.frames]
     first = contents.frames[0]
+    overrides = live_overrides(settings, node_params)
     main_names = ("backend", "model", "classical.method", "registration.mode")  # shown by value alone
-    decimated = "depth.sampling:=decimated" in overrides  # labelled as the offline methods told the same
-    label = "sr_node live (" + ", ".join(o.split(":=")[-1] if o.split(":=")[0] in main_names else o
-                                         for o in overrides if o != "depth.sampling:=decimated") + ")"
-    label += DECIMATED_SUFFIX if decimated else ""
-    res = RunResult(label)
+    name = "sr_node live (" + ", ".join(o.split(":=")[-1] if o.split(":=")[0] in main_names else o
+                                        for o in overrides if o != "depth.sampling:=decimated") + ")"
+    # decimated: labelled as the offline methods told the same
+    label = name + (DECIMATED_SUFFIX if settings.depth_sampling == "decimated" else "")
+    res = RunResult(label, fields={"method": label, "method_name": name, **settings_fields(settings)})
     # a bag recorded through image_transport's compressed transports is replayed as recorded, into a
     # node subscribed to the same transports
     tr = {k: contents.transports.get(k, "raw") for k in ("rgb", "depth")}

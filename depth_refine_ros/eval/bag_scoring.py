@@ -14,6 +14,7 @@ from depth_refine_ros.core.upsample import nearest_mask
 from depth_refine_ros.data.bags import Decoded
 from depth_refine_ros.eval import scoring
 from depth_refine_ros.eval.bag_replay import RunResult
+from depth_refine_ros.eval.methods import row_fields
 from depth_refine_ros.pipeline.sr import InputError
 
 
@@ -44,7 +45,7 @@ def score_run(result: RunResult, frames: list[Decoded], max_depth_m: float | Non
 
 def score_runs(results: list[RunResult], frames: list[Decoded], max_depth_m: float | None = None) -> list[dict]:
     """One row per run, with the ``vs bicubic`` and ``vs best classical`` columns."""
-    rows = [{"dataset": "bag", "scale": 0, "degradation": "bag", "method": r.label,
+    rows = [{"dataset": "bag", "scale": 0, "degradation": "bag", "method": r.label, **r.fields,
              **score_run(r, frames, max_depth_m)} for r in results]
     scoring.add_relative(rows)
     return rows
@@ -68,7 +69,7 @@ def scale_sweep(methods, frames: list[Decoded], scales: list[int], limit: int = 
                     continue
                 per.append(scoring.frame_scores(d, f.gt[:h, :w], edges=False, max_depth=max_depth_m))
             if per:
-                rows.append({"dataset": "bag", "degradation": "bicubic", "scale": s, "method": m.label,
+                rows.append({"dataset": "bag", "degradation": "bicubic", "scale": s, **row_fields(m),
                              **scoring.aggregate(per, "m")})
     scoring.add_relative(rows)
     return rows

@@ -15,19 +15,21 @@ This module holds the command's options (:class:`BagEvalConfig`) and its order o
 """
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from depth_refine_ros.backends import BackendError
 from depth_refine_ros.core.modeldir import ModelError
 from depth_refine_ros.data.bags import BagError, decode, read_bag
-from depth_refine_ros.eval.bag_replay import RunResult, live_overrides, run_live, run_offline
+from depth_refine_ros.eval.bag_replay import RunResult, node_settings, run_live, run_offline
 from depth_refine_ros.eval.bag_report import write_out_bag, write_report
 from depth_refine_ros.eval.bag_scoring import scale_sweep, score_runs
-from depth_refine_ros.eval.methods import build_method
+from depth_refine_ros.eval.methods import method_from_settings, settings_fields
+from depth_refine_ros.pipeline.settings import SrParams, method_settings, offline_settings
 
 
 @dataclass(frozen=True)
@@ -39,21 +41,22 @@ class BagEvalConfig:
         out: report directory.
         method: what refines: a classical method or a model name/directory.
         live: play the bag into a freshly started ``sr_node`` instead of running ``method`` offline.
-        backend: backend of models run offline.
+        settings: the settings of the methods run offline (their ``backend``: that of models), and
+            the ones the live node takes from them (:func:`~depth_refine_ros.eval.bag_replay.node_settings`):
+            ``registration_mode`` ``none`` or ``auto`` (every method tracks and undoes the depth-to-RGB
+            offset); ``depth_sampling`` ``centred`` or ``decimated`` (every method, and the live node,
+            told the bag's low-res depth is every n-th pixel; labels get ``+decimated``);
+            ``temporal_enable``: ``method`` with the temporal filter (offline: a pipeline stage; live:
+            ``temporal.enable:=true``), ``compare`` methods stay plain.
         node_backend: ``sr_node``'s ``backend`` parameter with ``live``.
         compare: methods also run offline on the same frames.
         scales: accuracy-vs-scale sweep factors (empty: no sweep).
-        registration: ``none`` or ``auto`` (every method tracks and undoes the depth-to-RGB offset).
-        sampling: ``centred`` or ``decimated``: every method (and the live node) told the bag's
-            low-res depth is every n-th pixel (sr_node's ``depth.sampling``); labels get ``+decimated``.
         speed: live playback speed (1 = the bag's pace).
         clouds: live: also subscribe to and count the clouds.
         paced: live: hold the bag's clock until each frame is answered.
         panels: frames with a PNG panel.
         out_bag: write inputs + ``depth_refined/*`` to this new bag (None: don't).
         out_bag_storage: ``sqlite3`` or ``mcap``.
-        temporal: ``method`` with the temporal filter (offline: a pipeline stage; live:
-            ``temporal.enable:=true``); ``compare`` methods stay plain.
         node_params: live: more ``sr_node`` parameter overrides (``name:=value``).
         max_depth_m: score only ground-truth pixels at most this far (metres; None: all); the edge
             metrics are then skipped.
@@ -66,19 +69,16 @@ class BagEvalConfig:
     out: str = "out/eval_bag"
     method: str = "bicubic"
     live: bool = False
-    backend: str = "onnxruntime"
+    settings: SrParams = field(default_factory=offline_settings)
     node_backend: str = "onnxruntime"
     compare: tuple[str, ...] = ("bicubic", "guided_filter")
     scales: tuple[int, ...] = (2, 4, 8, 16)
-    registration: str = "none"
-    sampling: str = "centred"
     speed: float = 1.0
     clouds: bool = False
     paced: bool = False
     panels: int = 3
     out_bag: str | None = None
     out_bag_storage: str = "mcap"
-    temporal: bool = False
     node_params: tuple[str, ...] = ()
     max_depth_m: float | None = None
     prog: str = "eval-bag"
@@ -95,11 +95,11 @@ def evaluate_bag(args: BagEvalConfig) -> int:
         frames, undecodable = decode(contents, lambda m: sys.stderr.write(f"[{args.prog}] {m}\n"))
         if not frames:
             raise BagError(f"{args.bag}: no frame could be decoded ({undecodable})")
-        reg, samp = args.registration, args.sampling
-        compare = [build_method(m, args.backend, registration=reg, depth_sampling=samp)
-                   for m in dict.fromkeys(args.compare) if args.live or args.temporal or m != args.method]
-        main = None if args.live else build_method(args.method, args.backend, registration=reg,
-                                                   temporal=args.temporal, depth_sampling=samp)
+        s = args.settings
+        plain = dataclasses.replace(s, temporal_enable=False)  # the compare methods run without the filter
+        compare = [method_from_settings(method_settings(m, plain))
+                   for m in dict.fromkeys(args.compare) if args.live or s.temporal_enable or m != args.method]
+        main = None if args.live else method_from_settings(method_settings(args.method, s))
     except (BagError, BackendError, ModelError, OSError) as e:
         print(f"{args.prog}: {e}", file=sys.stderr)
         return 2
@@ -120,9 +120,8 @@ def evaluate_bag(args: BagEvalConfig) -> int:
     if args.max_depth_m is not None:
         summary["scored within (m)"] = args.max_depth_m
     if args.live:
-        overrides = live_overrides(args.method, args.node_backend, args.registration, args.sampling,
-                                   args.temporal, args.node_params)
-        live = run_live(contents, frames, overrides, args.speed, args.clouds, progress,
+        node = node_settings(args.method, args.node_backend, s)
+        live = run_live(contents, frames, node, args.node_params, args.speed, args.clouds, progress,
                         paced=args.paced)
         sys.stderr.write("\n")
         results.append(live)
@@ -138,12 +137,13 @@ def evaluate_bag(args: BagEvalConfig) -> int:
     if args.scales and any(f.gt is not None for f in frames):
         # the sweep degrades the registered ground truth (centred: bicubic): nothing to undo or
         # re-sample; its frames are no sequence, so no temporal filter either
-        if args.registration != "none" or args.temporal or args.sampling != "centred":
+        sweep_settings = dataclasses.replace(s, **settings_fields(offline_settings()))
+        if sweep_settings != s:
             names = dict.fromkeys([args.method, *args.compare])
-            methods = [build_method(m, args.backend) for m in names]
+            methods = [method_from_settings(method_settings(m, sweep_settings)) for m in names]
         else:
-            methods = ([build_method(args.method, args.backend)] if args.live and args.method not in args.compare
-                       else [] if args.live else [main]) + compare
+            methods = ([method_from_settings(method_settings(args.method, s))]
+                       if args.live and args.method not in args.compare else [] if args.live else [main]) + compare
         sweep = scale_sweep(methods, frames, args.scales, max_depth_m=args.max_depth_m)
     if args.out_bag:
         try:

@@ -116,7 +116,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
     """
     check_range_limit(frames, max_depth_m)
     from depth_refine_ros.eval import plots, scoring
-    from depth_refine_ros.eval.methods import InputError
+    from depth_refine_ros.eval.methods import InputError, row_fields
 
     rows: list[dict] = []
     datasets = list(dict.fromkeys(f.dataset for f in frames))
@@ -170,7 +170,7 @@ def evaluate(frames, methods, scales: list[int], degradations: list[str], out: p
                             sys.stderr.write(f"\n[eval-dataset] {m.label} skipped {ds} {deg} x{scale}: "
                                              f"{refused[m.label]}\n")
                         continue
-                    row = {"dataset": ds, "method": m.label, "scale": round(actual, 3), "degradation": deg}
+                    row = {"dataset": ds, **row_fields(m), "scale": round(actual, 3), "degradation": deg}
                     row.update(scoring.aggregate(per[m.label], fs[0].unit))
                     if max_depth_m is not None:
                         row["max_depth_m"] = max_depth_m

@@ -86,23 +86,27 @@ def markdown_table(rows: list[dict], columns: list[tuple[str, str]]) -> str:
 def add_relative(rows: list[dict], key: str = "rmse") -> None:
     """Add ``vs_bicubic`` and ``vs_best_classical`` (relative change of ``key``, e.g. -0.31) per row,
     comparing within the same dataset, scale and degradation, and among rows with the same
-    ``depth.sampling`` (labels with ``" +decimated"`` against the classical rows told the same).
+    ``depth_sampling`` (a ``decimated`` row against the classical rows told the same).
 
-    The baselines are the plain classical rows; where a group has only registered ones (labels
-    ending ``" +reg"``, e.g. ``eval-bag --registration auto``), those are the baselines instead.
+    Rows say what they ran in fields (:func:`~depth_refine_ros.eval.methods.row_fields`):
+    ``method_name``, ``depth_sampling``, ``registration_mode``, ``temporal_enable``; a field left out
+    reads as the node's default and ``method`` as the name. The baselines are the plain classical rows
+    (no registration, no temporal filter); where a group has only registered ones (e.g. ``eval-bag
+    --registration auto``), those are the baselines instead.
     """
     from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-    from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX, split_label
 
-    labels = {r["method"]: split_label(r["method"]) for r in rows}  # method -> (name, settings)
+    def name(r: dict) -> str:
+        return r.get("method_name") or r["method"]
+
     for r in rows:
-        decimated = DECIMATED_SUFFIX in labels[r["method"]][1]
-        peers = [(*labels[p["method"]], p[key]) for p in rows if p.get(key)
+        sampling = r.get("depth_sampling", "centred")
+        peers = [p for p in rows if p.get(key) and p.get("depth_sampling", "centred") == sampling
                  and (p["dataset"], p["scale"], p["degradation"]) == (r["dataset"], r["scale"], r["degradation"])
-                 and (DECIMATED_SUFFIX in labels[p["method"]][1]) == decimated]
-        base = {name: v for name, tags, v in peers if name in CLASSICAL and REG_SUFFIX not in tags}
+                 and name(p) in CLASSICAL and not p.get("temporal_enable")]
+        base = {name(p): p[key] for p in peers if p.get("registration_mode", "none") == "none"}
         if not base:
-            base = {name: v for name, _, v in peers if name in CLASSICAL}
+            base = {name(p): p[key] for p in peers}
         bic = base.get("bicubic")
         best = min(base.values(), default=None)
         r["vs_bicubic"] = r[key] / bic - 1 if bic and r.get(key) is not None else None

@@ -1,27 +1,39 @@
 """The one pipeline factory: what ``sr_node`` runs and what evaluation scores are built here.
 
-``sr_node`` fills a :class:`SrPipelineSpec` from its parameters, ``depth-refine eval-*`` from a
-method name; both get their pipelines from :func:`build_sr_pipelines`, so a number in a report is
-the number the node gives on that frame.
+Everyone starts from the settings (:class:`~depth_refine_ros.pipeline.settings.SrParams`, the node's
+parameters): ``sr_node`` reads them from ROS, ``eval-dataset``, ``eval-bag``, ``bench`` and the demo from
+their options (:func:`~depth_refine_ros.pipeline.settings.method_settings`). :func:`spec_from_settings`,
+the one translation, turns them into an :class:`SrPipelineSpec`, and :func:`build_sr_pipelines` builds
+it, so a number in a report is the number the node gives on that frame.
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
-from depth_refine_ros.backends import BackendError, create_backend, create_model_backend
+from depth_refine_ros.backends import BackendError, create_backend, create_model_backend, node_threads
 from depth_refine_ros.core.register import Registration
-from depth_refine_ros.core.temporal import DEFAULT_ALPHA, DEFAULT_DELTA, PERSISTENCY_MODES, TemporalFilter
+from depth_refine_ros.core.temporal import TemporalFilter
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.pipeline.mono import MonoPipeline, MonoPipelineConfig
+from depth_refine_ros.pipeline.settings import SrParams, method_settings
 from depth_refine_ros.pipeline.sr import Pipeline, PipelineConfig
 
 # the shipped depth-only model ``depth_only_model: auto`` resolves to (docs/results.md#depth-sr-distilled)
 DEFAULT_DEPTH_ONLY_MODEL = "depth_sr_distilled"
 
+_SETTINGS = SrParams()  # the settings' defaults: a spec field that is a setting takes its default from here
+
 
 @dataclass(frozen=True)
 class SrPipelineSpec:
-    """Everything that decides an SR pipeline (no ROS types: nodes and eval both fill it).
+    """Everything that decides an SR pipeline, resolved from the settings by :func:`spec_from_settings`.
+
+    A field named as a setting of :class:`~depth_refine_ros.pipeline.settings.SrParams` is that
+    setting, with its default; the others are made from settings (:data:`SPEC_FROM_SETTINGS`).
+    Unlike the settings, a bare spec names no model: ``SrPipelineSpec()`` is classical bicubic.
 
     Attributes:
         backend: ``classical`` or a network backend (``onnxruntime``, ``openvino``, ``torch``,
@@ -66,31 +78,57 @@ class SrPipelineSpec:
 
     backend: str = "classical"
     model: str = ""
-    classical_method: str = "bicubic"
-    device: str = "auto"
-    precision: str = "auto"
+    classical_method: str = _SETTINGS.classical_method
+    device: str = _SETTINGS.device
+    precision: str = _SETTINGS.precision
     threads: int = 0
-    keep_holes: bool = True
-    flip_ensemble: bool = False
-    min_depth_m: float = 0.05
-    max_depth_m: float = 20.0
-    depth_sampling: str = "centred"
-    refine_mode: str = "none"
+    keep_holes: bool = _SETTINGS.keep_holes
+    flip_ensemble: bool = _SETTINGS.flip_ensemble
+    min_depth_m: float = _SETTINGS.min_depth_m
+    max_depth_m: float = _SETTINGS.max_depth_m
+    depth_sampling: str = _SETTINGS.depth_sampling
+    refine_mode: str = _SETTINGS.refine_mode
     refine_model: str = ""
     refine_mono_model: str = ""
     depth_only_model: str = ""
-    registration_mode: str = "none"
-    registration_shift_px: tuple[int, int] = (0, 0)
-    registration_every_n: int = 5
-    registration_window: int = 15
-    registration_max_shift_px: int = 8
-    registration_min_shift_px: int = 2
+    registration_mode: str = _SETTINGS.registration_mode
+    registration_shift_px: tuple[int, int] = (_SETTINGS.registration_shift_dy_px, _SETTINGS.registration_shift_dx_px)
+    registration_every_n: int = _SETTINGS.registration_every_n
+    registration_window: int = _SETTINGS.registration_window
+    registration_max_shift_px: int = _SETTINGS.registration_max_shift_px
+    registration_min_shift_px: int = _SETTINGS.registration_min_shift_px
     registration_background: bool = False
     background_compile: bool = False
-    temporal: bool = False
-    temporal_alpha: float = DEFAULT_ALPHA
-    temporal_delta: float = DEFAULT_DELTA
-    temporal_persistency: str | int = PERSISTENCY_MODES[3]
+    temporal: bool = _SETTINGS.temporal_enable
+    temporal_alpha: float = _SETTINGS.temporal_alpha
+    temporal_delta: float = _SETTINGS.temporal_delta
+    temporal_persistency: str | int = _SETTINGS.temporal_persistency
+
+
+SPEC_FROM_SETTINGS: dict[str, Callable[[SrParams, bool], Any]] = {
+    # a live node leaves a CPU to DDS on small machines (backend_threads 0 = auto); offline: the library's
+    "threads": lambda s, live: node_threads(s.backend_threads) if live else s.backend_threads,
+    "registration_shift_px": lambda s, live: (s.registration_shift_dy_px, s.registration_shift_dx_px),
+    "temporal": lambda s, live: s.temporal_enable,
+    # a live node never makes a frame wait: the offset estimate and new openvino sizes run beside it
+    "registration_background": lambda s, live: live,
+    "background_compile": lambda s, live: live,
+}
+"""The :class:`SrPipelineSpec` fields that are not a setting of the same name: how each is made from
+the settings (and ``live``: a node serving a stream, not an offline run). Every other field is copied
+by name."""
+
+
+def spec_from_settings(settings: SrParams, live: bool = False) -> SrPipelineSpec:
+    """The pipeline spec of ``settings``: the one translation from settings to pipeline.
+
+    ``sr_node`` calls it with ``live=True``; ``eval-dataset``, ``eval-bag`` (offline), ``bench`` and the
+    demo's offline rows with their settings (:func:`~depth_refine_ros.pipeline.settings.method_settings`).
+    A spec field named as a setting takes its value by name; the rest come from :data:`SPEC_FROM_SETTINGS`.
+    """
+    values = {f.name: SPEC_FROM_SETTINGS[f.name](settings, live) if f.name in SPEC_FROM_SETTINGS
+              else getattr(settings, f.name) for f in dataclasses.fields(SrPipelineSpec)}
+    return SrPipelineSpec(**values)
 
 
 def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
@@ -134,6 +172,11 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         depth_refine_ros.core.modeldir.ModelError: a broken model directory.
         ValueError: temporal filter settings out of range.
     """
+    return _build(spec, warmup, depth_only=True)
+
+
+def _build(spec: SrPipelineSpec, warmup: bool, depth_only: bool) -> tuple[Pipeline, Pipeline | None]:
+    """:func:`build_sr_pipelines`; without ``depth_only`` the second pipeline is None (not built)."""
     temporal = build_temporal(spec)  # first: a bad setting fails before any model loads
     cfg = PipelineConfig(min_depth_m=spec.min_depth_m, max_depth_m=spec.max_depth_m,
                          depth_sampling=spec.depth_sampling)
@@ -145,7 +188,8 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
                                f"(one of {', '.join(CLASSICAL_METHODS)})")
         backend = create_backend("classical", method=spec.classical_method)
     else:
-        backend = _net(spec, spec.model, ("sr", "depth_sr"), keep_holes=spec.keep_holes,
+        # prompt_depth: an imported Prompt Depth Anything (docs/foundation_models.md)
+        backend = _net(spec, spec.model, ("sr", "depth_sr", "prompt_depth"), keep_holes=spec.keep_holes,
                        flip_ensemble=spec.flip_ensemble)
     refiner = None
     if spec.refine_mode != "none":
@@ -154,24 +198,28 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
         refiner = SddrRefinement(
             _net(spec, spec.refine_model, ("sddr",)), _net(spec, spec.refine_mono_model, ("mono",)),
             spec.refine_mode)
-    choice = spec.depth_only_model
-    if choice == "auto":
-        # backend classical runs no network unless one is named; a depth-only model serves itself
-        choice = "" if spec.backend == "classical" or not backend.needs_rgb else DEFAULT_DEPTH_ONLY_MODEL
-    if choice in ("", "bicubic"):
-        only = backend if not backend.needs_rgb else create_backend("classical", method="bicubic")
-    else:
-        only = _net(spec, choice, ("depth_sr",), keep_holes=spec.keep_holes, flip_ensemble=spec.flip_ensemble)
+    only = _depth_only_backend(spec, backend) if depth_only else None
     if warmup:
         backend.warmup()
-        if only is not backend:
+        if only is not None and only is not backend:
             only.warmup()
     registration = Registration(
         spec.registration_mode, spec.registration_shift_px, spec.registration_every_n,
         spec.registration_window, max_shift_px=spec.registration_max_shift_px,
         min_shift_px=spec.registration_min_shift_px, background=spec.registration_background)
     return (Pipeline(backend, cfg, refiner, registration, temporal),
-            Pipeline(only, cfg, registration=registration, temporal=temporal))
+            None if only is None else Pipeline(only, cfg, registration=registration, temporal=temporal))
+
+
+def _depth_only_backend(spec: SrPipelineSpec, backend):
+    """What refines frames without RGB (``spec.depth_only_model``; ``backend`` is the guided one)."""
+    choice = spec.depth_only_model
+    if choice == "auto":
+        # backend classical runs no network unless one is named; a depth-only model serves itself
+        choice = "" if spec.backend == "classical" or not backend.needs_rgb else DEFAULT_DEPTH_ONLY_MODEL
+    if choice in ("", "bicubic"):
+        return backend if not backend.needs_rgb else create_backend("classical", method="bicubic")
+    return _net(spec, choice, ("depth_sr",), keep_holes=spec.keep_holes, flip_ensemble=spec.flip_ensemble)
 
 
 def close_pipelines(*pipelines: Pipeline | None) -> None:
@@ -188,25 +236,17 @@ def close_pipelines(*pipelines: Pipeline | None) -> None:
 
 
 def build_sr_pipeline(spec: SrPipelineSpec, warmup: bool = True) -> Pipeline:
-    """The guided pipeline of :func:`build_sr_pipelines` alone (evaluation, benchmarks)."""
-    return build_sr_pipelines(spec, warmup)[0]
+    """The guided pipeline of :func:`build_sr_pipelines` alone (evaluation, benchmarks): the
+    depth-only model is not loaded."""
+    return _build(spec, warmup, depth_only=False)[0]
 
 
-def spec_for_method(name: str, backend: str = "onnxruntime", max_depth_m: float = 20.0,
-                    registration: str = "none", temporal: bool = False,
-                    depth_sampling: str = "centred") -> SrPipelineSpec:
-    """The spec that runs a method by name: a classical upsampler, or an SR model name/directory.
-
-    ``registration='auto'`` estimates on every frame with a window of 15, in the caller's thread
-    (offline evaluation wants the estimate of this frame used for this frame's successors).
-    ``temporal``: the temporal filter as the last stage, with sr_node's defaults (librealsense's).
-    ``depth_sampling``: as :class:`SrPipelineSpec`.
-    """
-    reg = dict(registration_mode=registration, registration_every_n=1, registration_window=15,
-               temporal=temporal, depth_sampling=depth_sampling)
-    if name in CLASSICAL_METHODS:
-        return SrPipelineSpec(backend="classical", classical_method=name, max_depth_m=max_depth_m, **reg)
-    return SrPipelineSpec(backend=backend, model=name, max_depth_m=max_depth_m, **reg)
+def spec_for_method(name: str, **changes: Any) -> SrPipelineSpec:
+    """The offline spec that runs a method by name (a classical upsampler, or an SR model name or
+    directory) with settings ``changes`` (field names of
+    :class:`~depth_refine_ros.pipeline.settings.SrParams`, e.g. ``depth_sampling='decimated'``):
+    :func:`spec_from_settings` of :func:`~depth_refine_ros.pipeline.settings.method_settings`."""
+    return spec_from_settings(method_settings(name, **changes))
 
 
 def build_mono_pipeline(backend: str, model: str, device: str = "auto", precision: str = "auto",

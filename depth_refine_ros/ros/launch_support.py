@@ -75,11 +75,11 @@ def describe_parameter(params_cls, ros_name: str) -> str:
     """
     from dataclasses import fields
 
-    from depth_refine_ros.ros.params import _describe
+    from depth_refine_ros.ros.params import describe
 
     for f in fields(params_cls):
         if f.metadata["ros"] == ros_name:
-            return f"{params_cls.node_name} parameter {ros_name}: {_describe(f)} Unset (''): params_file's value holds."
+            return f"{params_cls.node_name} parameter {ros_name}: {describe(f)} Unset (''): params_file's value holds."
     raise KeyError(f"{params_cls.node_name} has no parameter {ros_name!r}")
 
 

@@ -1,5 +1,5 @@
 """The parameter reference of ``docs/nodes.md``, rendered from the one declaration in
-:mod:`depth_refine_ros.ros.params` (as :func:`~depth_refine_ros.ros.params.render_yaml` renders
+:mod:`depth_refine_ros.pipeline.settings` (as :func:`~depth_refine_ros.ros.params.render_yaml` renders
 ``config/*.yaml``), so the documentation cannot drift from the code.
 
 Regenerate after changing a parameter (``test/test_docs.py`` fails until you do)::
@@ -16,6 +16,7 @@ import pathlib
 import sys
 from typing import Any
 
+from depth_refine_ros.pipeline import settings
 from depth_refine_ros.ros import params
 
 COMMAND = "python -m depth_refine_ros.ros.params_doc --write docs/nodes.md"
@@ -26,12 +27,13 @@ _ROS_TYPE = {bool: "bool", int: "integer", float: "double", str: "string"}
 
 
 def node_param_classes() -> list[type]:
-    """Every node's parameter dataclass in :mod:`params` (a class with a ``node_name``), in the
-    order the module defines them, so a node added there is documented without touching this file."""
+    """Every node's parameter dataclass in :mod:`~depth_refine_ros.pipeline.settings` (a class with a
+    ``node_name``), in the order the module defines them, so a node added there is documented without
+    touching this file."""
     out = []
-    for obj in vars(params).values():
+    for obj in vars(settings).values():
         if (isinstance(obj, type) and dataclasses.is_dataclass(obj) and getattr(obj, "node_name", "")
-                and obj.__module__ == params.__name__):
+                and obj.__module__ == settings.__name__):
             out.append(obj)
     return out
 
@@ -56,8 +58,8 @@ def render_markdown(cls: type) -> str:
     lines = [
         f"### `{node}` parameters",
         "",
-        f"Declared by `{cls.__name__}` in `depth_refine_ros/ros/params.py`; `config/{short}.yaml` holds the same "
-        f"defaults. Read once at start-up (read-only) unless marked changeable at run time; set them with "
+        f"Declared by `{cls.__name__}` in `depth_refine_ros/pipeline/settings.py`; `config/{short}.yaml` holds the "
+        f"same defaults. Read once at start-up (read-only) unless marked changeable at run time; set them with "
         f"`-p name:=value` or a params file.",
         "",
         "| parameter | type | default | description |",

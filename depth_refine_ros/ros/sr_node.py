@@ -26,9 +26,14 @@ from collections import deque
 from rcl_interfaces.msg import SetParametersResult
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_refine_ros.backends import node_threads
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines, build_temporal, close_pipelines
+from depth_refine_ros.pipeline.factory import (
+    SrPipelineSpec,
+    build_sr_pipelines,
+    build_temporal,
+    close_pipelines,
+    spec_from_settings,
+)
 from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -41,22 +46,8 @@ INFO_CACHE = 30  # camera_info messages kept per stream for stamp matching
 
 
 def pipeline_spec(p: SrParams) -> SrPipelineSpec:
-    """The node's parameters as the pipeline factory's spec."""
-    return SrPipelineSpec(
-        backend=p.backend, model=p.model, classical_method=p.classical_method, device=p.device,
-        threads=node_threads(p.backend_threads),
-        precision=p.precision, keep_holes=p.keep_holes, flip_ensemble=p.flip_ensemble,
-        min_depth_m=p.min_depth_m, max_depth_m=p.max_depth_m,
-        depth_sampling=p.depth_sampling,
-        refine_mode=p.refine_mode, refine_model=p.refine_model, refine_mono_model=p.refine_mono_model,
-        depth_only_model=p.depth_only_model, registration_mode=p.registration_mode,
-        registration_shift_px=(p.registration_shift_dy_px, p.registration_shift_dx_px),
-        registration_every_n=p.registration_every_n, registration_window=p.registration_window,
-        registration_max_shift_px=p.registration_max_shift_px,
-        registration_min_shift_px=p.registration_min_shift_px, registration_background=True,
-        background_compile=True,
-        temporal=p.temporal_enable, temporal_alpha=p.temporal_alpha, temporal_delta=p.temporal_delta,
-        temporal_persistency=p.temporal_persistency)
+    """The node's parameters as the pipeline factory's spec (:func:`spec_from_settings`, live)."""
+    return spec_from_settings(p, live=True)
 
 
 #: the run-time parameters (ROS name -> SrParams field); every other parameter is read-only

@@ -13,19 +13,21 @@ import pathlib
 import sys
 
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS as CLASSICAL
-from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, REG_SUFFIX, split_label
 from depth_refine_ros.eval.scoring import shown
 
-# how the input column names the settings rows were run with (eval-dataset --sampling decimated,
-# --registration auto): such rows compare among themselves
-SHOWN = {DECIMATED_SUFFIX: "`depth.sampling: decimated`", REG_SUFFIX: "`+reg`"}
 
-
-def split_tags(label: str) -> tuple[str, str]:
-    """``(method, tags)``: the label without its setting suffixes, and those settings as the input
-    column shows them (``''`` for none)."""
-    name, settings = split_label(label)
-    return name, "".join(", " + SHOWN[s] for s in settings)
+def split_tags(row: dict) -> tuple[str, str]:
+    """``(method, tags)``: the row's method without its settings (``method_name``), and the settings
+    it ran with as the input column shows them (``''`` for none): eval-dataset --sampling decimated,
+    --registration auto. Such rows compare among themselves."""
+    tags = ""
+    if row.get("depth_sampling", "centred") == "decimated":
+        tags += ", `depth.sampling: decimated`"
+    if row.get("registration_mode", "none") != "none":
+        tags += ", `+reg`"
+    if row.get("temporal_enable"):
+        tags += ", `+temporal`"
+    return row.get("method_name") or row["method"], tags
 
 
 def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None = None,
@@ -44,10 +46,10 @@ def table(rows: list[dict], method: str, target: float = 30.0, ref: str | None =
         within = f", within {r['max_depth_m']:g} m" if r.get("max_depth_m") is not None else ""
         if r.get("depth_max_m", 20.0) != 20.0:  # the methods' range clamp (sr_node's depth.max_m)
             within += f", `depth.max_m: {r['depth_max_m']:g}`"
-        return r["dataset"], r["degradation"] + split_tags(r["method"])[1] + within, float(r["scale"])
+        return r["dataset"], r["degradation"] + split_tags(r)[1] + within, float(r["scale"])
 
     for ds, deg, sc in sorted({key(r) for r in rows}):
-        group = {split_tags(r["method"])[0]: shown(r) for r in rows if key(r) == (ds, deg, sc)}
+        group = {split_tags(r)[0]: shown(r) for r in rows if key(r) == (ds, deg, sc)}
         if method not in group or "bicubic" not in group:
             continue
         classical = {m: group[m][col] for m in CLASSICAL if group.get(m, {}).get(col) is not None}
