@@ -46,6 +46,7 @@ UNCHECKED = {
     "ros2 bag": "ros2bag is not installed in the venv",
     "cd": "changes the shell's directory",
     "git": "clones the repository (network)",
+    "device_check.sh": "runs every model on every engine for minutes; test/test_device_check.py runs its --dry-run",
 }
 # Paths named in the prose that a change in progress is still adding: path -> why (empty when none).
 PENDING: dict[str, str] = {}
