@@ -198,7 +198,7 @@ def AutoBackend(model: str = "", device: str | None = "auto", precision: str | N
         if precision not in (None, "auto"):
             given["precision"] = precision
         try:
-            be = create_backend(name, model=str(md.path), **given, **opts)
+            be = create_backend(name, model=md, **given, **opts)  # loaded and verified once, above
         except BackendError as e:
             LOG.warning("backend auto: %s is present but failed to start: %s", name, e)
             notes.append(f"{name}: failed to start ({e})")

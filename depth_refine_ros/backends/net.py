@@ -220,10 +220,27 @@ def task_backend(model: ModelDir, engine: Engine, **options) -> NetBackend:
     return _TASKS[model.kind](model, engine, **options)
 
 
-def load_for_engine(model: str, need: tuple[str, ...]) -> ModelDir:
-    """Load and verify a model directory, turning model errors into :class:`BackendError`."""
-    from depth_refine_ros.core.modeldir import ModelError, load_model_dir
+def load_for_engine(model: str | ModelDir, need: tuple[str, ...]) -> ModelDir:
+    """Load and verify a model directory, turning model errors into :class:`BackendError`.
 
+    A :class:`ModelDir` already loaded is taken as it is, with only the files of ``need`` it has not
+    verified yet checked: ``backend: auto`` loads a directory once and hands it to the engine it picks.
+    """
+    from dataclasses import replace
+
+    from depth_refine_ros.core.modeldir import ModelError, load_model_dir, verify_files
+
+    if isinstance(model, ModelDir):
+        missing = tuple(f for f in need if f not in model.verified)
+        try:
+            for f in missing:
+                if f not in model.card.files:
+                    raise ModelError(f"{model.path}: its card lists no {f}")
+            if missing:
+                verify_files(model.path, model.card, missing)
+        except ModelError as e:
+            raise BackendError(f"model refused: {e}") from e
+        return replace(model, verified=model.verified | set(missing)) if missing else model
     if not model:
         raise BackendError("this backend needs a model: set the 'model' parameter to an installed "
                            "model name or a model directory (list them with `depth-refine models`)")

@@ -160,10 +160,12 @@ class ModelDir:
     Attributes:
         path: the directory.
         card: the model card.
+        verified: the files whose hashes were checked against the card when it was loaded.
     """
 
     path: Path
     card: ModelCard
+    verified: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
@@ -305,7 +307,7 @@ def load_model_dir(name_or_path: str | os.PathLike, need: tuple[str, ...] | None
         if fname not in card.files:
             raise ModelError(f"{path / CARD}: lists no {fname} (files: {', '.join(card.files)})")
     verify_files(path, card, need)
-    return ModelDir(path, card)
+    return ModelDir(path, card, frozenset(card.files) if need is None else frozenset(need))
 
 
 @dataclass(frozen=True)
