@@ -57,7 +57,8 @@ def main() -> None:
         if not cl:
             continue
         best = min(cl, key=cl.get)
-        inp = deg + (", depth.sampling decimated" if sampling == "decimated" else "") + (", +reg" if reg != "none" else "")
+        inp = (deg + (", depth.sampling decimated" if sampling == "decimated" else "")
+               + (", +reg" if reg != "none" else ""))
         cells = [f"{vals[n]:.3f}" if n in vals else "" for n in nets]
         rel = [f"{100 * (vals[n] / cl[best] - 1):+.1f} %" if n in vals else "" for n in nets]
         ab = (f"{100 * (vals[args.b] / vals[args.a] - 1):+.1f} %" if args.a in vals and args.b in vals else "")
