@@ -336,18 +336,10 @@ def test_mono_node_runs_an_imported_model_live(tiny_da, backend, live_node):
     inverse-depth fit's residual in the diagnostics."""
     if backend == "openvino":
         pytest.importorskip("openvino")
-    from depth_refine_ros.ros.rig import camera_infos, synthetic_frame
-
     h, w, s = 240, 320, 4
     node, rig = live_node.start(f"model:={tiny_da[1]}", f"backend:={backend}", "metric.mode:=fit",
                                 "backend_threads:=1", executable="mono_node", prefix="depth_mono", match_s=90)
-    rgb, lr = synthetic_frame(h, w, s)
-    rig.prime(rgb, lr, "16UC1", 1_600_000_000.0, camera_infos(h, w, s, 1_600_000_000.0))
-    frames = [(rgb, "rgb8", lr, "16UC1", 1_700_000_000.0 + i / 5, camera_infos(h, w, s, 1_700_000_000.0 + i / 5))
-              for i in range(4)]
-    sent = rig.play(frames, 5.0, pace_s=20.0)
-    rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 20)
-    rig.spin(1.2)
+    rgb, lr, sent = _stream(rig, h, w, s, 4)
     diag = rig.diag_values("monocular depth")
     log = live_node.stop()
     assert set(rig.images) == set(sent), log[-3000:]
@@ -357,23 +349,30 @@ def test_mono_node_runs_an_imported_model_live(tiny_da, backend, live_node):
     assert diag["output"] == "fit" and "fit residual_inv" in diag and float(diag["fit points"]) > 1000
 
 
+def _stream(rig, h: int, w: int, s: int, n: int):
+    """Prime the rig, play ``n`` synthetic frames at 5 Hz and wait for their images and clouds;
+    returns the frame's RGB, its low-res depth (mm) and the stamps sent."""
+    from depth_refine_ros.ros.rig import camera_infos, synthetic_frame
+
+    rgb, lr = synthetic_frame(h, w, s)
+    rig.prime(rgb, lr, "16UC1", 1_600_000_000.0, camera_infos(h, w, s, 1_600_000_000.0))
+    frames = [(rgb, "rgb8", lr, "16UC1", 1_700_000_000.0 + i / 5, camera_infos(h, w, s, 1_700_000_000.0 + i / 5))
+              for i in range(n)]
+    sent = rig.play(frames, 5.0, pace_s=20.0)
+    rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 20)
+    rig.spin(1.2)
+    return rgb, lr, sent
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 def test_sr_node_runs_an_imported_prompt_depth_model_live(tiny_pda, live_node):
     """sr_node with an imported Prompt Depth Anything as its model: metric depth at the RGB's size
     within the prompt's range, and clouds."""
-    from depth_refine_ros.ros.rig import camera_infos, synthetic_frame
-
     h, w, s = 240, 320, 4
     node, rig = live_node.start(f"model:={tiny_pda[1]}", "backend:=onnxruntime", "backend_threads:=1",
                                 "depth_only.model:=bicubic", match_s=90)
-    rgb, lr = synthetic_frame(h, w, s)
-    rig.prime(rgb, lr, "16UC1", 1_600_000_000.0, camera_infos(h, w, s, 1_600_000_000.0))
-    frames = [(rgb, "rgb8", lr, "16UC1", 1_700_000_000.0 + i / 5, camera_infos(h, w, s, 1_700_000_000.0 + i / 5))
-              for i in range(3)]
-    sent = rig.play(frames, 5.0, pace_s=20.0)
-    rig.wait_for(lambda: set(sent) <= set(rig.images) and set(sent) <= set(rig.clouds), 20)
-    rig.spin(1.2)
+    rgb, lr, sent = _stream(rig, h, w, s, 3)
     log = live_node.stop()
     assert set(rig.images) == set(sent), log[-3000:]
     lo, hi = lr.min() / 1000, lr.max() / 1000
