@@ -11,10 +11,9 @@ import argparse
 import time
 
 import numpy as np
-from untouched_frames import HELD_OUT, VAL_LIMIT
+from untouched_frames import untouched
 
 from depth_refine_ros.core import metrics
-from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.eval_dataset import make_input
 from depth_refine_ros.pipeline.factory import SrPipelineSpec, build_sr_pipelines
 
@@ -26,8 +25,7 @@ def main() -> None:
     ap.add_argument("--precision", default="fp32")
     ap.add_argument("--root", default="../shared/data/rgbdd")
     args = ap.parse_args()
-    seen = {f.name for f in load_dataset(args.root, HELD_OUT, None, VAL_LIMIT)}
-    frames = [f for f in load_dataset(args.root, HELD_OUT) if f.name not in seen]
+    frames = untouched(args.root)
     print(f"{len(frames)} held-out frames outside the trainers' validation; {args.backend} {args.precision}")
     print("| model | flip | x4 cm | x8 cm | x16 cm | infer ms (median, x4) |\n|---|---|---|---|---|---|")
     for name in args.models:

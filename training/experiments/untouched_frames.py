@@ -24,9 +24,14 @@ HELD_OUT = set(TrainConfig().val_groups)  # the held-out days every shipped reci
 VAL_LIMIT = 20  # the recipes' val_limit
 
 
-def main(names: list[str], root: str = "../shared/data/rgbdd") -> None:
+def untouched(root: str = "../shared/data/rgbdd") -> list:
+    """The held-out frames outside the recipes' validation (``val_limit`` first frames), in name order."""
     seen = {f.name for f in load_dataset(root, HELD_OUT, None, VAL_LIMIT)}
-    rest = [f for f in load_dataset(root, HELD_OUT) if f.name not in seen]
+    return [f for f in load_dataset(root, HELD_OUT) if f.name not in seen]
+
+
+def main(names: list[str], root: str = "../shared/data/rgbdd") -> None:
+    rest = untouched(root)
     print(f"{len(rest)} held-out frames outside the trainer's validation")
     methods = {n: build_method(n) for n in names}
     for s in (4, 8, 16):
