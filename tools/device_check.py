@@ -37,16 +37,9 @@ def feeds_for(md, hw: tuple[int, int], seed: int = 0) -> dict[str, np.ndarray]:
     from depth_refine_ros.core.net_input import padded_size
 
     h, w = padded_size(hw, md.size_multiple)
+    channels = {"depth": 1, "rgb": 3, "low": 1, "high": 1}
     rng = np.random.default_rng(seed)
-    shapes = {"depth": (1, 1, h, w), "rgb": (1, 3, h, w), "low": (1, 1, h, w), "high": (1, 1, h, w)}
-    if md.kind == "mono":
-        ih, iw = (padded_size((hw[0] // 2, hw[1] // 2), md.size_multiple))
-        shapes["rgb"] = (1, 3, ih, iw)
-    out = {}
-    for name in md.inputs:
-        x = rng.uniform(0.3, 1.0, shapes[name]).astype(np.float32)
-        out[name] = x
-    return out
+    return {n: rng.uniform(0.3, 1.0, (1, channels[n], h, w)).astype(np.float32) for n in md.inputs}
 
 
 def timed(run, feeds, n: int) -> tuple[list[np.ndarray], float, float]:
