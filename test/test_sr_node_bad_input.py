@@ -37,11 +37,13 @@ def infos(stamp):
             info_msg(H // S, W // S, 115.0, 115.0, 63.5, 47.5, stamp))
 
 
-def good_frame_processed(rig, frames, with_info=True):
+def good_frame_processed(rig, frames, with_info=True, node=None):
     rgb, lr, _ = frames[0]
     stamp = Clock().next()
     k = rig.send(rgb, "rgb8", lr, "16UC1", stamp, infos(stamp) if with_info else None)
-    assert rig.wait_for(lambda: k in rig.images, 5), "the next good frame was not processed"
+    # 15 s: the claim is that the frame is processed, not how fast (a loaded CI machine can stall seconds)
+    assert rig.wait_for(lambda: k in rig.images, 15), \
+        "the next good frame was not processed\n" + (node.log()[-2000:] if node else "")
     return k
 
 
@@ -55,7 +57,7 @@ def expect_rejected(node, rig, k, reason, log_text):
 
 def test_missing_camera_info_publishes_depth_only(setup):
     node, rig, frames = setup
-    k = good_frame_processed(rig, frames, with_info=False)  # nothing published on camera_info yet
+    k = good_frame_processed(rig, frames, with_info=False, node=node)  # nothing published on camera_info yet
     rig.spin(0.5)
     assert k not in rig.infos and k not in rig.clouds
     assert "no usable camera_info" in node.log()
@@ -68,7 +70,7 @@ def test_missing_camera_info_publishes_depth_only(setup):
     keys: list[int] = []
     end = time.monotonic() + 15
     while time.monotonic() < end and not any(k in rig.infos and k in rig.clouds for k in keys):
-        keys.append(good_frame_processed(rig, frames))
+        keys.append(good_frame_processed(rig, frames, node=node))
         rig.wait_for(lambda: any(k in rig.infos and k in rig.clouds for k in keys), 1.0)
     assert any(k in rig.infos and k in rig.clouds for k in keys), f"{len(keys)} frames\n{node.log()[-1500:]}"
 
@@ -99,7 +101,7 @@ def test_camera_info_with_an_roi_outside_its_sensor_is_ignored_with_the_reason(s
     assert rig.wait_for(lambda: k in rig.images, 5), node.log()[-1500:]
     rig.spin(0.5)
     assert k not in rig.infos and k not in rig.clouds
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
 
 
 @pytest.mark.parametrize("which,encoding,reason", [
@@ -122,7 +124,7 @@ def test_wrong_encoding(setup, which, encoding, reason):
         rig.pub_rgb.publish(m)
         rig.pub_depth.publish(image_msg(lr, "16UC1", stamp))
     expect_rejected(node, rig, key(m.header), reason, f"unsupported encoding '{encoding}'")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
 
 
 def test_data_length_mismatch_and_empty_image(setup):
@@ -134,13 +136,13 @@ def test_data_length_mismatch_and_empty_image(setup):
     rig.pub_rgb.publish(image_msg(rgb, "rgb8", stamp))
     rig.pub_depth.publish(m)
     expect_rejected(node, rig, key(m.header), "depth_size", "len(data) =")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
     stamp = Clock().next()
     e = image_msg(np.zeros((0, 0), np.uint16), "16UC1", stamp)
     rig.pub_rgb.publish(image_msg(rgb, "rgb8", stamp))
     rig.pub_depth.publish(e)
     expect_rejected(node, rig, key(e.header), "depth_empty", "empty image")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
 
 
 def test_all_invalid_depth(setup):
@@ -149,7 +151,7 @@ def test_all_invalid_depth(setup):
     stamp = Clock().next()
     k = rig.send(rgb, "rgb8", np.zeros_like(lr), "16UC1", stamp, infos(stamp))
     expect_rejected(node, rig, k, "all_invalid", "every depth pixel is invalid")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
 
 
 def test_nan_inf_depth_values_become_nan_not_rejected(setup):
@@ -173,22 +175,22 @@ def test_different_aspect_ratio(setup):
     stamp = Clock().next()
     k = rig.send(rgb, "rgb8", lr[:, :100].copy(), "16UC1", stamp, infos(stamp))
     expect_rejected(node, rig, k, "aspect_mismatch", "different aspect ratios")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
 
 
 def test_out_of_order_and_far_apart_stamps(setup):
     node, rig, frames = setup
     rgb, lr, _ = frames[0]
-    newest = good_frame_processed(rig, frames)
+    newest = good_frame_processed(rig, frames, node=node)
     old = newest / 1e9 - 0.3  # older than the last processed frame, within the reset window
     k = rig.send(rgb, "rgb8", lr, "16UC1", old, infos(old))
     expect_rejected(node, rig, k, "out_of_order", "late or out-of-order")
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
     # rgb and depth 0.5 s apart: never paired, counted as dropped
     stamp = Clock().next()
     k = rig.send(rgb, "rgb8", lr, "16UC1", stamp, infos(stamp), rgb_stamp_s=stamp + 0.5)
     Clock().next(0.6)
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
     assert k not in rig.images
     rig.wait_for(lambda: int(rig.diag_values().get("dropped sync_unmatched", 0)) > 0, 3)
     assert int(rig.diag_values().get("dropped sync_unmatched", 0)) > 0
@@ -197,9 +199,9 @@ def test_out_of_order_and_far_apart_stamps(setup):
 
 def test_time_jump_back_resets_sync(setup):
     node, rig, frames = setup
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
     Clock.t -= 100.0  # bag replay looped
-    good_frame_processed(rig, frames)
+    good_frame_processed(rig, frames, node=node)
     assert "time jumped back" in node.log()
 
 
@@ -217,7 +219,7 @@ def test_burst_of_200_frames(setup):
     assert refused < 100, f"the burst did not happen: {refused}/200 writes refused"
     rig.spin(2.0)
     assert node.alive()
-    k = good_frame_processed(rig, frames)
+    k = good_frame_processed(rig, frames, node=node)
     assert k in rig.images
     rig.spin(1.2)
     diag = rig.diag_values()

@@ -88,7 +88,6 @@ class SrNode(RefineNode):
         self._infos: dict[str, deque] = {"rgb": deque(maxlen=INFO_CACHE), "depth": deque(maxlen=INFO_CACHE)}
         self._last_set_ns: int | None = None
         self._gaps = (ArrivalGap(), ArrivalGap())  # per image stream: a driver that restarted
-        self._restarted = [-1e18, -1e18]  # per image stream: when it last came back after a gap
 
     def _start_io(self) -> None:
         """Subscribe to the inputs, create the outputs and timers, start the worker."""
@@ -151,16 +150,18 @@ class SrNode(RefineNode):
 
         Its queued messages and last stamps are forgotten (:meth:`ApproximateTimeSync.restart`), so
         new stamps behind the old ones pair at once instead of being rejected as out of order. When
-        depth comes back, RGB's are too unless RGB itself came back during the gap (one driver restarting
-        both), and the temporal filter starts afresh. Logged once per gap, for depth (a gap of RGB alone
-        is the depth-only fallback, logged as its mode switch).
+        depth comes back and no RGB arrived during its gap (one driver restarting both), RGB's are
+        forgotten too; RGB that arrived during the gap is kept, since it may be this depth frame's
+        partner (a pause just under the gap threshold on RGB and just over it on depth). The temporal
+        filter starts afresh. Logged once per gap, for depth (a gap of RGB alone is the depth-only
+        fallback, logged as its mode switch).
         """
         self.sync.restart(stream)
-        self._restarted[stream] = now
         if stream != DEPTH:
             return
         self.stats.count("input_gaps")
-        if self._restarted[RGB] < now - gap_s:
+        last_rgb = self._gaps[RGB].last
+        if last_rgb is None or last_rgb < now - gap_s:
             self.sync.restart(RGB)
         self._last_set_ns = None
         if self.pipeline.temporal is not None:  # the worker reads it once per frame: swap, never reset

@@ -253,6 +253,11 @@ class ArrivalGap:
         self._last: float | None = None
         self._intervals: deque[float] = deque(maxlen=window)
 
+    @property
+    def last(self) -> float | None:
+        """When (monotonic s) the stream's last message arrived, or None before the first."""
+        return self._last
+
     def threshold(self) -> float:
         """The pause (s) beyond which the next message ends a gap."""
         usual = statistics.median(self._intervals) if self._intervals else 0.0
