@@ -1,10 +1,12 @@
 """Decimated low-res depth (every n-th pixel) re-sampled at its block centres: the geometry on a
-plane, holes, non-integer ratios, the pipeline stage and parameter, and the gain on real frames."""
+plane, holes, non-integer ratios, the pipeline stage and parameter, and the gain on real frames. Averaged
+low-res depth: the projection onto its samples, holes, and where it helps and where it hurts."""
 import numpy as np
 import pytest
 from conftest import require_data
 
-from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.core.degrade import aa_cubic_matrix, degrade
+from depth_refine_ros.core.projection import project_averaged
 from depth_refine_ros.core.sampling import SAMPLINGS, decimation_offset, recentre_decimated
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
@@ -71,8 +73,8 @@ def test_no_overshoot_at_a_depth_edge():
 def test_equal_sizes_change_nothing_and_bad_settings_are_refused():
     lr = plane((48, 64))
     np.testing.assert_array_equal(recentre_decimated(lr, lr.shape), lr)
-    assert SAMPLINGS == ("centred", "decimated")
-    with pytest.raises(ValueError, match="depth sampling 'corner' is not one of centred, decimated"):
+    assert SAMPLINGS == ("centred", "decimated", "averaged")
+    with pytest.raises(ValueError, match="depth sampling 'corner' is not one of centred, decimated, averaged"):
         PipelineConfig(depth_sampling="corner")
 
 
@@ -105,6 +107,7 @@ def test_the_decimated_depth_s_own_intrinsics_scale_as_a_decimated_image_s():
         rgb_k = lr_k.scaled_to(640, 480)
         assert pipe.process(rgb, depth, rgb_k).intrinsics == rgb_k
     assert (got["centred"].cx, got["centred"].cy) == (319.5, 239.5)
+    assert got["averaged"] == got["centred"]
     assert (got["decimated"].cx, got["decimated"].cy) == (318.0, 238.0)
     assert got["decimated"].fx == got["centred"].fx == 600.0
 
@@ -132,3 +135,59 @@ def test_decimated_input_on_real_frames_is_far_closer_with_the_setting():
     for name in ("bicubic", "guided_filter"):
         assert mean[(name, "nearest", "decimated")] < 0.8 * mean[(name, "nearest", "centred")], mean
         assert mean[(name, "bicubic", "decimated")] > mean[(name, "bicubic", "centred")], mean
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("lr_hw, out_hw", [((48, 64), (192, 256)), ((12, 16), (192, 256)), ((36, 48), (96, 128))])
+def test_the_projection_gives_back_the_averaged_samples(lr_hw, out_hw):
+    """Averaged like the input was (antialiased bicubic), the projected depth gives the low-res depth
+    back (x4, x16, x2.667); a result already consistent (the plane itself) is left as it is."""
+    rng = np.random.default_rng(0)
+    gt = plane(out_hw) + 0.2 * (np.indices(out_hw).sum(0) % 37 > 18)  # a plane with steps
+    a_y, a_x = aa_cubic_matrix(out_hw[0], lr_hw[0]), aa_cubic_matrix(out_hw[1], lr_hw[1])
+    lr = (a_y @ gt @ a_x.T).astype(np.float32)
+    guess = (gt + rng.normal(0, 0.02, out_hw)).astype(np.float32)  # an upsampler's inexact result
+    before = np.abs(a_y @ guess @ a_x.T - lr).max()
+    got = project_averaged(guess, lr)
+    assert got.shape == out_hw and got.dtype == np.float32
+    assert np.abs(a_y @ got @ a_x.T - lr).max() < 0.2 * before  # 3 steps: 10x at x4, 9.9x at x2.667
+    assert np.sqrt(np.mean((got - gt) ** 2)) < np.sqrt(np.mean((guess - gt) ** 2))
+    np.testing.assert_allclose(project_averaged(gt, lr), gt, atol=1e-4)
+
+
+@pytest.mark.unit
+def test_the_projection_keeps_holes_and_ignores_the_input_s():
+    out_hw, lr_hw = (96, 128), (24, 32)
+    guess = plane(out_hw)
+    guess[10:20, 30:50] = np.nan
+    lr = np.full(lr_hw, np.nan, np.float32)
+    lr[:, :16] = 2.0  # the right half of the input is a hole: no correction comes from it
+    got = project_averaged(guess, lr)
+    assert np.array_equal(np.isnan(got), np.isnan(guess))
+    assert np.isfinite(got[:, 80:]).all() and np.abs(got[:, 100:] - guess[:, 100:]).max() < 1e-6
+
+
+@pytest.mark.unit
+def test_averaged_input_on_real_frames_is_closer_with_the_setting_and_noisy_input_is_not():
+    """Held-out RGB-D-D frames: bicubic (averaged) input told so comes closer (the projection: iterative
+    back-projection); ToF-like noisy input told so gets worse (the noise is copied back): the setting must
+    match the input. Labels say it (``+averaged``); the pipeline times the stage."""
+    frames = load_dataset(require_data("rgbdd"), {"20200518"}, limit=3)
+    rmse: dict[tuple[str, str], list[float]] = {}
+    methods = {s: build_method("bicubic", depth_sampling=s) for s in ("centred", "averaged")}
+    assert methods["averaged"].label == "bicubic +averaged"
+    for f in frames:
+        gt = f.depth[:384, :512] * f.to_metres
+        rgb = f.rgb[:384, :512]
+        for kind in ("bicubic", "tof"):
+            lr = degrade(kind, gt, 8, seed=1, rgb=rgb)
+            for s, m in methods.items():
+                d, _ = m.run(rgb, lr)
+                v = np.isfinite(d) & (gt > 0)
+                rmse.setdefault((kind, s), []).append(float(np.sqrt(np.mean((d[v] - gt[v]) ** 2))))
+    mean = {k: float(np.mean(v)) for k, v in rmse.items()}
+    assert mean[("bicubic", "averaged")] < 0.97 * mean[("bicubic", "centred")], mean
+    assert mean[("tof", "averaged")] > mean[("tof", "centred")], mean
+    res = methods["averaged"].pipeline.process(frames[0].rgb[:384, :512], np.full((48, 64), 2.0, np.float32))
+    assert "projection" in res.timings_ms and "projection" not in methods["centred"].pipeline.process(
+        frames[0].rgb[:384, :512], np.full((48, 64), 2.0, np.float32)).timings_ms

@@ -85,7 +85,8 @@ def add_eval_dataset(sub) -> None:
                      "(one median per dataset pass) and undone (real sensors' misregistered depth).")
     add_setting(p, "depth_sampling", alias="--sampling", sweep=True,
                 note="decimated: also rows (label +decimated) told that the low-res pixels are every n-th pixel "
-                     "(the nearest degradation makes such input).")
+                     "(the nearest degradation makes such input); averaged: rows (label +averaged) told that "
+                     "each is its block's clean average (the bicubic degradation makes such input).")
     p.add_argument("--groups", nargs="+", help="only these capture days/scenes (e.g. held-out days)")
     p.add_argument("--exclude", nargs="+", help="without these capture days/scenes")
     p.add_argument("--limit", type=int, help="at most this many frames per dataset")

@@ -29,9 +29,11 @@ import numpy as np
 
 from depth_refine_ros.core.upsample import fill_invalid
 
-SAMPLINGS = ("centred", "decimated")
-"""``depth.sampling`` values: ``centred`` (each low-res pixel stands for its block; no change) and
-``decimated`` (each is its block's top-left output pixel; re-sampled by :func:`recentre_decimated`)."""
+SAMPLINGS = ("centred", "decimated", "averaged")
+"""``depth.sampling`` values: ``centred`` (each low-res pixel stands for its block; no change),
+``decimated`` (each is its block's top-left output pixel; re-sampled by :func:`recentre_decimated`) and
+``averaged`` (centred, and each is its block's average; the output is projected back onto the samples by
+:func:`depth_refine_ros.core.projection.project_averaged`)."""
 
 
 def decimation_offset(n_in: int, n_out: int) -> float:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from depth_refine_ros.data.bags import Decoded
-from depth_refine_ros.eval.methods import DECIMATED_SUFFIX, row_fields, settings_fields
+from depth_refine_ros.eval.methods import row_fields, sampling_suffix, settings_fields
 from depth_refine_ros.pipeline.settings import SrParams, method_settings, node_overrides
 from depth_refine_ros.pipeline.sr import InputError
 
@@ -103,9 +103,9 @@ def run_live(contents, frames: list[Decoded], settings: SrParams, node_params: t
     overrides = live_overrides(settings, node_params)
     main_names = ("backend", "model", "classical.method", "registration.mode")  # shown by value alone
     name = "sr_node live (" + ", ".join(o.split(":=")[-1] if o.split(":=")[0] in main_names else o
-                                        for o in overrides if o != "depth.sampling:=decimated") + ")"
-    # decimated: labelled as the offline methods told the same
-    label = name + (DECIMATED_SUFFIX if settings.depth_sampling == "decimated" else "")
+                                        for o in overrides if not o.startswith("depth.sampling:=")) + ")"
+    # decimated or averaged: labelled as the offline methods told the same
+    label = name + sampling_suffix(settings.depth_sampling)
     res = RunResult(label, fields={"method": label, "method_name": name, **settings_fields(settings)})
     # a bag recorded through image_transport's compressed transports is replayed as recorded, into a
     # node subscribed to the same transports

@@ -24,6 +24,7 @@ from depth_refine_ros.pipeline.sr import InputError, Pipeline
 REG_SUFFIX = " +reg"  # label suffix of a method run with registration
 TEMPORAL_SUFFIX = " +temporal"  # label suffix of a method run with the temporal filter
 DECIMATED_SUFFIX = " +decimated"  # label suffix of a method told its input is decimated (depth.sampling)
+AVERAGED_SUFFIX = " +averaged"  # label suffix of a method told its input is averaged (depth.sampling)
 
 ROW_SETTINGS = ("depth_sampling", "registration_mode", "temporal_enable")
 """The settings (:class:`SrParams` fields) a result row carries besides ``method`` and ``method_name``:
@@ -32,10 +33,15 @@ the ones evaluation varies per row. Reports compare rows on them (``scoring.add_
 
 def label_suffixes(settings: SrParams) -> str:
     """The suffixes a label gets for ``settings`` (``" +decimated +reg"``), in this order:
-    ``depth.sampling: decimated``, registration, the temporal filter."""
-    return ((DECIMATED_SUFFIX if settings.depth_sampling == "decimated" else "")
+    ``depth.sampling`` (``decimated`` or ``averaged``), registration, the temporal filter."""
+    return (sampling_suffix(settings.depth_sampling)
             + (REG_SUFFIX if settings.registration_mode != "none" else "")
             + (TEMPORAL_SUFFIX if settings.temporal_enable else ""))
+
+
+def sampling_suffix(depth_sampling: str) -> str:
+    """The label suffix of ``depth.sampling`` (``""`` for ``centred``, the default)."""
+    return {"decimated": DECIMATED_SUFFIX, "averaged": AVERAGED_SUFFIX}.get(depth_sampling, "")
 
 
 def method_name(settings: SrParams) -> str:
@@ -126,6 +132,6 @@ def build_method(name: str, backend: str | None = None, max_depth_m: float | Non
     return method_from_settings(method_settings(name, base, **changes))
 
 
-__all__ = ["DECIMATED_SUFFIX", "REG_SUFFIX", "ROW_SETTINGS", "TEMPORAL_SUFFIX", "InputError", "Method",
-           "build_method", "label_suffixes", "method_from_settings", "method_name", "row_fields",
-           "settings_fields"]
+__all__ = ["AVERAGED_SUFFIX", "DECIMATED_SUFFIX", "REG_SUFFIX", "ROW_SETTINGS", "TEMPORAL_SUFFIX", "InputError",
+           "Method", "build_method", "label_suffixes", "method_from_settings", "method_name", "row_fields",
+           "sampling_suffix", "settings_fields"]

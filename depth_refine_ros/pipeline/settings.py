@@ -130,9 +130,11 @@ class SrParams(CommonParams):
     depth_sampling: str = _p(
         "centred", "depth.sampling",
         "Where depth_lr's pixels sample the scene: centred (each stands for the block of output pixels "
-        "it covers: sensors, binning, averaging, antialiased resizes) or decimated (each is its block's "
+        "it covers: sensors, binning, averaging, antialiased resizes), decimated (each is its block's "
         "top-left pixel: a driver keeping every n-th pixel, image_proc crop_decimate, a nearest-neighbour "
-        "resize; re-sampled at the block centres first, else the output sits (n-1)/2 px off the RGB).",
+        "resize; re-sampled at the block centres first, else the output sits (n-1)/2 px off the RGB), or "
+        "averaged (centred, and each is the clean average of its block: binning, an area or antialiased "
+        "resize; the output is projected back onto the samples; on noisy input it adds the noise back).",
         SAMPLINGS)
     keep_holes: bool = _p(True, "output.keep_holes",
                           "NaN where the low-res input had no depth (as the classical upsamplers); false "

@@ -2,7 +2,8 @@
 
 Nodes, bag evaluation and benchmarks all call :meth:`Pipeline.process`, so they measure the same
 thing. Stages: validate -> (decimated input re-sampled at block centres) -> (registration) -> backend
--> (SDDR) -> postprocess (range clamp to NaN) -> (temporal filter).
+-> (SDDR) -> (averaged input: projection onto the samples) -> postprocess (range clamp to NaN) -> (temporal
+filter).
 Decoding messages and building clouds happen outside (in ``ros/``), because they are about
 transport, not refinement.
 """
@@ -16,6 +17,7 @@ import numpy as np
 from depth_refine_ros.backends.base import Backend
 from depth_refine_ros.core.depth import invalid_to_nan
 from depth_refine_ros.core.intrinsics import Intrinsics
+from depth_refine_ros.core.projection import project_averaged
 from depth_refine_ros.core.register import Registration, shift_image
 from depth_refine_ros.core.sampling import SAMPLINGS, recentre_decimated
 from depth_refine_ros.core.temporal import TemporalFilter
@@ -38,9 +40,10 @@ class PipelineConfig:
         max_depth_m: refined (and input) values ``>`` this become NaN.
         aspect_tolerance: allowed relative difference of the RGB and depth aspect ratios.
         depth_sampling: where the low-res pixels sample the scene (:mod:`depth_refine_ros.core.sampling`):
-            ``centred`` (each stands for its block of output pixels) or ``decimated`` (each is its
+            ``centred`` (each stands for its block of output pixels), ``decimated`` (each is its
             block's top-left output pixel, ``depth[::n, ::n]``; re-sampled at the block centres
-            before anything else).
+            before anything else) or ``averaged`` (centred, each the average of its block; the
+            output is projected back onto the samples after the backend).
 
     Raises:
         ValueError: an unknown ``depth_sampling``.
@@ -67,7 +70,8 @@ class Result:
             also its re-sampling), ``registration``,
             ``backend`` (all of the backend's work; for a network also its own stages ``fill``,
             ``upsample``, ``normalise``, ``pad``, ``infer``, ``crop``, ``holes``), ``sddr``,
-            ``postprocess`` (range clamp, moving a registered result back), ``temporal``.
+            ``projection`` (``depth_sampling: averaged``), ``postprocess`` (range clamp, moving a
+            registered result back), ``temporal``.
         shift_px: the registration ``(dy, dx)`` (output pixels) ``depth`` was moved by; ``(0, 0)``
             without registration.
         depth_lr: the ``(h, w) float32`` metres (NaN invalid) low-res depth as the backend got it:
@@ -187,6 +191,10 @@ class Pipeline:
         if self.refiner is not None and rgb is not None:
             depth = self.refiner.apply(depth, rgb)
         t_ref = time.perf_counter() - t_ref
+        t_proj = time.perf_counter()
+        if cfg.depth_sampling == "averaged":  # on the depth's own grid: before a registered result moves back
+            depth = project_averaged(depth, depth_lr)
+        t_proj = time.perf_counter() - t_proj
         if shift != (0, 0):
             depth = np.ascontiguousarray(shift_image(depth, *shift))
         with np.errstate(invalid="ignore"):
@@ -201,7 +209,9 @@ class Pipeline:
             depth = temporal.apply(depth)
         t4 = time.perf_counter()
         timings = {"preprocess": (t_reg - t0) * 1e3, "backend": (t2 - t1) * 1e3,
-                   "postprocess": (t3 - t2 - t_ref) * 1e3}
+                   "postprocess": (t3 - t2 - t_ref - t_proj) * 1e3}
+        if cfg.depth_sampling == "averaged":
+            timings["projection"] = t_proj * 1e3
         if temporal is not None:
             timings["temporal"] = (t4 - t3) * 1e3
         timings.update(self.backend.last_timings)  # a network's own stages

@@ -18,11 +18,11 @@ from depth_refine_ros.eval.scoring import shown
 
 def split_tags(row: dict) -> tuple[str, str]:
     """``(method, tags)``: the row's method without its settings (``method_name``), and the settings
-    it ran with as the input column shows them (``''`` for none): eval-dataset --sampling decimated,
+    it ran with as the input column shows them (``''`` for none): eval-dataset --sampling decimated/averaged,
     --registration auto. Such rows compare among themselves."""
     tags = ""
-    if row.get("depth_sampling", "centred") == "decimated":
-        tags += ", `depth.sampling: decimated`"
+    if row.get("depth_sampling", "centred") != "centred":
+        tags += f", `depth.sampling: {row['depth_sampling']}`"
     if row.get("registration_mode", "none") != "none":
         tags += ", `+reg`"
     if row.get("temporal_enable"):

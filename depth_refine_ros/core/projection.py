@@ -1,0 +1,54 @@
+"""Projecting refined depth back onto averaged low-res samples (``depth.sampling: averaged``).
+
+When each low-res pixel is the average of its block of the scene's depth (sensor binning, an area or
+antialiased resize, the literature's bicubic protocol), the refined depth, averaged the same way,
+must give the input back. No upsampler guarantees that: on held-out RGB-D-D frames the default
+net's output, so averaged, was 0.7 cm RMSE off its own x4 input (docs/results.md#averaged-input).
+:func:`project_averaged` removes that difference by iterative back-projection: ``x += U (d - A x)``,
+with ``A`` the antialiased bicubic averaging of :func:`~depth_refine_ros.core.degrade.aa_cubic_matrix`
+(separable, per axis) and ``U`` its transpose scaled to unit gain.
+
+On noisy, ToF-like, aliased or decimated input the same step copies the input's noise back into
+the result, so it is a setting (the input's sampling), never applied by default.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from depth_refine_ros.core.degrade import aa_cubic_matrix
+from depth_refine_ros.core.upsample import fill_invalid
+
+PROJECTION_STEPS = 3
+"""Back-projection steps: on held-out frames 3 steps reach the fixed point's RMSE to 0.003 cm."""
+
+
+def project_averaged(depth_hr: np.ndarray, depth_lr: np.ndarray, steps: int = PROJECTION_STEPS) -> np.ndarray:
+    """``depth_hr`` corrected so that its antialiased average over each block matches ``depth_lr``.
+
+    Args:
+        depth_hr: ``(H, W) float32`` metres, NaN invalid: the refined depth, on the low-res depth's grid.
+        depth_lr: ``(h, w) float32`` metres, NaN invalid; ``h <= H``, ``w <= W`` (any ratio).
+        steps: back-projection steps.
+
+    Returns:
+        ``(H, W) float32`` metres, NaN where ``depth_hr`` was NaN. Low-res holes add no correction.
+    """
+    big_h, big_w = depth_hr.shape
+    h, w = depth_lr.shape
+    a_y, a_x = aa_cubic_matrix(big_h, h), aa_cubic_matrix(big_w, w)
+    # U = A^T / column sums: each output pixel takes the residual of the samples it contributes to,
+    # weighted, with unit gain (a constant residual moves the output by that constant)
+    u_y = a_y.T / np.maximum(a_y.sum(0), 1e-6)[:, None]
+    u_x = a_x.T / np.maximum(a_x.sum(0), 1e-6)[:, None]
+    x, _ = fill_invalid(depth_hr)
+    lr, valid = fill_invalid(depth_lr)
+    mask = valid.astype(np.float32)
+    x = x.astype(np.float32, copy=True)
+    for _ in range(steps):
+        r = (lr - a_y @ x @ a_x.T) * mask
+        x += u_y @ r @ u_x.T
+    x[np.isnan(depth_hr)] = np.nan
+    return x
+
+
+__all__ = ["PROJECTION_STEPS", "project_averaged"]
