@@ -19,42 +19,12 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJ
 from launch_ros.actions import Node
 from launch_ros.substitutions import FindPackageShare
 
-from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, multi_node_setup
+from depth_refine_ros.ros.launch_support import NOT_GIVEN, SR_PARAM_ARGS, describe_parameter, multi_node_setup
 from depth_refine_ros.ros.params import SrParams
 from launch import LaunchDescription
 
 PACKAGE = "depth_refine_ros"
 
-# (launch argument, sr_node parameter): given ones override the params file for every camera.
-PARAM_ARGS = [
-    ("backend", "backend"),
-    ("model", "model"),
-    ("depth_only_model", "depth_only.model"),
-    ("device", "device"),
-    ("precision", "precision"),
-    ("classical_method", "classical.method"),
-    # the filters (docs/nodes.md#filters-before-and-after-the-network). Before the network: the range clamp
-    # of the input, the re-sampling of decimated depth, the depth-to-RGB registration
-    ("depth_min_m", "depth.min_m"),
-    ("depth_max_m", "depth.max_m"),
-    ("depth_sampling", "depth.sampling"),
-    ("registration", "registration.mode"),
-    ("registration_shift_dy_px", "registration.shift_dy_px"),
-    ("registration_shift_dx_px", "registration.shift_dx_px"),
-    ("registration_every_n", "registration.every_n"),
-    ("registration_window", "registration.window"),
-    ("registration_max_shift_px", "registration.max_shift_px"),
-    ("registration_min_shift_px", "registration.min_shift_px"),
-    # the network itself: its self-ensemble
-    ("flip_ensemble", "ensemble.flip"),
-    # after it: the SDDR refinement, the range clamp of the output, the holes, the temporal filter
-    ("refine_mode", "refine.mode"),
-    ("keep_holes", "output.keep_holes"),
-    ("temporal", "temporal.enable"),
-    ("temporal_alpha", "temporal.alpha"),
-    ("temporal_delta", "temporal.delta"),
-    ("temporal_persistency", "temporal.persistency"),
-]
 
 
 def launch_setup(context):
@@ -64,7 +34,7 @@ def launch_setup(context):
     missing rviz2 raises before anything starts.
     """
     actions = []
-    for s in multi_node_setup(context, "sr_node", PARAM_ARGS, SrParams):
+    for s in multi_node_setup(context, "sr_node", SR_PARAM_ARGS, SrParams):
         actions.append(Node(package=PACKAGE, executable="sr_node", name="sr_node", namespace=s.namespace,
                             parameters=s.parameters, remappings=s.remappings, output="screen", emulate_tty=True))
         actions += s.rviz
@@ -89,7 +59,7 @@ def generate_launch_description() -> LaunchDescription:
                                           "camera's node."),
     ]
     args += [DeclareLaunchArgument(n, default_value=NOT_GIVEN, description=describe_parameter(SrParams, p))
-             for n, p in PARAM_ARGS]
+             for n, p in SR_PARAM_ARGS]
     args += [
         DeclareLaunchArgument(
             "fastdds_profile",

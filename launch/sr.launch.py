@@ -20,7 +20,7 @@ from launch.substitutions import EnvironmentVariable, LaunchConfiguration, PathJ
 from launch_ros.actions import LifecycleNode, Node
 from launch_ros.substitutions import FindPackageShare
 
-from depth_refine_ros.ros.launch_support import NOT_GIVEN, describe_parameter, node_setup
+from depth_refine_ros.ros.launch_support import NOT_GIVEN, SR_PARAM_ARGS, describe_parameter, node_setup
 from depth_refine_ros.ros.params import SrParams
 from launch import LaunchDescription
 
@@ -46,36 +46,6 @@ TOPIC_ARGS = [
     ("refined_info_topic", "Output: camera_info of the refined depth."),
     ("points_topic", "Output: organized PointCloud2."),
 ]
-# (launch argument, sr_node parameter): given ones override the params file, others leave it be.
-PARAM_ARGS = [
-    ("backend", "backend"),
-    ("model", "model"),
-    ("depth_only_model", "depth_only.model"),
-    ("device", "device"),
-    ("precision", "precision"),
-    ("classical_method", "classical.method"),
-    # the filters (docs/nodes.md#filters-before-and-after-the-network). Before the network: the range clamp
-    # of the input, the re-sampling of decimated depth, the depth-to-RGB registration
-    ("depth_min_m", "depth.min_m"),
-    ("depth_max_m", "depth.max_m"),
-    ("depth_sampling", "depth.sampling"),
-    ("registration", "registration.mode"),
-    ("registration_shift_dy_px", "registration.shift_dy_px"),
-    ("registration_shift_dx_px", "registration.shift_dx_px"),
-    ("registration_every_n", "registration.every_n"),
-    ("registration_window", "registration.window"),
-    ("registration_max_shift_px", "registration.max_shift_px"),
-    ("registration_min_shift_px", "registration.min_shift_px"),
-    # the network itself: its self-ensemble
-    ("flip_ensemble", "ensemble.flip"),
-    # after it: the SDDR refinement, the range clamp of the output, the holes, the temporal filter
-    ("refine_mode", "refine.mode"),
-    ("keep_holes", "output.keep_holes"),
-    ("temporal", "temporal.enable"),
-    ("temporal_alpha", "temporal.alpha"),
-    ("temporal_delta", "temporal.delta"),
-    ("temporal_persistency", "temporal.persistency"),
-]
 
 
 def launch_setup(context):
@@ -84,7 +54,7 @@ def launch_setup(context):
     launch_support.node_setup reads the arguments: the params file, the given overrides, namespace and
     remappings; a missing rviz2 raises before anything starts.
     """
-    s = node_setup(context, "sr_node", REMAP_OF, PARAM_ARGS)
+    s = node_setup(context, "sr_node", REMAP_OF, SR_PARAM_ARGS)
     if LaunchConfiguration("lifecycle").perform(context).lower() in ("true", "1", "yes"):
         # the managed variant: starts unconfigured; `ros2 lifecycle set <ns>/sr_node configure` etc.
         node = LifecycleNode(package=PACKAGE, executable="sr_lifecycle_node", name="sr_node",
@@ -100,7 +70,7 @@ def generate_launch_description() -> LaunchDescription:
     share = FindPackageShare(PACKAGE)
     args = [DeclareLaunchArgument(n, default_value=REMAP_OF[n], description=doc) for n, doc in TOPIC_ARGS]
     args += [DeclareLaunchArgument(n, default_value=NOT_GIVEN, description=describe_parameter(SrParams, p))
-             for n, p in PARAM_ARGS]
+             for n, p in SR_PARAM_ARGS]
     args += [
         DeclareLaunchArgument("params_file", default_value=PathJoinSubstitution([share, "config", "sr.yaml"]),
                               description="sr_node parameter file (every parameter, documented)."),

@@ -338,15 +338,29 @@ def check_node(cmd: Command, node: str, args: list[str]) -> None:
             raise AssertionError(f"{cmd}\n  unknown --ros-args item '{a}'")
 
 
+def _module_constants(tree: ast.Module) -> dict[str, ast.expr]:
+    """Name -> value expression of a module's top-level (annotated or plain) assignments."""
+    found = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign)
+             for t in n.targets if isinstance(t, ast.Name)}
+    found.update({n.target.id: n.value for n in tree.body
+                  if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name) and n.value is not None})
+    return found
+
+
 def _launch_info(path: pathlib.Path) -> dict:
     """From the launch file's text: declared arguments, the node's executable, its topics (remapped
     relative names), and which node parameter each launch argument sets."""
     tree = ast.parse(path.read_text())
-    lists = {t.id: n.value for n in tree.body if isinstance(n, ast.Assign)
-             for t in n.targets if isinstance(t, ast.Name)}
+    lists = _module_constants(tree)
+    # constants the launch file imports from launch_support (SR_PARAM_ARGS), read from that module's text
+    shared = _module_constants(ast.parse((ROOT / "depth_refine_ros" / "ros" / "launch_support.py").read_text()))
+    for n in tree.body:
+        if isinstance(n, ast.ImportFrom) and n.module == "depth_refine_ros.ros.launch_support":
+            lists.update({a.asname or a.name: shared[a.name] for a in n.names if a.name in shared})
     declared, executable, param_of, topics, defaults = [], None, {}, set(), {}
-    for elt in getattr(lists.get("PARAM_ARGS"), "elts", []):  # (argument, node parameter, description)
-        param_of[elt.elts[0].value] = elt.elts[1].value
+    for name in ("PARAM_ARGS", "SR_PARAM_ARGS"):
+        for elt in getattr(lists.get(name), "elts", []):  # (argument, node parameter)
+            param_of[elt.elts[0].value] = elt.elts[1].value
 
     def is_call(n, name):
         return isinstance(n, ast.Call) and getattr(n.func, "id", getattr(n.func, "attr", None)) == name

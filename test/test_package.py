@@ -94,7 +94,13 @@ def test_launch_file_arguments_and_executables(launch_file):
     cls = {"sr_node": SrParams, "mono_node": MonoParams}[ours[0]]
     from dataclasses import fields
     names = {f.metadata["ros"] for f in fields(cls)}
-    for argument, param in ast.literal_eval(consts["PARAM_ARGS"]):
+    if "PARAM_ARGS" in consts:
+        param_args = ast.literal_eval(consts["PARAM_ARGS"])
+    else:  # the sr_node launch files share launch_support's list
+        from depth_refine_ros.ros import launch_support
+        assert "SR_PARAM_ARGS" in src, f"{launch_file.name}: neither PARAM_ARGS nor SR_PARAM_ARGS"
+        param_args = launch_support.SR_PARAM_ARGS
+    for argument, param in param_args:
         assert param in names, f"{launch_file.name}: {param} is not a {cls.node_name} parameter"
         declared.add(argument)
     assert {"use_rviz", "params_file", "backend", "model", "namespace", "rviz_config"} <= declared

@@ -31,6 +31,37 @@ import yaml
 
 #: value of a launch argument the user did not give
 NOT_GIVEN = ""
+#: (launch argument, sr_node parameter) of sr.launch.py and multi.launch.py: a given one overrides the params
+#: file (every camera's, in multi.launch.py), one not given leaves it be.
+SR_PARAM_ARGS: list[tuple[str, str]] = [
+    ("backend", "backend"),
+    ("model", "model"),
+    ("depth_only_model", "depth_only.model"),
+    ("device", "device"),
+    ("precision", "precision"),
+    ("classical_method", "classical.method"),
+    # the filters (docs/nodes.md#filters-before-and-after-the-network). Before the network: the range clamp
+    # of the input, the re-sampling of decimated depth, the depth-to-RGB registration
+    ("depth_min_m", "depth.min_m"),
+    ("depth_max_m", "depth.max_m"),
+    ("depth_sampling", "depth.sampling"),
+    ("registration", "registration.mode"),
+    ("registration_shift_dy_px", "registration.shift_dy_px"),
+    ("registration_shift_dx_px", "registration.shift_dx_px"),
+    ("registration_every_n", "registration.every_n"),
+    ("registration_window", "registration.window"),
+    ("registration_max_shift_px", "registration.max_shift_px"),
+    ("registration_min_shift_px", "registration.min_shift_px"),
+    # the network itself: its self-ensemble
+    ("flip_ensemble", "ensemble.flip"),
+    # after it: the SDDR refinement, the range clamp of the output, the holes, the temporal filter
+    ("refine_mode", "refine.mode"),
+    ("keep_holes", "output.keep_holes"),
+    ("temporal", "temporal.enable"),
+    ("temporal_alpha", "temporal.alpha"),
+    ("temporal_delta", "temporal.delta"),
+    ("temporal_persistency", "temporal.persistency"),
+]
 #: what to do when use_rviz:=true finds no rviz2
 RVIZ_HINT = ("use_rviz:=true needs it, and the package does not depend on it (robots run headless): install "
              "rviz2 (sudo apt install ros-$ROS_DISTRO-rviz2) or launch with use_rviz:=false")

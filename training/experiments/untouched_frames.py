@@ -7,15 +7,19 @@ Usage (repository root)::
 
     .venv/bin/depth-refine-train export runs/ft/rgb/last.pt /tmp/sr_adain --name sr_adain
     .venv/bin/python training/experiments/untouched_frames.py bicubic /tmp/sr_adain depth_sr_lite sr_lite
+    # each method with each depth.sampling, models through OpenVINO
+    PYTHONPATH=training .venv/bin/python training/experiments/untouched_frames.py \
+        --sampling centred averaged --backend openvino bicubic sr_faster
 """
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 from depth_refine_training.config import TrainConfig
 
 from depth_refine_ros.core import metrics
+from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.eval_dataset import make_input
 from depth_refine_ros.eval.methods import build_method
@@ -30,18 +34,28 @@ def untouched(root: str = "../shared/data/rgbdd") -> list:
     return [f for f in load_dataset(root, HELD_OUT) if f.name not in seen]
 
 
-def main(names: list[str], root: str = "../shared/data/rgbdd") -> None:
+def main(names: list[str], samplings: list[str], backend: str | None = None,
+         root: str = "../shared/data/rgbdd") -> None:
     rest = untouched(root)
     print(f"{len(rest)} held-out frames outside the trainer's validation")
-    methods = {n: build_method(n) for n in names}
+    methods = {}
+    for n in names:
+        for s in samplings:
+            m = build_method(n, backend=None if n in CLASSICAL_METHODS else backend, depth_sampling=s)
+            methods[m.label] = m
     for s in (4, 8, 16):
-        rmse: dict[str, list[float]] = {n: [] for n in names}
+        rmse: dict[str, list[float]] = {n: [] for n in methods}
         for f in rest:
             rgb, lr, gt, _ = make_input(f, "bicubic", s)
             for n, m in methods.items():
                 rmse[n].append(metrics.standard(m.run(rgb, lr)[0], gt)["rmse"] * 100)
-        print(f"x{s}: " + ", ".join(f"{n} {np.mean(v):.2f} cm" for n, v in rmse.items()))
+        print(f"x{s}: " + ", ".join(f"{n} {np.mean(v):.3f} cm" for n, v in rmse.items()), flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:] or ["bicubic", "sr_lite"])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("names", nargs="*", default=["bicubic", "sr_lite"], help="classical methods and models")
+    ap.add_argument("--sampling", nargs="+", default=["centred"], help="depth.sampling values to run each with")
+    ap.add_argument("--backend", help="backend for the models (default: the offline settings')")
+    a = ap.parse_args()
+    main(a.names, a.sampling, a.backend)
