@@ -16,6 +16,7 @@ from depth_refine_ros.backends.base import Backend, BackendError
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.foundation import card_input_hw
 from depth_refine_ros.core.modeldir import ModelDir
+from depth_refine_ros.core.projection import project_averaged
 
 
 class Engine(abc.ABC):
@@ -92,7 +93,9 @@ class SrNetBackend(NetBackend):
 
     def infer(self, inputs: dict[str, np.ndarray], out_hw: tuple[int, int]) -> dict[str, np.ndarray]:
         """Refine; :attr:`last_timings` then holds this call's milliseconds per stage (fill,
-        upsample, normalise, pad, infer, crop, holes)."""
+        upsample, normalise, pad, infer, crop, holes; ``projection`` for a net with a projection gate,
+        whose graph's second output channel says per pixel how much of the projection onto the
+        low-res samples to take)."""
         t: dict[str, float] = {}
         feeds, scale, valid = net_input.sr_inputs(inputs["depth_lr"], inputs.get("rgb"), out_hw,
                                                   self.model.size_multiple, self.needs_rgb, t, self._feeds,
@@ -108,6 +111,10 @@ class SrNetBackend(NetBackend):
             out *= np.float32(0.5)
         t["infer"] = (time.perf_counter() - t0) * 1e3
         depth = net_input.sr_output(out, scale, out_hw, valid, self.keep_holes, t)
+        if out.shape[1] == 2:  # a net with a projection gate (models/sr_net.py consistency)
+            t1 = time.perf_counter()
+            depth = project_averaged(depth, inputs["depth_lr"], gate=out[0, 1, :out_hw[0], :out_hw[1]])
+            t["projection"] = (time.perf_counter() - t1) * 1e3
         self.last_timings = t
         return {"depth": depth}
 

@@ -7,7 +7,8 @@ Inputs (what :mod:`depth_refine_ros.core.net_input` prepares for every backend):
     in (0, 1]. Holes are filled (nearest valid) before upsampling.
     ``rgb``: ``(B, 3, H, W) float32`` in [0, 1] (absent for ``guidance='none'``).
     H and W are multiples of :attr:`GuidedSRNet.size_multiple` (the pipeline pads and crops).
-Output: ``(B, 1, H, W) float32``, same normalised units as ``depth``.
+Output: ``(B, 1, H, W) float32``, same normalised units as ``depth``; with ``consistency`` ``(B, 2, H, W)``:
+    that, and the projection gate in [0, 1].
 
 Design choices beyond the paper (written down here, as docs/architecture.md's methods section asks):
     * ``work_stride``: the paper runs the whole U-Net at the output resolution (``full`` keeps that:
@@ -75,6 +76,10 @@ class GuidedSRConfig:
         solver_iters: 0 = the head's output is the residual. Above 0, the head also predicts a data
             confidence and link weights, and :class:`~depth_refine_ros.models.wls.UnrolledWLS`
             refines the estimate with this many Jacobi sweeps (needs ``work_stride > 1``).
+        consistency: the head also predicts a gate in [0, 1], output as a second channel. The backend then
+            projects the estimate back onto the low-res samples by that much per pixel
+            (:func:`depth_refine_ros.core.projection.project_averaged`): fully where the input is clean block
+            averages, not at all where it is noisy or aliased (needs ``work_stride > 1``, no solver).
     """
 
     width: int = 16
@@ -90,6 +95,7 @@ class GuidedSRConfig:
     prior: MonoConfig | None = None
     prior_stride: int = 4
     solver_iters: int = 0
+    consistency: bool = False
 
     def __post_init__(self) -> None:
         if self.fusion not in ("adain", "concat"):
@@ -100,6 +106,8 @@ class GuidedSRConfig:
             raise ValueError(f"head_stride {self.head_stride} must divide work_stride {self.work_stride}")
         if self.solver_iters < 0 or (self.solver_iters and self.work_stride == 1):
             raise ValueError(f"solver_iters {self.solver_iters} needs work_stride > 1 and must be >= 0")
+        if self.consistency and (self.work_stride == 1 or self.solver_iters):
+            raise ValueError("consistency needs work_stride > 1 and no solver")
         if self.guidance == "rgb+prior" and self.prior is None:
             object.__setattr__(self, "prior", MONO_PRESETS["tiny"])
         if isinstance(self.prior, dict):
@@ -118,6 +126,9 @@ SR_PRESETS: dict[str, GuidedSRConfig] = {
     # `faster` plus an unrolled weighted-least-squares solve at the output size (models/wls.py): the head
     # also predicts a data confidence and the links' weights; 6 Jacobi sweeps refine its estimate
     "faster_wls": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat", solver_iters=6),
+    # `faster` plus a learned gate of the projection onto the low-res samples (core/projection.py), run by the
+    # backend after the graph: the graph's second output channel
+    "faster_consistent": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat", consistency=True),
     "base": GuidedSRConfig(width=24, enc_blocks=(1, 1, 2, 2), middle_blocks=2, dec_blocks=(1, 1, 1, 1),
                            work_stride=2, head_width=12),
     # about 29 M parameters, the paper's size, at the output resolution
@@ -215,7 +226,7 @@ class GuidedSRNet(nn.Module):
                 layers += [nn.Conv2d(hw, hw, 3, padding=dil, dilation=dil), nn.ReLU()]
             # the residual's sub-pixels first: a net grown from a plain one keeps its function
             # (training's load_init copies the old channels into the leading slice)
-            n_out = 4 if cfg.solver_iters else 1
+            n_out = 4 if cfg.solver_iters else 2 if cfg.consistency else 1
             layers.append(nn.Conv2d(hw, hs * hs * n_out, 3, padding=1))
             if hs > 1:
                 layers.append(nn.PixelShuffle(hs))
@@ -274,6 +285,10 @@ class GuidedSRNet(nn.Module):
             return depth + self.head(x) * sd
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
         h = self.head(self.head_up(x) + guide_full)
+        if self.cfg.consistency:
+            # the gate starts near 0 (sigmoid(-3) = 0.05): the untrained net is the plain one; x4 so that
+            # Adam's small steps on the head's last conv move it within a few hundred steps
+            return torch.cat([depth + h[:, 0:1] * sd, torch.sigmoid(4.0 * h[:, 1:2] - 3.0)], 1)
         if self.solver is None:
             return depth + h * sd
         # solve in standardised units; depth + (x - dn) * sd is exactly the plain net while the gate is 0

@@ -19,6 +19,7 @@ import torch
 
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.core.upsample import fill_invalid
 
 
 @dataclass
@@ -151,13 +152,15 @@ class SRPatches(torch.utils.data.Dataset):
     ``weights`` (optional, per frame, summing to 1) sets how often each frame is drawn
     (:func:`load_sources`). Each item: ``depth (1, P, P)``, ``rgb (3, P, P)``, ``gt (1, P, P)`` (same per-frame scale as
     the input; NaN -> 0), ``mask (1, P, P)`` valid ground truth. The input goes through
-    :func:`depth_refine_ros.core.net_input.sr_inputs`, the function the runtime uses.
+    :func:`depth_refine_ros.core.net_input.sr_inputs`, the function the runtime uses. With ``with_lr``
+    (a net with a projection gate), also the low-res depth in the input's units, holes filled,
+    zero-padded to ``(1, P // min(scales), same)``, where it is a sample, and its ``(h, w)``.
     """
 
     def __init__(self, frames: list[Frame], patch: int, scales: list[int], degradations: list[str],
-                 length: int, seed: int = 0, weights: np.ndarray | None = None) -> None:
+                 length: int, seed: int = 0, weights: np.ndarray | None = None, with_lr: bool = False) -> None:
         self.frames, self.patch, self.scales, self.degs = frames, patch, scales, degradations
-        self.length, self.seed, self.weights = length, seed, weights
+        self.length, self.seed, self.weights, self.with_lr = length, seed, weights, with_lr
 
     def __len__(self) -> int:
         return self.length
@@ -177,9 +180,17 @@ class SRPatches(torch.utils.data.Dataset):
             lr = degrade("bicubic", gt, s)
         feeds, scale, _ = net_input.sr_inputs(lr, rgb, (p, p), 1, True)
         mask = np.isfinite(gt)
-        return (torch.from_numpy(feeds["depth"][0]), torch.from_numpy(feeds["rgb"][0]),
+        item = (torch.from_numpy(feeds["depth"][0]), torch.from_numpy(feeds["rgb"][0]),
                 torch.from_numpy(np.where(mask, gt / scale, 0).astype(np.float32)[None]),
                 torch.from_numpy(mask[None]))
+        if not self.with_lr:
+            return item
+        n = p // min(self.scales)
+        filled, valid = fill_invalid(lr)
+        lr_pad, valid_pad = np.zeros((1, n, n), np.float32), np.zeros((1, n, n), bool)
+        lr_pad[0, :lr.shape[0], :lr.shape[1]] = filled / scale
+        valid_pad[0, :lr.shape[0], :lr.shape[1]] = valid
+        return (*item, torch.from_numpy(lr_pad), torch.from_numpy(valid_pad), torch.tensor(lr.shape))
 
 
 class MonoCrops(torch.utils.data.Dataset):

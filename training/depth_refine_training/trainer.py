@@ -13,8 +13,9 @@ import torch
 
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
+from depth_refine_ros.core.projection import project_averaged
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
-from depth_refine_training import loop, losses
+from depth_refine_training import consistency, loop, losses
 from depth_refine_training.config import TrainConfig, save_config
 from depth_refine_training.data import MonoCrops, SRPatches, load_frames, load_sources
 from depth_refine_training.loop import param_hash
@@ -37,7 +38,10 @@ def validate_sr(model, frames, scales: list[int], device, guided: bool) -> dict[
             args = [torch.from_numpy(feeds["depth"]).to(device)]
             if guided:
                 args.append(torch.from_numpy(feeds["rgb"]).to(device))
-            pred = model(*args).float().cpu().numpy()[0, 0, : hw[0], : hw[1]] * scale
+            out_t = model(*args).float().cpu().numpy()
+            pred = out_t[0, 0, : hw[0], : hw[1]] * scale
+            if out_t.shape[1] == 2:  # a projection gate: as the runtime backend applies it
+                pred = project_averaged(pred, lr, gate=out_t[0, 1, : hw[0], : hw[1]])
             bic = feeds["depth"][0, 0, : hw[0], : hw[1]] * scale
             valid = np.isfinite(gt)
             for name, p in (("", pred), ("bicubic_", bic)):
@@ -134,7 +138,9 @@ class Supervised(loop.Task):
         self.val_frames = load_frames(cfg.data, groups=val_groups, limit=cfg.val_limit or None) if ctx.rank == 0 else []
         n_items = cfg.steps * cfg.batch
         if kind in ("sr", "depth_sr"):
-            ds = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n_items, cfg.seed, weights)
+            self.with_lr = bool(getattr(self.mcfg, "consistency", False))
+            ds = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n_items, cfg.seed, weights,
+                           with_lr=self.with_lr)
         else:
             ds = MonoCrops(train_frames, tuple(self.mcfg.input_hw), n_items, cfg.seed)
         world, rank = ctx.world, ctx.rank
@@ -174,11 +180,13 @@ class Supervised(loop.Task):
             pred = net(rgb)
             loss = losses.log_l1(pred, gt, mask) + 0.5 * losses.ssi(pred, gt, mask)
         else:
-            d, rgb, gt, mask = batch
+            d, rgb, gt, mask = batch[:4]
             if self.kind == "sr" and cfg.rgb_dropout > 0:
                 keep = (torch.rand(rgb.shape[0], 1, 1, 1, device=device) >= cfg.rgb_dropout).to(rgb.dtype)
                 rgb = rgb * keep
             pred = net(d, rgb) if self.kind == "sr" else net(d)
+            if len(batch) > 4:  # a net with a projection gate: the loss sees what the node publishes
+                pred = consistency.project(pred, *batch[4:])
             loss = losses.l1_sobel(pred, gt, mask, w_grad=cfg.w_grad)
             if cfg.w_edge_sd > 0 and step % max(cfg.edge_sd_every, 1) == 0:
                 from depth_refine_training import sr_edge_sd  # the runtime's SDDR stage, only when used
