@@ -85,3 +85,93 @@ def test_baseline_trains_the_depth_only_net_alone_and_exports_it(tmp_path):
     tr = load_model_dir(out / "model").card.training
     assert "distillation" not in tr and "baseline" in tr["stages"][-1]["method"]
     assert tr["stages"][-1]["steps"] == 2 + 2 * 2
+
+
+# ------------------------------------------------------------------ an imported foundation model as teacher
+def test_imported_teacher_losses_vanish_for_a_teacher_that_agrees():
+    """``L_distill`` of an imported teacher: a prompt-depth teacher is compared as it is; a relative inverse
+    depth one after the per-image scale and shift fit in inverse depth; a metric monocular one after a fit
+    in depth. A teacher that agrees up to those gives 0; holes in the teacher's output are left out."""
+    import torch
+
+    sys.path.insert(0, str(ROOT / "training"))
+    from depth_refine_training.foundation_teacher import distill_loss
+
+    g = torch.Generator().manual_seed(0)
+    out = 0.2 + 0.8 * torch.rand(2, 1, 16, 16, generator=g)
+    mask = torch.rand(2, 1, 16, 16, generator=g) > 0.2
+    inv = torch.stack([3.0 / out[0] + 0.5, 0.2 / out[1] - 0.1])  # another scale and shift per image
+    assert distill_loss(out, inv, mask, "relative_inverse", False) < 1e-4
+    assert distill_loss(out, 2 * out + 1, mask, "metric", False) < 1e-5
+    teacher = out.clone()
+    teacher[0, 0, :4] = float("nan")
+    assert distill_loss(out, teacher, mask, "metric", True) == 0
+    assert abs(distill_loss(out, out + 0.1, mask, "metric", True) - 0.1) < 1e-5
+
+
+@pytest.mark.parametrize("teacher, message", [
+    ("atuo", "teacher must be auto, dsr, de, none or a model directory"),
+    ("depth_sr_lite", "is a depth_sr model, not a foundation depth model"),
+    ("sr_lite", "is a sr model")])
+def test_a_teacher_that_is_no_imported_model_is_refused(teacher, message, capsys):
+    sys.path.insert(0, str(ROOT / "training"))
+    from depth_refine_training.distill import main
+
+    assert main(["--teacher", teacher, "--out", "/nonexistent/never_written"]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.fixture
+def imported(tmp_path):
+    """``depth-refine import`` of a tiny random-weight checkpoint (test_import_foundation.py's); returns
+    ``make(prompt) -> model directory``."""
+    pytest.importorskip("transformers")
+    from test_import_foundation import run_import, save_checkpoint
+
+    def make(prompt: bool):
+        name = "pda" if prompt else "da"
+        (tmp_path / f"{name}_src").mkdir()
+        src = save_checkpoint(tmp_path / f"{name}_src", prompt=prompt)
+        assert run_import(src, tmp_path / name, "--no-parity") == 0
+        return tmp_path / name
+    return make
+
+
+def _epoch_rows(out) -> list[dict]:
+    """The logged terms of the epochs' steps (``log.csv``: label, epoch, counters, terms as JSON, seconds)."""
+    import csv
+
+    with open(out / "log.csv", newline="") as f:
+        return [json.loads(r[5]) for r in csv.reader(f) if r[0].startswith("epoch")]
+
+
+@pytest.mark.parametrize("prompt", [True, False], ids=["prompt_depth_anything", "depth_anything"])
+def test_an_imported_foundation_model_teaches_the_depth_only_net(tmp_path, imported, prompt):
+    """``--teacher MODEL_DIR`` (issue 26, item 4): the frozen imported model teaches DSRNet in every epoch, no
+    DENet trains and no roles are decided; the distillation term is in the log, finite; a stop and a rerun
+    resume it; the checkpoint and the exported card name the teacher (name, kind, licence, weights' hash)."""
+    import torch
+
+    from depth_refine_ros.core.modeldir import load_model_dir
+
+    teacher = imported(prompt)
+    out = tmp_path / "run"
+    args = ["--teacher", str(teacher), "--epochs", "1", "--teacher-long-side", "126" if prompt else "0"]
+    if prompt:  # three steps (phase 1, SPNet's warm-up), then a rerun resumes into the epoch
+        _tiny_distill(out, *args, "--stop-step", "3")
+        assert not (out / "model").exists() and torch.load(out / "last.pt", weights_only=False)["state"]["dsr"] == 2
+    _tiny_distill(out, *args)
+    rows = _epoch_rows(out)
+    assert len(rows) == 2 and all(np.isfinite(list(r.values())).all() and r["distill"] > 0 for r in rows), rows
+    assert json.loads((out / "roles.json").read_text()) == []
+    src = load_model_dir(teacher).card
+    ck = torch.load(out / "last.pt", weights_only=False)
+    assert "de" not in ck and ck["teacher"]["weights_sha256"] == src.files["model.safetensors"].sha256
+    md = load_model_dir(out / "model")
+    dist = md.card.training["distillation"]
+    assert md.kind == "depth_sr" and dist["teacher_mode"] == "imported"
+    assert {k: dist["teacher"][k] for k in ("name", "kind", "licence", "output")} == {
+        "name": teacher.name, "kind": "prompt_depth" if prompt else "mono", "licence": "apache-2.0",
+        "output": "metric" if prompt else "relative_inverse"}
+    assert dist["teacher"]["input_long_side"] == (126 if prompt else 518)
+    assert dist["steps"] == {"dsr": 2 + 2, "sp": 1 + 2} and teacher.name in md.card.training["stages"][-1]["method"]

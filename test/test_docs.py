@@ -118,9 +118,15 @@ def commands(doc: pathlib.Path) -> list[Command]:
 
 def _makes(argv: list[str]) -> set[str]:
     """Model names a command creates: ``depth-refine model-init K P DIR``, ``depth-refine-train export C DIR``,
-    ``depth-refine-train adapt ... --out DIR``, ``depth-refine import SRC --out DIR``."""
+    ``depth-refine-train adapt ... --out DIR``, ``depth-refine import SRC --out DIR``,
+    ``depth-refine-train distill ... --out RUN`` (``RUN/model``, or its ``--export DIR``)."""
     prog = pathlib.Path(argv[0]).name
     pos = [a for a in argv[1:] if not a.startswith("-")]
+    if prog == "depth-refine-train" and pos[:1] == ["distill"]:
+        opts = dict(zip(argv, argv[1:], strict=False))  # each token -> the next
+        if "--export" in opts:
+            return {opts["--export"], pathlib.Path(opts["--export"]).name}
+        return {f"{opts['--out']}/model"} if "--out" in opts else set()
     if prog == "depth-refine" and pos[:1] == ["model-init"] and len(pos) >= 4:
         return {pathlib.Path(pos[3]).name}
     if prog == "depth-refine-train" and pos[:1] == ["export"] and len(pos) >= 3:
@@ -280,6 +286,8 @@ def check_train(cmd: Command, args: list[str]) -> None:
     if args[:1] == ["adapt"]:
         check_model(ns.model, cmd, "--model", classical_ok=False)
         return
+    if args[:1] == ["distill"] and ns.teacher not in ("auto", "dsr", "de", "none"):  # an imported model
+        check_model(ns.teacher, cmd, "--teacher", classical_ok=False)
     if args[:1] and args[0] in train_cli.COMMANDS:  # parsed by the command's own parser above
         return
     config = str(ROOT / ns.config) if ns.config else None

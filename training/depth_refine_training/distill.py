@@ -53,6 +53,10 @@ Losses (masked to valid ground truth; depth in per-frame-scale units, about 0..1
     0.17 (SPNet's BCE about 0.5 after 100 warm-up steps): at 0.02 the two extra terms add about 10 %
     and 30 % of DSRNet's task loss, guidance rather than a second objective.
 
+Imported teacher (issue 26, item 4): ``teacher`` set to a model directory made by ``depth-refine import``
+(Depth Anything, Prompt Depth Anything) replaces DENet with that frozen model, the teacher of every
+epoch; :mod:`depth_refine_training.foundation_teacher` has its input, output and ``L_distill``.
+
 Outputs: ``<out>/last.pt`` (every net, optimiser and counter: a rerun resumes), ``<out>/log.csv``,
 ``<out>/roles.json`` (the role decisions with both errors) and the distilled DSRNet as a ``depth_sr``
 model directory (``<out>/model`` or ``--export``) whose card records the distillation.
@@ -74,12 +78,14 @@ from torch import nn
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_from_dict, config_to_dict, preset_config
-from depth_refine_training import loop, losses
+from depth_refine_training import foundation_teacher, loop, losses
 from depth_refine_training.config import add_config_options, parse_command
 from depth_refine_training.data import Frame, SRPatches, load_frames
+from depth_refine_training.losses import align, masked_l1
 from depth_refine_training.trainer import load_init, validate_sr
 
 TEST_DAYS = ["20200518", "20200601", "20200711", "20200715"]
+MODES = ("auto", "dsr", "de", "none")  # any other ``teacher`` is an imported model directory
 
 
 @dataclass
@@ -101,7 +107,10 @@ class DistillConfig:
         p1_dsr, p1_de: phase-1 steps of each net.
         epochs, epoch_steps: phase 2; sp_warmup: SPNet-only steps before the first epoch.
         teacher: ``auto`` (lower role-validation RMSE), ``dsr``/``de`` (forced), ``none`` (baseline:
-            DSRNet alone for ``p1_dsr + epochs * epoch_steps`` steps).
+            DSRNet alone for ``p1_dsr + epochs * epoch_steps`` steps), or a model directory (or installed
+            name) made by ``depth-refine import``: that frozen model teaches DSRNet every epoch, in
+            place of DENet (``preset_de``, ``de_kind``, ``p1_de`` and the role settings then unused).
+        teacher_long_side: an imported teacher's input size (longer side, pixels; 0 = its card's policy).
         rho1, rho2: weights of ``L_struct`` and ``L_distill``; tau: soft-edge scale.
         role_scales: SR factors of the role validation; val_scales: of the final test-day scores.
         time_limit_min: stop (checkpoint, resumable) after this many minutes (0 = none).
@@ -136,6 +145,7 @@ class DistillConfig:
     epoch_steps: int = 100
     sp_warmup: int = 50
     teacher: str = "auto"
+    teacher_long_side: int = 0
     rho1: float = 0.02
     rho2: float = 0.02
     tau: float = 0.01
@@ -175,27 +185,6 @@ def soft_edges(d: torch.Tensor, tau: float) -> torch.Tensor:
     """``(B, 1, H, W)`` depth -> ``(B, 1, H, W)`` in [0, 1): ``tanh(|Sobel d| / tau)``."""
     g = losses.sobel(d)
     return torch.tanh(torch.sqrt(g.pow(2).sum(1, keepdim=True) + 1e-12) / tau)
-
-
-def align(src: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per image, ``s * src + t`` with ``s, t`` the least-squares fit of ``src`` to ``ref`` over
-    ``mask`` (all ``(B, 1, H, W)``). ``s, t`` carry no gradient; ``src`` does."""
-    with torch.no_grad():
-        m = mask.float().flatten(1)
-        p, g = src.flatten(1), ref.flatten(1)
-        n = m.sum(1).clamp(min=1)
-        mp, mg = (p * m).sum(1) / n, (g * m).sum(1) / n
-        cov = (((p - mp[:, None]) * (g - mg[:, None])) * m).sum(1)
-        var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=1e-8)
-        s = cov / var
-        t = mg - s * mp
-    return src * s[:, None, None, None] + t[:, None, None, None]
-
-
-def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Mean ``|a - b|`` over ``mask`` (``(B, 1, H, W)``)."""
-    m = mask.float()
-    return (torch.abs(a - b) * m).sum() / m.sum().clamp(min=1)
 
 
 def de_forward(de: nn.Module, rgb: torch.Tensor) -> torch.Tensor:
@@ -277,10 +266,11 @@ class Distiller(loop.Task):
         self.cfg = cfg
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
         self.baseline = cfg.teacher == "none"
+        self.imported = cfg.teacher not in MODES  # a frozen foundation model in DENet's place
         self.dsr_total = cfg.p1_dsr + cfg.epochs * cfg.epoch_steps
         self.de_sr = cfg.de_kind == "sr"
         self.p1_dsr = self.dsr_total if self.baseline else cfg.p1_dsr
-        self.p1_de = 0 if self.baseline else cfg.p1_de
+        self.p1_de = 0 if self.baseline or self.imported else cfg.p1_de
         self.epochs = 0 if self.baseline else cfg.epochs
         self.total = max(self.p1_dsr, self.p1_de) + (cfg.sp_warmup + self.epochs * cfg.epoch_steps
                                                      if self.epochs else 0)
@@ -295,8 +285,8 @@ class Distiller(loop.Task):
         cfg, device = self.cfg, self.device
         held = set(cfg.val_groups) | set(cfg.role_groups)
         train_frames = load_frames(cfg.data, exclude=held, limit=cfg.train_limit or None)
-        self.role_frames = [] if cfg.teacher == "none" else load_frames(cfg.data, groups=set(cfg.role_groups),
-                                                                        limit=cfg.role_limit or None)
+        self.role_frames = [] if cfg.teacher == "none" or self.imported else load_frames(
+            cfg.data, groups=set(cfg.role_groups), limit=cfg.role_limit or None)
         n = 1 << 30  # SRPatches items are made on demand from their index: a length that is never reached
         self.dsr_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed)
         self.de_stream = SRPatches(train_frames, cfg.patch, cfg.scales, cfg.degradations, n, cfg.seed + 1)
@@ -304,7 +294,11 @@ class Distiller(loop.Task):
         self.dsr_cfg = preset_config("depth_sr", cfg.preset_dsr)
         self.dsr = self.model = build_model("depth_sr", self.dsr_cfg).to(device)
         self.de = self.sp = None
-        if not self.baseline:
+        if self.imported:  # loading it leaves the random stream as it was (SPNet's init as in every run)
+            with torch.random.fork_rng(devices=[]):
+                self.de = foundation_teacher.FoundationTeacher(cfg.teacher, cfg.teacher_long_side).to(device)
+            self.sp = SPNet().to(device)
+        elif not self.baseline:
             self.de_cfg = _de_config(cfg)
             self.de = build_model("sr" if self.de_sr else "mono", self.de_cfg).to(device)
             self.sp = SPNet().to(device)
@@ -315,13 +309,14 @@ class Distiller(loop.Task):
         self.opt_dsr = torch.optim.AdamW(params, lr=cfg.lr_dsr, weight_decay=cfg.weight_decay)
         self.sched_dsr = loop.cosine(self.opt_dsr, self.dsr_total)
         if not self.baseline:
-            self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
-            self.sched_de = loop.cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
+            if not self.imported:  # a frozen teacher has no optimiser
+                self.opt_de = torch.optim.AdamW(self.de.parameters(), lr=cfg.lr_de, weight_decay=cfg.weight_decay)
+                self.sched_de = loop.cosine(self.opt_de, cfg.p1_de + cfg.epochs * cfg.epoch_steps)
             self.opt_sp = torch.optim.AdamW(self.sp.parameters(), lr=cfg.lr_sp, weight_decay=cfg.weight_decay)
         return self.opt_dsr, self.sched_dsr
 
     def init(self) -> None:
-        for net, src in ((self.dsr, self.cfg.init_dsr), (self.de, self.cfg.init_de)):
+        for net, src in ((self.dsr, self.cfg.init_dsr), (None if self.imported else self.de, self.cfg.init_de)):
             if net is not None and src:
                 sys.stderr.write(f"init: {load_init(net, _resolve_init(src))} tensors from {src}\n")
 
@@ -342,8 +337,9 @@ class Distiller(loop.Task):
         return {"dsr_task": loss.item()}
 
     def _de(self, d: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
-        """DENet's output: metric (``de_kind='sr'``) or relative (``mono``)."""
-        return self.de(d, rgb) if self.de_sr else de_forward(self.de, rgb)
+        """DENet's output: metric (``de_kind='sr'``) or relative (``mono``); an imported teacher's
+        (:class:`~depth_refine_training.foundation_teacher.FoundationTeacher`)."""
+        return self.de(d, rgb) if self.de_sr or self.imported else de_forward(self.de, rgb)
 
     def de_task_step(self, batch: list[torch.Tensor]) -> dict[str, float]:
         d, rgb, gt, mask = batch
@@ -379,7 +375,10 @@ class Distiller(loop.Task):
             self.de.train()
             out = self.dsr(d)
             task = losses.l1_sobel(out, gt, mask)
-            distill = masked_l1(out, teacher if self.de_sr else align(teacher, out.detach(), mask), mask)
+            if self.imported:
+                distill = foundation_teacher.distill_loss(out, teacher, mask, self.de.output, self.de.prompt)
+            else:
+                distill = masked_l1(out, teacher if self.de_sr else align(teacher, out.detach(), mask), mask)
             struct = masked_l1(soft_edges(out, cfg.tau), structure, em)
             opt, sched = self.opt_dsr, self.sched_dsr
         else:
@@ -430,7 +429,9 @@ class Distiller(loop.Task):
             logs = {"sp": self.sp_step(_batch(self.sp_stream, st["sp"] * b, b, device))}
             self.label = "sp_warmup"
         else:
-            if st["teacher"] is None:
+            if st["teacher"] is None and self.imported:  # the imported model teaches every epoch
+                st["teacher"] = "de"
+            elif st["teacher"] is None:
                 self.choose_roles()
             student = "de" if st["teacher"] == "dsr" else "dsr"
             stream = self.dsr_stream if student == "dsr" else self.de_stream
@@ -481,7 +482,9 @@ class Distiller(loop.Task):
               "sched_dsr": self.sched_dsr.state_dict(), "state": self.state,
               "config": dataclasses.asdict(self.cfg), "dsr_config": config_to_dict(self.dsr_cfg),
               "metrics": metrics or {}}
-        if not self.baseline:
+        if self.imported:  # the teacher's weights stay in its directory; its record names them
+            ck.update(sp=self.sp.state_dict(), opt_sp=self.opt_sp.state_dict(), teacher=self.de.record)
+        elif not self.baseline:
             ck.update(de=self.de.state_dict(), opt_de=self.opt_de.state_dict(), sched_de=self.sched_de.state_dict(),
                       sp=self.sp.state_dict(), opt_sp=self.opt_sp.state_dict(),
                       de_config=config_to_dict(self.de_cfg))
@@ -494,7 +497,14 @@ class Distiller(loop.Task):
         self.dsr.load_state_dict(ck["dsr"])
         self.opt_dsr.load_state_dict(ck["opt_dsr"])
         self.sched_dsr.load_state_dict(ck["sched_dsr"])
-        if not self.baseline:
+        if self.imported:
+            was = (ck.get("teacher") or {}).get("weights_sha256")
+            if was != self.de.record["weights_sha256"]:
+                raise ValueError(f"{self.ctx.out / 'last.pt'} was trained with another teacher (weights sha256 "
+                                 f"{was}, now {self.de.record['weights_sha256']}): use a new --out")
+            self.sp.load_state_dict(ck["sp"])
+            self.opt_sp.load_state_dict(ck["opt_sp"])
+        elif not self.baseline:
             self.de.load_state_dict(ck["de"])
             self.opt_de.load_state_dict(ck["opt_de"])
             self.sched_de.load_state_dict(ck["sched_de"])
@@ -520,10 +530,13 @@ def run(cfg: DistillConfig) -> dict:
         the time limit, ``stop_step`` or a ``STOP`` file (rerun the same command to resume).
 
     Raises:
-        ValueError: a bad ``teacher`` value, or a split that overlaps the test days.
+        ValueError: a bad ``teacher`` value (neither a mode nor an imported foundation model directory),
+            ``init_de`` with an imported teacher, or a split that overlaps the test days.
     """
-    if cfg.teacher not in ("auto", "dsr", "de", "none"):
-        raise ValueError(f"teacher must be auto, dsr, de or none, not {cfg.teacher!r}")
+    if cfg.teacher not in MODES:
+        foundation_teacher.read_teacher_card(cfg.teacher)
+        if cfg.init_de:
+            raise ValueError("--init-de sets DENet's weights; with an imported teacher there is no DENet")
     if cfg.de_kind not in ("mono", "sr"):
         raise ValueError(f"de_kind must be mono or sr, not {cfg.de_kind!r}")
     if set(cfg.role_groups) & set(cfg.val_groups):
@@ -562,6 +575,9 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
             "degradations": cfg.degradations, "scales": cfg.scales, "init": cfg.init_dsr or None, "out": cfg.out,
             "method": "cross-task distillation (depth-refine-train distill)" if not dist.baseline
             else "supervised baseline of depth-refine-train distill (teacher none)"}
+    if dist.imported:
+        this["method"] = f"distillation from the imported foundation model {dist.de.record['name']} " \
+                         "(depth-refine-train distill --teacher MODEL_DIR)"
     stages = earlier + [this]
     training = {"status": "trained", "data": cfg.data, "held_out_groups": cfg.val_groups,
                 "degradations": cfg.degradations, "scales": cfg.scales,
@@ -570,7 +586,15 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
                 "validation": {k: round(float(v), 4) for k, v in metrics.items()},
                 "validation_note": "held-out days (val_limit frames), last checkpoint (no selection on them)",
                 "config": dataclasses.asdict(cfg)}
-    if not dist.baseline:  # the baseline trains DSRNet alone: no DENet, no distillation entry
+    if dist.imported:  # a frozen foundation model in DENet's place: no DENet, no role decisions
+        training["distillation"] = {
+            "teacher_mode": "imported", "teacher": dist.de.record, "phase1_steps": {"dsr": cfg.p1_dsr},
+            "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
+            "rho1_struct": cfg.rho1, "rho2_distill": cfg.rho2, "tau": cfg.tau,
+            "steps": {"dsr": st["dsr"], "sp": st["sp"]},
+            "distill_loss": foundation_teacher.describe_loss(dist.de.output, dist.de.prompt),
+            "paper": "schedule after Sun et al., CVPR 2021 (cross-task distillation); teacher: issue 26, item 4"}
+    elif not dist.baseline:  # the baseline trains DSRNet alone: no DENet, no distillation entry
         training["distillation"] = {
             "teacher_mode": cfg.teacher, "phase1_steps": {"dsr": cfg.p1_dsr, "de": cfg.p1_de},
             "epochs": cfg.epochs, "epoch_steps": cfg.epoch_steps, "sp_warmup": cfg.sp_warmup,
@@ -588,8 +612,8 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train distill [--config YAML] [--out DIR] [--teacher auto|dsr|de|none] [--set K=V] ...``;
-    returns the exit code."""
+    """``depth-refine-train distill [--config YAML] [--out DIR] [--teacher auto|dsr|de|none|MODEL_DIR]
+    [--set K=V] ...``; returns the exit code."""
     d = DistillConfig()
     ap = argparse.ArgumentParser(
         prog="depth-refine-train distill",
@@ -607,9 +631,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset-de", default=d.preset_de, help="DENet's preset (mono: tiny or small; sr: e.g. faster)")
     ap.add_argument("--de-kind", choices=["mono", "sr"], default=d.de_kind,
                     help="DENet: mono (RGB -> relative depth, the paper's) or sr (a guided SR net: RGB + depth)")
-    ap.add_argument("--teacher", choices=["auto", "dsr", "de", "none"], default=d.teacher,
+    ap.add_argument("--teacher", default=d.teacher, metavar="{auto,dsr,de,none,MODEL_DIR}",
                     help="auto: the lower role-validation RMSE teaches; dsr/de: forced; none: DSRNet alone "
-                         "(the equal-steps baseline)")
+                         "(the equal-steps baseline); MODEL_DIR: a Depth Anything or Prompt Depth Anything model "
+                         "made by depth-refine import teaches DSRNet every epoch, frozen, in DENet's place")
+    ap.add_argument("--teacher-long-side", type=int, default=d.teacher_long_side,
+                    help="an imported teacher's input: the crop resized to this longer side (0: its card's policy)")
     ap.add_argument("--p1-dsr", type=int, default=d.p1_dsr, help="phase-1 steps of DSRNet")
     ap.add_argument("--p1-de", type=int, default=d.p1_de, help="phase-1 steps of DENet")
     ap.add_argument("--epochs", type=int, default=d.epochs, help="phase-2 epochs (role decision each)")

@@ -1,5 +1,5 @@
 """Losses (docs/architecture.md, METHODS 1, 2): masked L1 + Sobel for SR, log-L1 + scale-and-shift-invariant
-for mono."""
+for mono; the per-image least-squares alignment and masked L1 of distillation (METHODS 4)."""
 from __future__ import annotations
 
 import torch
@@ -40,3 +40,24 @@ def ssi(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tenso
     s = cov / var
     t = mg - s * mp
     return ((torch.abs(s[:, None] * p + t[:, None] - g) * m).sum(1) / n).mean()
+
+
+def align(src: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per image, ``s * src + t`` with ``s, t`` the least-squares fit of ``src`` to ``ref`` over
+    ``mask`` (all ``(B, 1, H, W)``). ``s, t`` carry no gradient; ``src`` does."""
+    with torch.no_grad():
+        m = mask.float().flatten(1)
+        p, g = src.flatten(1), ref.flatten(1)
+        n = m.sum(1).clamp(min=1)
+        mp, mg = (p * m).sum(1) / n, (g * m).sum(1) / n
+        cov = (((p - mp[:, None]) * (g - mg[:, None])) * m).sum(1)
+        var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=1e-8)
+        s = cov / var
+        t = mg - s * mp
+    return src * s[:, None, None, None] + t[:, None, None, None]
+
+
+def masked_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean ``|a - b|`` over ``mask`` (``(B, 1, H, W)``)."""
+    m = mask.float()
+    return (torch.abs(a - b) * m).sum() / m.sum().clamp(min=1)
