@@ -89,13 +89,14 @@ def create_backend(name: str, **options: Any) -> Backend:
     return getattr(import_module(module), cls)(**options)
 
 
-def create_model_backend(backend: str, model: str, device: str | None = None, precision: str | None = None,
+def create_model_backend(backend: str, model: str, device: str = "auto", precision: str = "auto",
                          kinds: tuple[str, ...] = (), **options: Any) -> Backend:
     """A network backend for ``model``; ``backend='classical'`` means the CPU default (onnxruntime).
 
     Args:
-        device, precision: passed on when given; None leaves the backend's default (onnxruntime,
-            torch: cpu/fp32; tensorrt: cuda/fp16; openvino: cpu/auto; auto: auto/auto).
+        device, precision: the ``device`` and ``precision`` settings; ``auto`` (the settings' default)
+            leaves each backend its own (onnxruntime, torch: cpu/fp32; tensorrt: cuda/fp16; openvino:
+            cpu, bf16 where native else fp32), anything else is passed on.
         kinds: accepted model kinds (e.g. ``('sr',)``); another kind is refused by name.
         **options: backend options; ``threads`` (the ``backend_threads`` parameter) is taken by
             onnxruntime, openvino and auto and dropped for torch and tensorrt, so callers can always
@@ -109,7 +110,7 @@ def create_model_backend(backend: str, model: str, device: str | None = None, pr
         options.pop("threads", None)
     if name == "auto":
         options["kinds"] = kinds  # checked before any engine is built
-    given = {k: v for k, v in (("device", device), ("precision", precision)) if v is not None}
+    given = {k: v for k, v in (("device", device), ("precision", precision)) if v != "auto"}
     be = create_backend(name, model=model, **given, **options)
     kind = getattr(getattr(be, "model", None), "kind", None)
     if kinds and kind not in kinds:
@@ -138,15 +139,13 @@ def _absent(name: str) -> str:
     return ""
 
 
-def auto_plan(device: str | None = "auto", precision: str | None = "auto") -> tuple[list[str], list[str]]:
+def auto_plan(device: str = "auto", precision: str = "auto") -> tuple[list[str], list[str]]:
     """``(candidates, skipped)`` for ``backend: auto``: backends to try in order, and one line per
     backend left out and why (absent library or GPU, a device or precision it does not run).
 
     Raises:
         BackendError: an unknown device.
     """
-    device = device or "auto"
-    precision = precision or "auto"
     if device not in ("auto", "cpu") and not device.startswith("cuda"):
         raise BackendError(f"backend auto: device must be auto, cpu or cuda, not '{device}'")
     candidates, skipped = [], []
@@ -164,7 +163,7 @@ def auto_plan(device: str | None = "auto", precision: str | None = "auto") -> tu
     return candidates, skipped
 
 
-def AutoBackend(model: str = "", device: str | None = "auto", precision: str | None = "auto",
+def AutoBackend(model: str = "", device: str = "auto", precision: str = "auto",
                 kinds: tuple[str, ...] = (), **options: Any) -> Backend:
     """``backend: auto``: the first of :data:`AUTO_ORDER` that is present and starts.
 
@@ -194,9 +193,7 @@ def AutoBackend(model: str = "", device: str | None = "auto", precision: str | N
     for name in candidates:
         opts = {k: v for k, v in options.items() if k in _AUTO_OPTIONS[name] | _TASK_OPTIONS or
                 k not in set().union(*_AUTO_OPTIONS.values())}
-        given = {"device": device} if device not in (None, "auto") else {}
-        if precision not in (None, "auto"):
-            given["precision"] = precision
+        given = {k: v for k, v in (("device", device), ("precision", precision)) if v != "auto"}
         try:
             be = create_backend(name, model=md, **given, **opts)  # loaded and verified once, above
         except BackendError as e:

@@ -152,8 +152,7 @@ def _net(spec: SrPipelineSpec, model: str, kinds: tuple[str, ...], **options):
     if spec.background_compile and spec.backend in ("auto", "openvino"):
         options["background_compile"] = True
         options["preload"] = PRELOAD_SIZES
-    return create_model_backend(spec.backend, model, None if spec.device == "auto" else spec.device,
-                                None if spec.precision == "auto" else spec.precision, kinds=kinds,
+    return create_model_backend(spec.backend, model, spec.device, spec.precision, kinds=kinds,
                                 threads=spec.threads, **options)
 
 
