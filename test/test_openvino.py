@@ -20,6 +20,7 @@ from depth_refine_ros.backends import (
     create_backend,
     create_model_backend,
     node_threads,
+    ov_cache,
     ov_graph,
 )
 from depth_refine_ros.backends import openvino_backend as ov_backend
@@ -230,8 +231,8 @@ def test_corrupt_cache_rebuilt_with_a_warning(sr_lite, caplog, damage):
 
 def test_read_only_model_dir_falls_back_to_user_cache(sr_lite, tmp_path, monkeypatch, caplog):
     # as root a chmod'ed directory stays writable, so the probe is told the model dir refuses writes
-    real = ov_backend._dir_writable
-    monkeypatch.setattr(ov_backend, "_dir_writable", lambda p: False if sr_lite in p.parents else real(p))
+    real = ov_cache._dir_writable
+    monkeypatch.setattr(ov_cache, "_dir_writable", lambda p: False if sr_lite in p.parents else real(p))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     caplog.set_level(logging.INFO, logger="depth_refine_ros.openvino")
     be = create_backend("openvino", model=str(sr_lite), precision="fp32", threads=2)
@@ -432,11 +433,11 @@ def test_close_stops_a_running_compile_process_without_compiling_here(sr_lite, m
     monkeypatch.setattr(sys, "executable", str(slow))
     be.infer(_frame(3, (384, 512)), (384, 512))  # runs padded; the "compile process" sleeps
     t0 = time.monotonic()
-    while not eng._children and time.monotonic() - t0 < 10:
+    while not eng.compiler.children and time.monotonic() - t0 < 10:
         time.sleep(0.05)
-    assert eng._children
+    assert eng.compiler.children
     eng.close(timeout_s=30)
-    assert time.monotonic() - t0 < 20 and not eng._pending and not eng._children
+    assert time.monotonic() - t0 < 20 and not eng._pending and not eng.compiler.children
     shapes = eng._shapes((384, 512))
     assert shapes not in eng.events and not eng.blob_path(shapes).is_file()
 

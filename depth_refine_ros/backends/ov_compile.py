@@ -1,8 +1,9 @@
 """The background compile's child process: build one OpenVINO blob into the cache, at low priority.
 
-A live node's :class:`~depth_refine_ros.backends.openvino_backend.OvEngine` runs this when a frame of
-a new size arrives, then imports the blob it wrote (the module docstring there says why a process:
-OpenVINO threads started from a niced thread inherit its niceness and later run frames).
+A live node's :class:`~depth_refine_ros.backends.openvino_backend.OvEngine` runs this (through
+:meth:`~depth_refine_ros.backends.ov_cache.OvCompiler.compile_in_child`) when a frame of a new size
+arrives, then imports the blob it wrote (the ov_cache module docstring says why a process: OpenVINO
+threads started from a niced thread inherit its niceness and later run frames).
 
 Usage (one argument, a JSON object)::
 
@@ -41,7 +42,7 @@ def main(argv: list[str]) -> int:
         path = engine.blob_path(shapes)
         if path.name != job["blob"]:
             raise RuntimeError(f"the cache key differs from the parent's ({path.name} != {job['blob']})")
-        engine._load(shapes)
+        engine.compiler.load(shapes)
         if not path.is_file():
             raise RuntimeError(f"no blob written to {path}")
     except Exception as e:  # noqa: BLE001 - reported to the parent, which compiles itself

@@ -1,19 +1,26 @@
-"""OpenVINO graph edits that keep bf16 inference as accurate as fp32 for the depth networks.
+"""OpenVINO graph edits, made when the openvino backend loads a graph; each edit's ID goes into the
+compiled-model cache key (a change here invalidates the cached blobs).
 
-Why: with ``INFERENCE_PRECISION_HINT=bf16`` the CPU plugin runs every node in bf16 except the
+:func:`keep_standardisation_f32` keeps bf16 inference as accurate as fp32 for the depth networks.
+With ``INFERENCE_PRECISION_HINT=bf16`` the CPU plugin runs every node in bf16 except the
 graph's *tail* (the nodes between an output and the last convolution). The SR and depth-only
 graphs standardise their depth input per image, ``dn = (depth - mean) / (std + eps)``, which
 OpenVINO fuses into one MVN node. That node is not in the tail, so the plugin converts the raw
 depth input to bf16 *before* subtracting the mean. After standardisation that rounding is a large
 part of the depth's spread. The network reads it as detail, and the output loses much of its gain
-over bicubic. The output's own residual add is already in the f32 tail.
+over bicubic. The output's own residual add is already in the f32 tail. The fix: the
+standardisation becomes an explicit MVN node and a scalar ``ReduceMax`` of it becomes an extra graph
+output. So the MVN is in the tail and stays f32; only its standardised result (values of order 1)
+is rounded to bf16 for the convolutions. bf16 then scores as fp32 and runs faster
+(docs/results.md#bf16). rt_info markers (``disable_fp16_compression``) do not survive the MVN
+fusion, hence the extra output. The extra output is the last one; callers read the model's own
+outputs by index and never see it.
 
-The fix, :func:`keep_standardisation_f32`: the standardisation becomes an explicit MVN node and a
-scalar ``ReduceMax`` of it becomes an extra graph output. So the MVN is in the tail and stays f32;
-only its standardised result (values of order 1) is rounded to bf16 for the convolutions. bf16 then
-scores as fp32 and runs faster (docs/results.md#bf16). rt_info markers
-(``disable_fp16_compression``) do not survive the MVN fusion, hence the extra output. The extra
-output is the last one; callers read the model's own outputs by index and never see it.
+:func:`rgb_u8_input` makes a static-shape graph take its ``rgb`` input as the camera's
+``(1, H, W, 3) uint8`` image and convert it to the ``(1, 3, H, W) float32 / 255`` the ONNX graph
+expects itself (OpenVINO's pre-processing, fused into the first layers): the pipeline skips its
+float pass over the image and a quarter of the bytes reach the engine. The values are the same up
+to float rounding (x / 255 computed two ways).
 """
 from __future__ import annotations
 
@@ -24,6 +31,8 @@ KEEP_F32_OUTPUT = "keep_standardisation_f32"
 """Name of the extra scalar output that pins the standardisation to f32."""
 PATCH_ID = "keep-standardisation-f32/1"
 """Goes into the compiled-model cache key of a patched graph (a change here invalidates blobs)."""
+RGB_U8_ID = "+rgb_u8_nhwc/1"
+"""Appended to the cache key's graph edits when the ``rgb`` input is taken as bytes (:func:`rgb_u8_input`)."""
 
 
 def _const_scalar(node) -> float | None:
@@ -123,4 +132,17 @@ def keep_standardisation_f32(model, input_name: str = "depth") -> int:
     return len(found)
 
 
-__all__ = ["KEEP_F32_OUTPUT", "PATCH_ID", "keep_standardisation_f32"]
+def rgb_u8_input(ov, graph):
+    """``graph`` with its ``rgb`` input taken as ``(1, H, W, 3) uint8`` and converted inside the
+    graph to the ``(1, 3, H, W) float32 / 255`` the ONNX graph expects (OpenVINO's
+    PrePostProcessor; the graph must already have a static shape)."""
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(graph)
+    ppp.input("rgb").tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+    ppp.input("rgb").model().set_layout(ov.Layout("NCHW"))
+    ppp.input("rgb").preprocess().convert_element_type(ov.Type.f32).scale(255.0)
+    return ppp.build()
+
+
+__all__ = ["KEEP_F32_OUTPUT", "PATCH_ID", "RGB_U8_ID", "keep_standardisation_f32", "rgb_u8_input"]

@@ -1,17 +1,18 @@
 """Use the package's Fast DDS profile unless the user configured their own.
 
-Measured (docs/architecture.md, ROS conventions): the publisher's shared-memory segment decides
-large-message latency; with the default 512 KiB segment a 1 MB image takes ~24 ms (reliable) or
-never arrives (best-effort), with the shipped 32 MiB segment ~2.5 ms, for any subscriber. Fast DDS
-reads the variable when the participant is created, so this must run before ``rclpy.init``.
+Why (docs/architecture.md, ROS conventions): the publisher's shared-memory segment decides
+large-message latency. Fast DDS's default segment (512 KiB) is too small for a camera's images:
+they arrive late (reliable) or not at all (best-effort); the shipped profile
+(``resources/fastdds_profile.xml``) sets 32 MiB. Fast DDS reads the variable when the participant is
+created, so this must run before ``rclpy.init``.
 
 Which variable Fast DDS reads depends on its major version (docs/nodes.md, "ROS 2 distributions"):
 Fast DDS 3 (Kilted, Rolling) reads ``FASTDDS_DEFAULT_PROFILES_FILE`` (and warns that
 ``FASTRTPS_DEFAULT_PROFILES_FILE`` is deprecated whenever that one is set); Fast DDS 2 (Jazzy, Humble)
-reads only ``FASTRTPS_DEFAULT_PROFILES_FILE`` and silently ignores the other. Measured on Jazzy's
-wheels (Fast DDS 2.14.5) with only ``FASTDDS_...`` set: the participant's segment stays at 512 KiB and a
-15 Hz 640x480 stream loses frames; with ``FASTRTPS_...`` set it is the profile's 32 MiB. The profile's
-XML itself reads the same in both versions.
+reads only ``FASTRTPS_DEFAULT_PROFILES_FILE`` and silently ignores the other, so a profile named only
+there does not apply. The profile's XML itself reads the same in both versions.
+
+Measurements: docs/log/history.md#measurements-moved-from-module-docstrings
 """
 from __future__ import annotations
 

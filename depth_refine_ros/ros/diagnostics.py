@@ -61,7 +61,8 @@ class NodeStats:
         Counted over the window, not inferred from the spacing of the arrivals: a callback's arrival
         time is when the executor took the message, and after a stall (a busy or paused process, a
         reliable reader catching up) the queued messages are taken microseconds apart. Spacing-based,
-        (n - 1) / (last - first), then reads thousands of Hz: a 2 Hz stream was reported as 3207 Hz.
+        (n - 1) / (last - first), then reads thousands of Hz
+        (docs/log/history.md#measurements-moved-from-module-docstrings).
         The window ends at the latest message, so a pause before the diagnostics are read does not
         dilute the rate of the stream; 0 once nothing arrived for ``rate_window_s``.
 

@@ -1,9 +1,11 @@
 """QoS profiles from parameters, and the hints we log when inputs do not arrive.
 
-Why inputs default to RELIABLE (measured; docs/architecture.md, ROS conventions): with Fast DDS defaults a best-effort
-subscriber receives none of a default-configured reliable driver's ~1 MB images, while a reliable
+Why inputs default to RELIABLE (docs/architecture.md, ROS conventions): with Fast DDS defaults a
+best-effort subscriber loses a default-configured reliable driver's large images, while a reliable
 subscriber receives all of them. Best-effort drivers need ``qos.input_reliability: best_effort``
 (a reliable subscriber cannot match a best-effort publisher at all).
+
+Measurements: docs/log/history.md#measurements-moved-from-module-docstrings
 """
 from __future__ import annotations
 
