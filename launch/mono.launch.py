@@ -1,6 +1,6 @@
 """Launch mono_node (monocular depth, relative or metric by a per-frame fit) and, with use_rviz:=true, rviz2.
 
-    ros2 launch depth_refine_ros mono.launch.py model:=mono_resnet18 metric_mode:=fit \
+    ros2 launch depth_refine_ros mono.launch.py model:=mono_small metric_mode:=fit \
         rgb_topic:=/camera/color/image_raw rgb_info_topic:=/camera/color/camera_info \
         depth_topic:=/camera/aligned_depth_to_color/image_raw
 
