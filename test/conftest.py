@@ -20,7 +20,8 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-DATA = SHARED / "data"
+# the package's own rule (data/paths.py): $DEPTH_REFINE_DATA, else ../shared/data beside the checkout
+DATA = pathlib.Path(os.environ["DEPTH_REFINE_DATA"]) if os.environ.get("DEPTH_REFINE_DATA") else SHARED / "data"
 
 
 KINDS = ("unit", "ros", "slow")
@@ -50,11 +51,11 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 
 def require_data(sub: str) -> pathlib.Path:
-    """Path of ``../shared/data/<sub>``; skips the test only when ``../shared`` is absent."""
-    if not SHARED.exists():
-        pytest.skip("../shared is absent (a user's fresh machine): data tests skipped")
+    """Path of ``<data>/<sub>`` (:data:`DATA`); skips the test only when the data folder is absent."""
+    if not DATA.exists():
+        pytest.skip(f"{DATA} is absent (a user's fresh machine; set DEPTH_REFINE_DATA): data tests skipped")
     path = DATA / sub
-    assert path.exists(), f"{path} missing although ../shared exists"
+    assert path.exists(), f"{path} missing although {DATA} exists"
     return path
 
 

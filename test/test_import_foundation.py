@@ -311,6 +311,7 @@ def test_onnx_with_declared_signature(tmp_path):
 
 @pytest.mark.unit
 def test_unsupported_sources_are_refused(tmp_path, capsys):
+    pytest.importorskip("transformers", reason="import needs transformers (a training-side dependency)")
     (tmp_path / "config.json").write_text('{"model_type": "dpt"}')
     (tmp_path / "model.safetensors").write_bytes(b"")
     assert run_import(tmp_path, tmp_path / "out") == 1

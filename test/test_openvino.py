@@ -469,7 +469,8 @@ def test_threads_reach_onnxruntime_and_openvino_and_are_dropped_for_torch(sr_lit
     assert be.engine.threads == 1 and compiled.get_property("INFERENCE_NUM_THREADS") == 1
     ort = create_model_backend("onnxruntime", str(sr_lite), threads=1)
     assert ort.engine.session.get_session_options().intra_op_num_threads == 1
-    assert create_model_backend("torch", str(sr_lite), threads=1).name == "torch"  # no TypeError
+    if importlib.util.find_spec("torch") is not None:  # a robot workspace may have no torch
+        assert create_model_backend("torch", str(sr_lite), threads=1).name == "torch"  # no TypeError
 
 
 def test_rgb_as_bytes_gives_the_float_input_s_output_exactly(sr_lite):
