@@ -76,7 +76,8 @@ class GuidedSRConfig:
         solver_iters: 0 = the head's output is the residual. Above 0, the head also predicts a data
             confidence and link weights, and :class:`~depth_refine_ros.models.wls.UnrolledWLS`
             refines the estimate with this many Jacobi sweeps (needs ``work_stride > 1``).
-        consistency: the head also predicts a gate in [0, 1], output as a second channel. The backend then
+        consistency: the net also predicts a gate in [0, 1] (an image-wide part from the bottleneck, a per-pixel
+            part from the head), output as a second channel. The backend then
             projects the estimate back onto the low-res samples by that much per pixel
             (:func:`depth_refine_ros.core.projection.project_averaged`): fully where the input is clean block
             averages, not at all where it is noisy or aliased (needs ``work_stride > 1``, no solver).
@@ -234,6 +235,12 @@ class GuidedSRNet(nn.Module):
         # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
         # net exactly the classical upsampler, so training starts from bicubic, never below it.
         self.solver = UnrolledWLS(cfg.solver_iters) if cfg.solver_iters else None
+        if cfg.consistency:
+            # the gate's image-wide part, from the bottleneck's mean features: whether an input is clean block
+            # averages or noisy / aliased shows over the whole image more than in one pixel's neighbourhood
+            self.gate_image = nn.Linear(cfg.width * 2 ** len(cfg.enc_blocks), 1)
+            nn.init.zeros_(self.gate_image.weight)
+            nn.init.zeros_(self.gate_image.bias)
         last = self.head if isinstance(self.head, nn.Conv2d) else \
             [m for m in self.head if isinstance(m, nn.Conv2d)][-1]
         nn.init.zeros_(last.weight)
@@ -279,6 +286,7 @@ class GuidedSRNet(nn.Module):
             d = self.depth_enc.downs[i](d)
         x = self.fuse[-1](g, d) if self.guided else d
         x = self.middle(x)
+        gate_logit = self.gate_image(x.mean((2, 3)))[:, :, None, None] if self.cfg.consistency else None
         for up, dec, skip in zip(self.ups, self.dec, reversed(skips), strict=True):
             x = dec(up(x) + skip)
         if self.cfg.work_stride == 1:
@@ -286,9 +294,11 @@ class GuidedSRNet(nn.Module):
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
         h = self.head(self.head_up(x) + guide_full)
         if self.cfg.consistency:
-            # the gate starts near 0 (sigmoid(-3) = 0.05): the untrained net is the plain one; x4 so that
-            # Adam's small steps on the head's last conv move it within a few hundred steps
-            return torch.cat([depth + h[:, 0:1] * sd, torch.sigmoid(4.0 * h[:, 1:2] - 3.0)], 1)
+            # the gate = sigmoid(image-wide logit + 4 x the head's per-pixel one), 0.5 at start: half-open, so
+            # training pushes it both ways at once (shut on noisy input, open on clean). Started shut (0.05,
+            # no image-wide part) it only ever shut further (docs/log/2026-12.md). x4: Adam's small steps on
+            # the head's last conv move it within a few hundred steps
+            return torch.cat([depth + h[:, 0:1] * sd, torch.sigmoid(gate_logit + 4.0 * h[:, 1:2])], 1)
         if self.solver is None:
             return depth + h * sd
         # solve in standardised units; depth + (x - dn) * sd is exactly the plain net while the gate is 0
