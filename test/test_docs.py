@@ -248,10 +248,10 @@ def check_depth_refine(cmd: Command, args: list[str]) -> None:
     if getattr(ns, "cmd", "") == "build-engine":
         check_model(ns.model, cmd, "model", classical_ok=False)
     if getattr(ns, "cmd", "") == "bench":
-        from depth_refine_ros.models import preset_config
+        from depth_refine_ros.models import REGISTRY, preset_config
         for spec in _option_values(args, "--models"):
             kind, _, preset = spec.partition("/")
-            if preset:
+            if preset and kind in REGISTRY:  # kind/preset; any other path is a model directory
                 try:
                     preset_config(kind, preset)
                 except (KeyError, ValueError) as e:
