@@ -29,16 +29,22 @@ def log_l1(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Te
     return (torch.abs(torch.log1p(pred) - torch.log1p(gt)) * m).sum() / m.sum().clamp(min=1)
 
 
-def ssi(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Scale-and-shift-invariant L1: per image, least-squares align ``pred`` to ``gt``, then L1."""
-    m = mask.float().flatten(1)
-    p, g = pred.flatten(1), gt.flatten(1)
+def _scale_shift(p: torch.Tensor, g: torch.Tensor, m: torch.Tensor, eps: float
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row (image) of ``(B, N)`` values ``p``, ``g`` and weights ``m``: the least-squares ``s, t`` of
+    ``s * p + t ~ g`` and the weight sum ``n`` (each ``(B,)``); ``eps`` floors the variance of ``p``."""
     n = m.sum(1).clamp(min=1)
     mp, mg = (p * m).sum(1) / n, (g * m).sum(1) / n
     cov = (((p - mp[:, None]) * (g - mg[:, None])) * m).sum(1)
-    var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=1e-6)
+    var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=eps)
     s = cov / var
-    t = mg - s * mp
+    return s, mg - s * mp, n
+
+
+def ssi(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Scale-and-shift-invariant L1: per image, least-squares align ``pred`` to ``gt``, then L1."""
+    p, g, m = pred.flatten(1), gt.flatten(1), mask.float().flatten(1)
+    s, t, n = _scale_shift(p, g, m, 1e-6)
     return ((torch.abs(s[:, None] * p + t[:, None] - g) * m).sum(1) / n).mean()
 
 
@@ -46,14 +52,7 @@ def align(src: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor) -> torch.Ten
     """Per image, ``s * src + t`` with ``s, t`` the least-squares fit of ``src`` to ``ref`` over
     ``mask`` (all ``(B, 1, H, W)``). ``s, t`` carry no gradient; ``src`` does."""
     with torch.no_grad():
-        m = mask.float().flatten(1)
-        p, g = src.flatten(1), ref.flatten(1)
-        n = m.sum(1).clamp(min=1)
-        mp, mg = (p * m).sum(1) / n, (g * m).sum(1) / n
-        cov = (((p - mp[:, None]) * (g - mg[:, None])) * m).sum(1)
-        var = (((p - mp[:, None]) ** 2) * m).sum(1).clamp(min=1e-8)
-        s = cov / var
-        t = mg - s * mp
+        s, t, _ = _scale_shift(src.flatten(1), ref.flatten(1), mask.float().flatten(1), 1e-8)
     return src * s[:, None, None, None] + t[:, None, None, None]
 
 
