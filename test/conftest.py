@@ -20,8 +20,20 @@ os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
-# the package's own rule (data/paths.py): $DEPTH_REFINE_DATA, else ../shared/data beside the checkout
-DATA = pathlib.Path(os.environ["DEPTH_REFINE_DATA"]) if os.environ.get("DEPTH_REFINE_DATA") else SHARED / "data"
+
+
+def _data() -> pathlib.Path:
+    """The package's own data folder (:func:`~depth_refine_ros.data.paths.data_root`), or where it is
+    looked for first when absent (then :func:`require_data` skips)."""
+    from depth_refine_ros.data.paths import DataMissing, data_root
+
+    try:
+        return data_root()
+    except DataMissing:
+        return SHARED / "data"
+
+
+DATA = _data()
 
 
 KINDS = ("unit", "ros", "slow")
