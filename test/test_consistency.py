@@ -95,3 +95,47 @@ def test_a_net_grown_from_a_plain_one_starts_as_it(tmp_path):
     d, rgb = torch.rand(1, 1, 64, 64) + 1, torch.rand(1, 3, 64, 64)
     with torch.no_grad():
         np.testing.assert_allclose(grown(d, rgb)[:, :1].numpy(), plain(d, rgb).numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("lr_hw, hr_hw", [((120, 160), (480, 640)), ((45, 60), (120, 160)), ((30, 41), (80, 110))])
+def test_the_banded_projection_equals_the_dense_matrices(lr_hw, hr_hw):
+    """project_averaged multiplies by row blocks of the averaging matrices; the sums are those of the dense
+    ``A`` and ``U`` of projection_matrices, for integer and non-integer ratios, gate and holes included."""
+    from depth_refine_ros.core.projection import PROJECTION_STEPS, projection_matrices
+
+    rng = np.random.default_rng(1)
+    hr = (rng.random(hr_hw) + 1).astype(np.float32)
+    lr = (rng.random(lr_hw) + 1).astype(np.float32)
+    gate = rng.random(hr_hw).astype(np.float32)
+    lr[2, 3] = np.nan
+    a_y, a_x, u_y, u_x = projection_matrices(hr_hw, lr_hw)
+    mask = np.isfinite(lr).astype(np.float32)
+    filled = np.where(np.isfinite(lr), lr, 0)
+    filled[2, 3] = np.nanmean(lr[1:4, 2:5])  # fill_invalid's 3x3 mean of the known neighbours
+    x = hr.astype(np.float64)
+    for _ in range(PROJECTION_STEPS):
+        x = x + gate * (u_y @ ((filled - a_y @ x @ a_x.T) * mask) @ u_x.T)
+    np.testing.assert_allclose(project_averaged(hr, lr, gate=gate), x, atol=2e-5)
+
+
+def test_the_gate_computed_at_the_head_s_size_equals_the_full_size_one():
+    """The consistency head splits and squashes its channels before the pixel shuffle (cheaper in OpenVINO); the
+    result is the same as shuffling first and splitting after."""
+    from depth_refine_ros.models.sr_net import STD_EPS
+
+    torch.manual_seed(0)
+    net = build_model("sr", preset_config("sr", "faster_consistent")).eval()
+    seen = {}
+    net.middle.register_forward_hook(lambda m, i, o: seen.update(bottleneck=o))
+    net.head[-2].register_forward_hook(lambda m, i, o: seen.update(q=o))  # the last conv, before the shuffle
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.05)  # away from the zero-initialised last layers
+        depth, rgb = torch.rand(1, 1, 64, 128) + 1, torch.rand(1, 3, 64, 128)
+        out = net(depth, rgb)
+        h = torch.nn.functional.pixel_shuffle(seen["q"], 4)
+        image_logit = net.gate_image(seen["bottleneck"].mean((2, 3)))[:, :, None, None]
+    sd = (depth - depth.mean()).pow(2).mean().sqrt() + STD_EPS
+    torch.testing.assert_close(out[:, 0:1], depth + h[:, 0:1] * sd)
+    torch.testing.assert_close(out[:, 1:2], torch.sigmoid(image_logit + 4.0 * h[:, 1:2]))
+    assert out[:, 1].std() > 0.01  # the gate varies: the comparison is not between constants

@@ -110,10 +110,14 @@ class SrNetBackend(NetBackend):
             out += np.flip(self.engine.run(mirrored)[0], axis=3)
             out *= np.float32(0.5)
         t["infer"] = (time.perf_counter() - t0) * 1e3
-        depth = net_input.sr_output(out, scale, out_hw, valid, self.keep_holes, t)
-        if out.shape[1] == 2:  # a net with a projection gate (models/sr_net.py consistency)
+        gated = out.shape[1] == 2  # a net with a projection gate (models/sr_net.py consistency)
+        depth = net_input.sr_output(out, scale, out_hw, valid, self.keep_holes and not gated, t)
+        if gated:
+            # projected before the holes are masked, as training projects the net's whole output
             t1 = time.perf_counter()
             depth = project_averaged(depth, inputs["depth_lr"], gate=out[0, 1, :out_hw[0], :out_hw[1]])
+            if self.keep_holes:
+                net_input.mask_holes(depth, valid)
             t["projection"] = (time.perf_counter() - t1) * 1e3
         self.last_timings = t
         return {"depth": depth}

@@ -174,13 +174,28 @@ def sr_output(out: np.ndarray, scale: float, out_hw: tuple[int, int], valid_lr: 
     t0 = time.perf_counter()
     depth = np.multiply(out[0, 0, :out_hw[0], :out_hw[1]], np.float32(scale), dtype=np.float32)
     t1 = time.perf_counter()
-    if keep_holes and not valid_lr.all():
+    if keep_holes:
+        mask_holes(depth, valid_lr)
+    if timings is not None:
+        timings.update(crop=(t1 - t0) * 1e3, holes=(time.perf_counter() - t1) * 1e3)
+    return depth
+
+
+def mask_holes(depth: np.ndarray, valid_lr: np.ndarray) -> np.ndarray:
+    """Set ``depth`` ``(H, W) float32`` to NaN, in place, where the nearest low-res pixel was invalid.
+
+    Args:
+        depth: ``(H, W) float32`` metres, on the low-res depth's grid.
+        valid_lr: ``(h, w) bool``: the low-res input's valid pixels.
+
+    Returns:
+        ``depth``.
+    """
+    if not valid_lr.all():
         # NaN at low resolution, upsampled, added: one small resize and one add over the frame,
         # instead of a full-size boolean mask and a masked store (0.2 ms against 0.8 ms at VGA)
         hole = np.where(valid_lr, np.float32(0), np.float32(np.nan))
-        depth += nearest_mask(hole, out_hw)
-    if timings is not None:
-        timings.update(crop=(t1 - t0) * 1e3, holes=(time.perf_counter() - t1) * 1e3)
+        depth += nearest_mask(hole, depth.shape)
     return depth
 
 

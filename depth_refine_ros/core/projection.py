@@ -14,7 +14,9 @@ with ``consistency`` predicts per pixel how much of it to take (``gate``).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,12 +43,77 @@ def projection_matrices(big_hw: tuple[int, int], hw: tuple[int, int]
     return a_y, a_x, u_y, u_x
 
 
+@dataclass(frozen=True)
+class _Banded:
+    """A banded ``(n_out, n_in)`` matrix as row blocks, each with the column range its non-zeros span.
+
+    The averaging matrices have at most ``4 x factor`` non-zeros per row. Dense BLAS products spend
+    most of their time on zeros; products by blocks do a few times less work for the same sums.
+    """
+    n_out: int
+    blocks: tuple[tuple[slice, slice, np.ndarray], ...]
+
+    @classmethod
+    def of(cls, m: np.ndarray, n_blocks: int = 8) -> _Banded:
+        edges = np.linspace(0, m.shape[0], min(n_blocks, m.shape[0]) + 1).astype(int)
+        blocks = []
+        for a, b in zip(edges[:-1], edges[1:], strict=True):
+            cols = np.flatnonzero(np.any(m[a:b] != 0, axis=0))
+            lo, hi = (int(cols[0]), int(cols[-1]) + 1) if cols.size else (0, 1)
+            sub = np.ascontiguousarray(m[a:b, lo:hi], dtype=np.float32)
+            sub.flags.writeable = False
+            blocks.append((slice(int(a), int(b)), slice(lo, hi), sub))
+        return cls(int(m.shape[0]), tuple(blocks))
+
+    def left(self, x: np.ndarray) -> np.ndarray:
+        """``M @ x`` for ``x`` ``(n_in, k)``: ``(n_out, k) float32``."""
+        out = np.empty((self.n_out, x.shape[1]), np.float32)
+        for rows, cols, sub in self.blocks:
+            np.matmul(sub, x[cols], out=out[rows])
+        return out
+
+    def right(self, x: np.ndarray) -> np.ndarray:
+        """``x @ M.T`` for ``x`` ``(k, n_in)``: ``(k, n_out) float32``."""
+        out = np.empty((x.shape[0], self.n_out), np.float32)
+        for rows, cols, sub in self.blocks:
+            out[:, rows] = x[:, cols] @ sub.T
+        return out
+
+
+@functools.lru_cache(maxsize=1)
+def _blas_controller():
+    """threadpoolctl's view of the BLAS libraries loaded (numpy's), or None without threadpoolctl."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+def _one_blas_thread() -> contextlib.AbstractContextManager:
+    """A context in which numpy's BLAS runs in the calling thread only.
+
+    Why: after a product, OpenBLAS's worker threads spin for a while. On 2 cores they then take the
+    cores from the next frame's inference: the network's next run took 57 ms instead of 37 ms
+    (docs/log/2026-12.md). The products here are small; one thread runs them as fast.
+    """
+    controller = _blas_controller()
+    return contextlib.nullcontext() if controller is None else controller.limit(limits=1, user_api="blas")
+
+
+@functools.lru_cache(maxsize=32)
+def _banded(big_hw: tuple[int, int], hw: tuple[int, int]) -> tuple[_Banded, _Banded, _Banded, _Banded]:
+    return tuple(_Banded.of(m) for m in projection_matrices(big_hw, hw))  # type: ignore[return-value]
+
+
 def project_averaged(depth_hr: np.ndarray, depth_lr: np.ndarray, steps: int = PROJECTION_STEPS,
                      gate: np.ndarray | None = None) -> np.ndarray:
     """``depth_hr`` corrected so that its antialiased average over each block matches ``depth_lr``.
 
     Args:
         depth_hr: ``(H, W) float32`` metres, NaN invalid: the refined depth, on the low-res depth's grid.
+            NaN pixels are filled from their neighbours for the projection; a caller that has the
+            values under its holes (a network's output) should project before it masks them.
         depth_lr: ``(h, w) float32`` metres, NaN invalid; ``h <= H``, ``w <= W`` (any ratio).
         steps: back-projection steps.
         gate: optional ``(H, W) float32`` in [0, 1]: how much of each step each pixel takes (a network's
@@ -55,16 +122,22 @@ def project_averaged(depth_hr: np.ndarray, depth_lr: np.ndarray, steps: int = PR
     Returns:
         ``(H, W) float32`` metres, NaN where ``depth_hr`` was NaN. Low-res holes add no correction.
     """
-    a_y, a_x, u_y, u_x = projection_matrices(tuple(depth_hr.shape), tuple(depth_lr.shape))
-    x, _ = fill_invalid(depth_hr)
+    a_y, a_x, u_y, u_x = _banded(tuple(depth_hr.shape), tuple(depth_lr.shape))
+    x, hr_valid = fill_invalid(depth_hr)
     lr, valid = fill_invalid(depth_lr)
-    mask = valid.astype(np.float32)
+    mask = None if valid.all() else valid.astype(np.float32)
     x = x.astype(np.float32, copy=True)
-    for _ in range(steps):
-        r = (lr - a_y @ x @ a_x.T) * mask
-        step = u_y @ r @ u_x.T
-        x += step if gate is None else gate * step
-    x[np.isnan(depth_hr)] = np.nan
+    with _one_blas_thread():
+        for _ in range(steps):
+            r = lr - a_x.right(a_y.left(x))
+            if mask is not None:
+                r *= mask
+            step = u_y.left(u_x.right(r))
+            if gate is not None:
+                step *= gate
+            x += step
+    if not hr_valid.all():
+        x[~hr_valid] = np.nan
     return x
 
 

@@ -263,6 +263,23 @@ class GuidedSRNet(nn.Module):
         mad = (rel - mu).abs().mean((2, 3), keepdim=True) + 1e-6
         return (rel - mu) / mad
 
+    def _depth_and_gate(self, depth: torch.Tensor, sd: torch.Tensor, gate_logit: torch.Tensor,
+                        q: torch.Tensor) -> torch.Tensor:
+        """The consistency head's output ``(B, 2, H, W)`` from its last conv's ``q`` ``(B, 2 s^2, H/s, W/s)``.
+
+        The same function as pixel-shuffling ``q`` first and then splitting the channels (pixel shuffle
+        only moves values), but the split and the sigmoid run on the 16-channel quarter-size tensor:
+        OpenVINO runs those on 1-channel full-size maps several times slower.
+        """
+        s, n = self.cfg.head_stride, q.shape[1] // 2
+        res = F.pixel_shuffle(q[:, :n], s)
+        # the gate = sigmoid(image-wide logit + 4 x the head's per-pixel one), 0.5 at start: half-open, so
+        # training pushes it both ways at once (shut on noisy input, open on clean). Started shut (0.05,
+        # no image-wide part) it only ever shut further (docs/log/2026-12.md). x4: Adam's small steps on
+        # the head's last conv move it within a few hundred steps
+        gate = F.pixel_shuffle(torch.sigmoid(gate_logit + 4.0 * q[:, n:]), s)
+        return torch.cat([depth + res * sd, gate], 1)
+
     def forward(self, depth: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
         # Standardise the depth per image and predict the residual in those units. Why: the
         # corrections are ~0.5 % of the depth; on raw (max-normalised) depth a net barely moves
@@ -292,6 +309,8 @@ class GuidedSRNet(nn.Module):
         if self.cfg.work_stride == 1:
             return depth + self.head(x) * sd
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
+        if self.cfg.consistency and self.cfg.head_stride > 1:
+            return self._depth_and_gate(depth, sd, gate_logit, self.head[:-1](self.head_up(x) + guide_full))
         h = self.head(self.head_up(x) + guide_full)
         if self.cfg.consistency:
             # the gate = sigmoid(image-wide logit + 4 x the head's per-pixel one), 0.5 at start: half-open, so
