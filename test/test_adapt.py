@@ -15,7 +15,7 @@ from conftest import require_data
 from depth_refine_training import adapt as ad
 from depth_refine_training import cli
 
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 
 FAST = ["--steps", "8", "--batch", "2", "--patch", "128", "--lr", "1e-3", "--sensor", "point:0"]
 
@@ -44,6 +44,40 @@ def test_crops_fall_on_the_low_res_grid_at_a_rational_scale():
         u, _, low, valid = c.batch(1)
         assert low.shape[-2:] == (12, 12) and valid.all()
         assert u[0, 0, 0, 0] == low[0, 0, 0, 0] * 8 / 3  # same place on both grids
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("depth_hw, ok", [((120, 160), True), ((120, 162), True), ((120, 164), False),
+                                          ((90, 160), False)])
+def test_adapt_takes_the_aspect_ratios_sr_node_takes(monkeypatch, depth_hw, ok):
+    """One check (core.sampling.aspect_mismatch, 2 %) for adapt's bag and the node's pipeline: 162 px
+    wide (1.2 % off 4:3, refused by adapt's old 1 %) passes both, 164 px (2.4 %) and 16:9 are refused by
+    both, with both sizes and the two scales in the message."""
+    from depth_refine_ros.backends import create_backend
+    from depth_refine_ros.core.sampling import ASPECT_TOLERANCE, aspect_mismatch
+    from depth_refine_ros.data import bags as bagmod
+    from depth_refine_ros.pipeline.sr import InputError, Pipeline
+
+    rgb_hw = (480, 640)
+    why = aspect_mismatch(rgb_hw, depth_hw)
+    assert ASPECT_TOLERANCE == 0.02 and (why is None) == ok
+    frame = bagmod.Decoded(0, np.zeros((*rgb_hw, 3), np.uint8), np.full(depth_hw, 2.0, np.float32), None, None)
+    monkeypatch.setattr(bagmod, "read_bag", lambda *a, **k: None)
+    monkeypatch.setattr(bagmod, "decode", lambda contents, log=None: ([frame], {}))
+    pipe = Pipeline(create_backend("classical"))
+    if ok:
+        frames, info = ad.load_bag_frames("bag")
+        assert len(frames) == 1 and info["depth_hw"] == list(depth_hw)
+        assert pipe.output_size(rgb_hw, depth_hw) == rgb_hw
+        return
+    sizes = f"rgb 640x480 and depth {depth_hw[1]}x{depth_hw[0]}"
+    assert sizes in why and f"scale x {640 / depth_hw[1]:.3f} vs y {480 / depth_hw[0]:.3f}" in why
+    with pytest.raises(ad.AdaptError) as e:
+        ad.load_bag_frames("bag")
+    assert why in str(e.value) and "registered to the RGB" in str(e.value)
+    with pytest.raises(InputError) as e:
+        pipe.output_size(rgb_hw, depth_hw)
+    assert e.value.reason == "aspect_mismatch" and why in str(e.value)
 
 
 @pytest.fixture(scope="module")

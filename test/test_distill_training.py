@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, require_data
 
 from depth_refine_ros.backends import create_backend
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 from depth_refine_ros.pipeline.sr import Pipeline
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]
@@ -152,7 +152,7 @@ def test_an_imported_foundation_model_teaches_the_depth_only_net(tmp_path, impor
     resume it; the checkpoint and the exported card name the teacher (name, kind, licence, weights' hash)."""
     import torch
 
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     teacher = imported(prompt)
     out = tmp_path / "run"

@@ -104,7 +104,7 @@ def tiny_da(tmp_path_factory):
 @pytest.mark.slow
 def test_import_writes_a_verified_card(tiny_da):
     from depth_refine_ros.cli.import_model import PARITY_TOL
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     _, out = tiny_da
     md = load_model_dir(out)
@@ -158,11 +158,10 @@ def test_mono_pipeline_fits_in_inverse_depth(tiny_da):
     """mono_node's pipeline: a depth made from the model's own output with a known inverse-depth scale
     and shift is recovered, and the output is metric."""
     from depth_refine_ros.core import net_input
-    from depth_refine_ros.pipeline.factory import build_mono_pipeline
-    from depth_refine_ros.pipeline.mono import MonoPipelineConfig
+    from depth_refine_ros.pipeline.factory import MonoPipelineSpec, build_mono_pipeline
 
     _, out = tiny_da
-    pl = build_mono_pipeline("onnxruntime", str(out), config=MonoPipelineConfig(max_depth_m=100.0), threads=1)
+    pl = build_mono_pipeline(MonoPipelineSpec("onnxruntime", str(out), max_depth_m=100.0, threads=1))
     assert pl.output == "relative_inverse"
     rgb = np.random.default_rng(2).integers(0, 255, (240, 320, 3), dtype=np.uint8)
     rel = pl.process(rgb).depth  # relative output: inverse depth as the model gives it
@@ -182,15 +181,15 @@ def test_mono_pipeline_fits_in_inverse_depth(tiny_da):
 @pytest.mark.slow
 def test_metric_checkpoint_is_used_as_metric(tmp_path):
     pytest.importorskip("transformers")
-    from depth_refine_ros.core.modeldir import load_model_dir
-    from depth_refine_ros.pipeline.factory import build_mono_pipeline
+    from depth_refine_ros.data.modeldir import load_model_dir
+    from depth_refine_ros.pipeline.factory import MonoPipelineSpec, build_mono_pipeline
 
     src = save_checkpoint(tmp_path / "src", metric=True, readme="")
     assert run_import(src, tmp_path / "m", "--licence", "user-declared") == 0
     md = load_model_dir(tmp_path / "m")
     assert md.card.units["depth_out"] == "metric"
     assert md.card.extra["imported"]["licence"] == "user-declared (declared at import)"
-    pl = build_mono_pipeline("onnxruntime", str(tmp_path / "m"), threads=1)
+    pl = build_mono_pipeline(MonoPipelineSpec("onnxruntime", str(tmp_path / "m"), threads=1))
     rgb = np.random.default_rng(3).integers(0, 255, (120, 160, 3), dtype=np.uint8)
     plain = pl.process(rgb).depth
     assert 0 < np.nanmax(plain) <= 10.0  # sigmoid x max_depth: metres
@@ -204,8 +203,8 @@ def test_metric_checkpoint_is_used_as_metric(tmp_path):
 def test_prompt_depth_anything_imports_as_prompt_depth(tmp_path):
     pytest.importorskip("transformers")
     from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.core.modeldir import load_model_dir
-    from depth_refine_ros.pipeline.factory import build_mono_pipeline
+    from depth_refine_ros.data.modeldir import load_model_dir
+    from depth_refine_ros.pipeline.factory import MonoPipelineSpec, build_mono_pipeline
 
     src = save_checkpoint(tmp_path / "src", prompt=True)
     assert run_import(src, tmp_path / "pda") == 0
@@ -216,7 +215,7 @@ def test_prompt_depth_anything_imports_as_prompt_depth(tmp_path):
     assert c.extra["input_size"]["long_side"] == 504 and c.extra["parity"]["sizes"][0] == [378, 504]
     # mono_node refuses it by kind, with the kind named
     with pytest.raises(BackendError, match="prompt_depth"):
-        build_mono_pipeline("onnxruntime", str(md.path), warmup=False)
+        build_mono_pipeline(MonoPipelineSpec("onnxruntime", str(md.path)), warmup=False)
 
 
 @pytest.fixture(scope="module")
@@ -277,7 +276,7 @@ def test_onnx_with_declared_signature(tmp_path):
     torch = pytest.importorskip("torch")
 
     from depth_refine_ros.backends import create_model_backend
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     class Net(torch.nn.Module):
         def __init__(self):

@@ -17,8 +17,10 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 PKG = ROOT / "depth_refine_ros"
 TRAINING = ROOT / "training" / "depth_refine_training"
 
-# sub-package -> floor (data flows down, imports point down: a room imports only lower floors or itself)
-FLOORS = {"core": 1, "models": 2, "data": 2, "backends": 3, "pipeline": 4, "ros": 5, "eval": 6, "cli": 7}
+# sub-package -> floor (data flows down, imports point down: a room imports only lower floors or itself).
+# data/ sits below models/: models/export.py writes, and models/foundation.py reads, model directories
+# (data/modeldir.py); nothing in data/ builds a network.
+FLOORS = {"core": 1, "data": 2, "models": 3, "backends": 4, "pipeline": 5, "ros": 6, "eval": 7, "cli": 8}
 ROS_LIBS = ("rclpy", "rcl_interfaces", "sensor_msgs", "std_msgs", "diagnostic_msgs", "lifecycle_msgs",
             "builtin_interfaces", "launch", "launch_ros", "rosidl_runtime_py")
 TORCH_ROOMS = ("models", "backends")  # + training/, which is not part of the runtime
@@ -80,6 +82,35 @@ def test_imports_point_down():
                 bad.append(f"{f.relative_to(ROOT)}:{line} ({here}, floor {FLOORS[here]}) imports {mod} "
                            f"({there}, floor {FLOORS[there]})")
     assert not bad, "imports that do not point down:\n" + "\n".join(bad)
+
+
+CORE_BANNED = ("threading", "concurrent.futures", "multiprocessing", "pathlib", "os")
+"""What core/ never imports: it holds array functions (numpy, OpenCV), with no file I/O and no threads.
+Model directories are ``data/modeldir.py``; the registration stage's background thread is
+``pipeline/registration.py``."""
+CORE_FILE_CALLS = {"np": {"load", "save", "savez", "savez_compressed", "loadtxt", "savetxt", "fromfile", "memmap"},
+                   "cv2": {"imread", "imwrite", "VideoCapture", "VideoWriter"}}
+"""Calls that read or write files, by module alias as core/ spells them (``np``, ``cv2``), besides ``open``."""
+
+
+def test_core_does_no_file_io_and_owns_no_threads():
+    bad = []
+    for f in package_files():
+        if room(f) != "core":
+            continue
+        where = f.relative_to(ROOT)
+        bad += [f"{where}:{line} imports {mod}" for line, mod in imports(f)
+                if any(mod == b or mod.startswith(b + ".") for b in CORE_BANNED)]
+        for node in ast.walk(ast.parse(f.read_text(), str(f))):
+            if not isinstance(node, ast.Call):
+                continue
+            fn = node.func
+            if isinstance(fn, ast.Name) and fn.id == "open":
+                bad.append(f"{where}:{node.lineno} calls open()")
+            elif (isinstance(fn, ast.Attribute) and isinstance(fn.value, ast.Name)
+                  and fn.attr in CORE_FILE_CALLS.get(fn.value.id, ())):
+                bad.append(f"{where}:{node.lineno} calls {fn.value.id}.{fn.attr}()")
+    assert not bad, "file I/O or threads in core/ (move them up a floor):\n" + "\n".join(bad)
 
 
 def test_rclpy_and_messages_only_from_ros_up():
@@ -162,5 +193,13 @@ def test_the_checker_sees_a_violation(tmp_path):
         with pytest.raises(AssertionError, match="core/_layer_probe_tmp.py:2 imports transformers"):
             f.write_text("def f():\n    import transformers\n")
             test_transformers_only_in_the_import_command_and_training()
+        for probe, found in (("import threading\n", ":1 imports threading"),
+                             ("from concurrent.futures import ThreadPoolExecutor\n", ":1 imports concurrent.futures"),
+                             ("def f():\n    from os import path\n", ":2 imports os"),
+                             ("def f(p):\n    return open(p).read()\n", ":2 calls open()"),
+                             ("import numpy as np\nx = np.load('a.npy')\n", ":2 calls np.load()")):
+            f.write_text(probe)
+            with pytest.raises(AssertionError, match=f"core/_layer_probe_tmp.py{found}"):
+                test_core_does_no_file_io_and_owns_no_threads()
     finally:
         f.unlink()

@@ -4,8 +4,8 @@ import pytest
 from depth_refine_ros.backends import create_model_backend
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.net import load_for_engine
-from depth_refine_ros.core import modeldir
-from depth_refine_ros.core.modeldir import GRAPH, WEIGHTS, load_model_dir
+from depth_refine_ros.data import modeldir
+from depth_refine_ros.data.modeldir import GRAPH, WEIGHTS, load_model_dir
 
 pytestmark = pytest.mark.unit
 

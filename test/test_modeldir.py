@@ -10,7 +10,7 @@ import yaml
 from modelkit import make_model_dir
 
 from depth_refine_ros.backends import BackendError, create_backend
-from depth_refine_ros.core.modeldir import CARD, GRAPH, WEIGHTS, ModelCard, ModelError, load_model_dir, sha256_file
+from depth_refine_ros.data.modeldir import CARD, GRAPH, WEIGHTS, ModelCard, ModelError, load_model_dir, sha256_file
 
 pytestmark = pytest.mark.unit
 

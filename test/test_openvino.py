@@ -24,8 +24,8 @@ from depth_refine_ros.backends import (
     ov_graph,
 )
 from depth_refine_ros.backends import openvino_backend as ov_backend
-from depth_refine_ros.core.modeldir import PACKAGE_MODELS
 from depth_refine_ros.core.net_input import padded_size
+from depth_refine_ros.data.modeldir import PACKAGE_MODELS
 
 NO_OPENVINO = importlib.util.find_spec("openvino") is None
 pytestmark = [pytest.mark.unit,
@@ -42,7 +42,7 @@ def sr_lite(tmp_path):
 
 
 def _load(name):
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     return load_model_dir(name)
 
@@ -136,7 +136,7 @@ def test_standardisation_edit_is_the_same_function_in_fp32(sr_lite):
     """The edited graph (explicit MVN + the extra scalar output) computes what the ONNX graph does."""
     import openvino as ov
 
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     md = load_model_dir(str(sr_lite))
     core = ov.Core()
@@ -302,7 +302,7 @@ def test_auto_checks_the_model_kind_before_building(sr_lite):
 
 
 def test_mono_model_compiles_its_card_input_size_at_start(tmp_path):
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
 
     md = load_model_dir("mono_small")
     eng = ov_backend.OvEngine(md, "fp32", threads=2, cache_dir=tmp_path)

@@ -15,7 +15,7 @@ from modelkit import make_model_dir
 from depth_refine_ros.backends.net import Engine
 from depth_refine_ros.backends.onnxruntime_backend import OrtEngine
 from depth_refine_ros.backends.torch_backend import TorchEngine
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 from depth_refine_ros.models import REGISTRY
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]

@@ -7,9 +7,10 @@ import pytest
 from conftest import require_data
 
 from depth_refine_ros.core.degrade import degrade
-from depth_refine_ros.core.register import Registration, ShiftTracker, estimate_shift, shift_image
+from depth_refine_ros.core.register import ShiftTracker, estimate_shift, shift_image
 from depth_refine_ros.data.datasets import load_dataset
 from depth_refine_ros.eval.methods import build_method
+from depth_refine_ros.pipeline.registration import Registration
 
 H, W = 192, 256
 

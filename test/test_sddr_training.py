@@ -79,7 +79,7 @@ def test_fusion_loss_wants_omega_to_rise_with_the_pseudo_label():
 @pytest.mark.slow
 def test_a_few_steps_export_and_run_in_the_runtime_stage(tmp_path):
     from depth_refine_ros.backends import create_model_backend
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
     from depth_refine_ros.pipeline.sddr import SddrRefinement
 
     data = require_data("rgbdd")

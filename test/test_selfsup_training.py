@@ -14,7 +14,7 @@ from conftest import require_data
 from depth_refine_training import selfsup as ss
 from depth_refine_training import selfsup_losses as L
 
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 from depth_refine_ros.models import preset_config
 from depth_refine_ros.models.export import write_random_model_dir
 
@@ -114,9 +114,9 @@ def test_a_few_steps_export_and_run(tmp_path, capsys):
     assert "ASSUMED" in tr["intrinsics"]["realsense_seq"] and "pose net" in tr["poses"]["realsense_seq"]
     assert tr["stages"][-1]["steps"] == 4 and tr["validation_start_model"]["mean"]
 
-    from depth_refine_ros.pipeline.factory import build_mono_pipeline
+    from depth_refine_ros.pipeline.factory import MonoPipelineSpec, build_mono_pipeline
 
-    pipe = build_mono_pipeline("onnxruntime", str(md.path), device="cpu", warmup=False, threads=1)
+    pipe = build_mono_pipeline(MonoPipelineSpec("onnxruntime", str(md.path), device="cpu", threads=1), warmup=False)
     rgb = ss.load_sequence(seven, (120, 160), limit=1).rgb[0]
     depth = pipe.process(rgb).depth
     assert depth.shape == (120, 160) and np.isfinite(depth).mean() > 0.99

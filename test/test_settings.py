@@ -1,15 +1,27 @@
 """The settings spine: one dataclass of settings (pipeline/settings.py), one translation into the
-pipeline (factory.spec_from_settings) for the node, eval, bench and demo, CLI options generated from
-the settings by name, and result rows that carry the settings as fields."""
+pipeline (factory.spec_from_settings) for the node, eval, bench and demo, and its mono twin
+(factory.mono_spec_from_settings) for mono_node, CLI options generated from the settings by name, and
+result rows that carry the settings as fields."""
 import argparse
 import dataclasses
 
 import pytest
 
 from depth_refine_ros.backends import node_threads
+from depth_refine_ros.pipeline import factory
 from depth_refine_ros.pipeline import settings as st
-from depth_refine_ros.pipeline.factory import SPEC_FROM_SETTINGS, SrPipelineSpec, spec_for_method, spec_from_settings
-from depth_refine_ros.pipeline.settings import SrParams
+from depth_refine_ros.pipeline.factory import (
+    MONO_SPEC_FROM_SETTINGS,
+    SPEC_FROM_SETTINGS,
+    MonoPipelineSpec,
+    SrPipelineSpec,
+    build_mono_pipeline,
+    mono_spec_from_settings,
+    spec_for_method,
+    spec_from_settings,
+)
+from depth_refine_ros.pipeline.mono import MonoPipelineConfig
+from depth_refine_ros.pipeline.settings import MonoParams, SrParams
 
 pytestmark = pytest.mark.unit
 
@@ -51,6 +63,49 @@ def test_the_node_spec_is_the_old_hand_copy():
         registration_background=True, background_compile=True, temporal=p.temporal_enable,
         temporal_alpha=p.temporal_alpha, temporal_delta=p.temporal_delta, temporal_persistency=p.temporal_persistency)
     assert spec_from_settings(p, live=True) == old
+
+
+def test_every_mono_spec_field_is_a_setting_or_made_from_settings():
+    names = {f.name for f in dataclasses.fields(MonoParams)}
+    spec = [f.name for f in dataclasses.fields(MonoPipelineSpec)]
+    assert [n for n in spec if n not in names and n not in MONO_SPEC_FROM_SETTINGS] == []
+    assert set(MONO_SPEC_FROM_SETTINGS) <= set(spec)
+    bare, defaults = MonoPipelineSpec(), MonoParams()
+    for n in spec:
+        if n not in ("model", "refine_model") and n not in MONO_SPEC_FROM_SETTINGS:
+            assert getattr(bare, n) == getattr(defaults, n), n
+    assert bare.min_points == defaults.metric_min_points
+    # every MonoPipelineConfig field is a spec field of that name, with the same default
+    assert all(getattr(bare, f.name) == f.default for f in dataclasses.fields(MonoPipelineConfig))
+
+
+def test_mono_node_builds_what_its_hand_copy_built(monkeypatch):
+    """mono_node's pipeline (mono_spec_from_settings, live) gets the backend arguments and the
+    MonoPipelineConfig that the positional hand copy it replaces passed."""
+    p = dataclasses.replace(MonoParams(), model="mono_small", backend="openvino", device="cpu", precision="fp32",
+                            backend_threads=3, refine_mode="one_stage", refine_model="sddr_small", min_depth_m=0.2,
+                            max_depth_m=7.5, metric_min_points=80, metric_mode="fit")
+    spec = mono_spec_from_settings(p, live=True)
+    assert spec == MonoPipelineSpec(p.backend, p.model, p.device, p.precision, node_threads(p.backend_threads),
+                                    p.refine_mode, p.refine_model, p.min_depth_m, p.max_depth_m, p.metric_min_points)
+    assert mono_spec_from_settings(dataclasses.replace(p, backend_threads=0), live=False).threads == 0
+    assert mono_spec_from_settings(dataclasses.replace(p, backend_threads=0), live=True).threads == node_threads(0)
+
+    class Net:  # a stand-in backend: records what it was made with
+        def __init__(self, spec, model, kinds):
+            self.made = (spec.backend, spec.device, spec.precision, spec.threads, spec.background_compile, model, kinds)
+
+        def warmup(self):
+            pass
+
+    monkeypatch.setattr(factory, "_net", Net)
+    pl = build_mono_pipeline(spec, warmup=False)
+    assert pl.mono.made == ("openvino", "cpu", "fp32", 3, False, "mono_small", ("mono",))
+    assert pl.refiner.refiner.made[-2:] == ("sddr_small", ("sddr",)) and pl.refiner.mono is pl.mono
+    assert pl.refiner.mode == "one_stage"
+    assert pl.config == MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points)
+    assert build_mono_pipeline(mono_spec_from_settings(MonoParams())).config == MonoPipelineConfig()
+    assert build_mono_pipeline(mono_spec_from_settings(MonoParams())).refiner is None
 
 
 def test_the_offline_spec_of_a_method_is_what_eval_ran_before():

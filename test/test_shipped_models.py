@@ -5,8 +5,8 @@ import pytest
 from conftest import require_data
 
 from depth_refine_ros.core.degrade import degrade
-from depth_refine_ros.core.modeldir import installed, load_model_dir
 from depth_refine_ros.data.datasets import load_dataset
+from depth_refine_ros.data.modeldir import installed, load_model_dir
 from depth_refine_ros.eval.methods import build_method
 from depth_refine_ros.ros.params import SrParams
 

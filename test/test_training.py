@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, require_data
 
 from depth_refine_ros.backends import create_backend
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 from depth_refine_ros.pipeline.sr import Pipeline
 
 pytestmark = [pytest.mark.unit, pytest.mark.slow]

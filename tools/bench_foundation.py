@@ -85,7 +85,7 @@ def main() -> int:
     import torch
 
     from depth_refine_ros.cli.main import main as cli
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
     from depth_refine_ros.models import foundation as fm
 
     torch.set_num_threads(args.threads)

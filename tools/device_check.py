@@ -85,7 +85,7 @@ def engines(md, dry_run: bool):
 def model_rows(names: list[str], sizes: list[tuple[int, int]], n: int, dry_run: bool) -> list[dict]:
     from depth_refine_ros.backends.base import BackendError
     from depth_refine_ros.backends.onnxruntime_backend import OrtEngine
-    from depth_refine_ros.core.modeldir import GRAPH, load_model_dir
+    from depth_refine_ros.data.modeldir import GRAPH, load_model_dir
 
     rows = []
     for name in names:
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--live-frames", type=int, default=150, help="frames for the live node (0: skip)")
     ap.add_argument("--json", help="also write every row to this file")
     args = ap.parse_args(argv)
-    from depth_refine_ros.core.modeldir import installed
+    from depth_refine_ros.data.modeldir import installed
 
     names = args.models or [m.name for m in installed() if m.kind in ("sr", "depth_sr", "mono")]
     sizes = [tuple(int(v) for v in s.split("x"))[::-1] for s in args.sizes]

@@ -184,7 +184,7 @@ def AutoBackend(model: str = "", device: str = "auto", precision: str = "auto",
             was left out or failed).
     """
     from depth_refine_ros.backends.net import load_for_engine
-    from depth_refine_ros.core.modeldir import GRAPH
+    from depth_refine_ros.data.modeldir import GRAPH
 
     md = load_for_engine(model, (GRAPH,))  # a model error is the model's, not a reason to switch engines
     if kinds and md.kind not in kinds:

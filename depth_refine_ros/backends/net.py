@@ -15,8 +15,8 @@ import numpy as np
 from depth_refine_ros.backends.base import Backend, BackendError
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.foundation import card_input_hw
-from depth_refine_ros.core.modeldir import ModelDir
 from depth_refine_ros.core.projection import project_averaged
+from depth_refine_ros.data.modeldir import ModelDir
 
 
 class Engine(abc.ABC):
@@ -239,7 +239,7 @@ def load_for_engine(model: str | ModelDir, need: tuple[str, ...]) -> ModelDir:
     """
     from dataclasses import replace
 
-    from depth_refine_ros.core.modeldir import ModelError, load_model_dir, verify_files
+    from depth_refine_ros.data.modeldir import ModelError, load_model_dir, verify_files
 
     if isinstance(model, ModelDir):
         missing = tuple(f for f in need if f not in model.verified)

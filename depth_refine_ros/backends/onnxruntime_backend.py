@@ -5,7 +5,7 @@ import numpy as np
 
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.net import Engine, NetBackend, load_for_engine, task_backend
-from depth_refine_ros.core.modeldir import GRAPH, ModelDir
+from depth_refine_ros.data.modeldir import GRAPH, ModelDir
 
 INSTALL = "pip install onnxruntime (CPU) or onnxruntime-gpu (CUDA execution provider)"
 

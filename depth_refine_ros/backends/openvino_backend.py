@@ -72,8 +72,8 @@ from depth_refine_ros.backends.ov_cache import (
 from depth_refine_ros.backends.ov_graph import PATCH_ID, RGB_U8_ID, keep_standardisation_f32, rgb_u8_input
 from depth_refine_ros.backends.ov_parity import PARITY_TOL, check_parity, parity_feeds, parity_tolerance
 from depth_refine_ros.core.foundation import card_input_hw
-from depth_refine_ros.core.modeldir import GRAPH, ModelDir
 from depth_refine_ros.core.net_input import padded_size
+from depth_refine_ros.data.modeldir import GRAPH, ModelDir
 
 INSTALL = "pip install openvino (pinned in requirements.txt; Intel/AMD x86-64 and ARM64 CPUs)"
 LOG = logging.getLogger("depth_refine_ros.openvino")

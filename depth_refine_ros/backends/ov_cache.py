@@ -37,7 +37,7 @@ from pathlib import Path
 
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.ov_graph import rgb_u8_input
-from depth_refine_ros.core.modeldir import GRAPH, ModelDir
+from depth_refine_ros.data.modeldir import GRAPH, ModelDir
 
 LOG = logging.getLogger("depth_refine_ros.openvino")
 BLOB_FORMAT = "depth_refine_ros.ovblob/1"

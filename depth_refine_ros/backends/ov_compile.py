@@ -33,7 +33,7 @@ def main(argv: list[str]) -> int:
         nice = os.getpriority(os.PRIO_PROCESS, 0)
         from depth_refine_ros.backends.net import load_for_engine
         from depth_refine_ros.backends.openvino_backend import OvEngine
-        from depth_refine_ros.core.modeldir import GRAPH
+        from depth_refine_ros.data.modeldir import GRAPH
 
         t0 = time.monotonic()
         engine = OvEngine(load_for_engine(job["model"], (GRAPH,)), job["precision"], int(job["threads"]),

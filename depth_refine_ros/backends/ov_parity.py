@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from depth_refine_ros.backends.base import BackendError
-from depth_refine_ros.core.modeldir import ModelDir
+from depth_refine_ros.data.modeldir import ModelDir
 
 # Start-up parity tolerance: max |OpenVINO - ONNX Runtime| / (range of the ORT output), inputs
 # uniform in [0.1, 0.9] at the opt size. Measured on the shipped models (512x640 and 256x320):

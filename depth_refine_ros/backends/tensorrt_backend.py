@@ -22,8 +22,8 @@ import numpy as np
 
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.net import Engine, NetBackend, load_for_engine, task_backend
-from depth_refine_ros.core.modeldir import GRAPH, ModelDir
 from depth_refine_ros.core.net_input import padded_size
+from depth_refine_ros.data.modeldir import GRAPH, ModelDir
 
 INSTALL = ("TensorRT's Python package (pip install tensorrt, or JetPack's python3-libnvinfer) and a "
            "CUDA build of torch")

@@ -5,7 +5,7 @@ import numpy as np
 
 from depth_refine_ros.backends.base import BackendError
 from depth_refine_ros.backends.net import Engine, NetBackend, load_for_engine, task_backend
-from depth_refine_ros.core.modeldir import WEIGHTS, ModelDir, ModelError
+from depth_refine_ros.data.modeldir import WEIGHTS, ModelDir, ModelError
 
 INSTALL = "pip install torch (CPU: torch==2.13.0 here; CUDA: a CUDA build from pytorch.org) safetensors"
 

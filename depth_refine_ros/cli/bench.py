@@ -121,7 +121,7 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_lay
 
     from depth_refine_ros.backends import BackendError
     from depth_refine_ros.core.cloud import CloudBuilder, point_floats
-    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.modeldir import ModelError
     from depth_refine_ros.pipeline.factory import build_sr_pipeline, spec_from_settings
     from depth_refine_ros.pipeline.settings import method_settings
     from depth_refine_ros.ros import conversions as conv

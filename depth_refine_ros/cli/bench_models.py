@@ -32,7 +32,7 @@ def ensure_model(spec: str, root: pathlib.Path = CACHE) -> pathlib.Path:
     """The model directory for ``spec``: an installed model's name or a directory as it is, or for
     ``kind/preset`` an untrained copy (written once under ``root``)."""
     if "/" not in spec or pathlib.Path(spec).is_dir():
-        from depth_refine_ros.core.modeldir import resolve
+        from depth_refine_ros.data.modeldir import resolve
 
         return resolve(spec)
     import yaml

@@ -21,7 +21,7 @@ import sys
 
 def default_method() -> tuple[str, str]:
     """(method, node backend): sr_node's default model and backend, else classical guided filter."""
-    from depth_refine_ros.core.modeldir import installed
+    from depth_refine_ros.data.modeldir import installed
     from depth_refine_ros.pipeline.settings import SrParams
 
     names = {m.name for m in installed() if m.kind == "sr"}

@@ -25,8 +25,8 @@ EVAL_BAG_SETTINGS = ("backend", "registration_mode", "depth_sampling", "temporal
 
 def run_eval_dataset(args: argparse.Namespace) -> int:
     from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.core.modeldir import ModelError
     from depth_refine_ros.data.datasets import DatasetError, load_dataset
+    from depth_refine_ros.data.modeldir import ModelError
     from depth_refine_ros.eval.eval_dataset import check_range_limit, evaluate, write_outputs
     from depth_refine_ros.eval.methods import method_from_settings
     from depth_refine_ros.pipeline.settings import method_settings

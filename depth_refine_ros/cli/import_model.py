@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _files(out: Path, names: list[str]) -> dict[str, Any]:
-    from depth_refine_ros.core.modeldir import FileEntry, sha256_file
+    from depth_refine_ros.data.modeldir import FileEntry, sha256_file
 
     return {f: FileEntry(sha256_file(out / f), (out / f).stat().st_size) for f in names}
 
@@ -125,7 +125,7 @@ def check_parity(graph: Path, feeds_list: list[dict[str, np.ndarray]], reference
 def _card(out: Path, name: str, kind: str, files: list[str], *, inputs: list[str], outputs: list[str],
           out_kind: str, long_side: int, multiple: int, n_params: int, model_class: str,
           config: dict[str, Any], imported: dict[str, Any], parity: dict[str, Any], normalisation: str):
-    from depth_refine_ros.core.modeldir import GRAPH, ModelCard
+    from depth_refine_ros.data.modeldir import GRAPH, ModelCard
 
     rgb_text = (f"RGB uint8 / 255, NCHW, resized keeping the aspect ratio so that the longer side is {long_side} px "
                 f"and both sides are multiples of {multiple}; {normalisation}")
@@ -157,7 +157,7 @@ def _card(out: Path, name: str, kind: str, files: list[str], *, inputs: list[str
 
 def import_checkpoint(src: Path, out: Path, args: argparse.Namespace):
     """A ``transformers`` checkpoint directory -> model directory (module docstring)."""
-    from depth_refine_ros.core.modeldir import GRAPH, load_model_dir, sha256_file, write_card
+    from depth_refine_ros.data.modeldir import GRAPH, load_model_dir, sha256_file, write_card
     from depth_refine_ros.models import foundation as fm
 
     cfg = fm.read_source_config(src)
@@ -205,7 +205,7 @@ def import_onnx(src: Path, out: Path, args: argparse.Namespace):
     """An ONNX file with a declared signature -> model directory: its image input renamed ``rgb`` (and,
     with ``--normalisation imagenet``, ImageNet mean/std prepended), its first output made ``(1, 1, H, W)``
     ``depth``. Parity: OpenVINO fp32 against ONNX Runtime (there is no other reference)."""
-    from depth_refine_ros.core.modeldir import GRAPH, load_model_dir, sha256_file, write_card
+    from depth_refine_ros.data.modeldir import GRAPH, load_model_dir, sha256_file, write_card
     from depth_refine_ros.models.foundation_onnx import adapt_graph
 
     if not args.output_kind:

@@ -8,7 +8,7 @@ import sys
 
 
 def list_models(args: argparse.Namespace) -> int:
-    from depth_refine_ros.core.modeldir import installed, search_paths
+    from depth_refine_ros.data.modeldir import installed, search_paths
 
     models = installed()
     if args.names:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from depth_refine_ros.core.sampling import aspect_mismatch
 from depth_refine_ros.core.upsample import resample_matrix
 
 STANDARD = ("absrel", "sqrel", "rmse", "rmse_log", "log10", "mae", "delta1", "delta2", "delta3", "rmse_scaled")
@@ -227,12 +228,12 @@ def lowres_residual(depth: np.ndarray, depth_lr: np.ndarray, min_valid: float = 
 
     Returns:
         The RMSE over the low-res pixels that are valid (finite, > 0) and count, in the unit of the
-        inputs; NaN when none counts or the aspect ratios differ by more than 2 %.
+        inputs; NaN when none counts or the aspect ratios differ
+        (:func:`~depth_refine_ros.core.sampling.aspect_mismatch`).
     """
-    (big_h, big_w), (h, w) = depth.shape, depth_lr.shape
-    sy, sx = big_h / h, big_w / w
-    if abs(sy - sx) > 0.02 * max(sy, sx):
+    if aspect_mismatch(depth.shape, depth_lr.shape):
         return float("nan")
+    (big_h, big_w), (h, w) = depth.shape, depth_lr.shape
     valid = np.isfinite(depth)
     filled = np.where(valid, depth, np.float32(0)).astype(np.float32, copy=False)
     if big_h % h == 0 and big_w % w == 0:  # whole boxes: sums over reshaped rows, then columns

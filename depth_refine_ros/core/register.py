@@ -12,6 +12,8 @@ image's edges (normalised cross-correlation of the two edge maps, searched exhau
 depth edges, so they lower the peak without moving it much. One frame's estimate can be wrong (a
 texture-free view, a flat scene): :class:`ShiftTracker` keeps a running median over frames whose
 peak is clearly above the zero-shift score, as an offset that comes from calibration drifts slowly.
+The pipeline's stage that uses them per frame (modes, every n-th frame, a background thread) is
+:class:`depth_refine_ros.pipeline.registration.Registration`.
 
 A single 2-D shift is an approximation: the parallax of a camera pair changes with depth. It is
 exact for a pure misregistration and good for scenes within a moderate depth range.
@@ -21,9 +23,7 @@ Conventions: a shift ``(dy, dx)`` in output (RGB) pixels moves depth content by 
 """
 from __future__ import annotations
 
-import threading
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -160,6 +160,9 @@ class ShiftTracker:
             (else it counts as ``(0, 0)``: no evidence of misregistration).
         max_shift_px: search radius passed to :func:`estimate_shift`.
         min_shift_px: dead band: a median shift smaller than this (both axes) is reported as 0.
+
+    Not thread-safe: the pipeline's stage, whose estimates may run on a background thread, uses a
+    locked subclass (``pipeline/registration.py``).
     """
 
     def __init__(self, window: int = 15, min_gain: float = 1.05, max_shift_px: int = 8,
@@ -168,22 +171,22 @@ class ShiftTracker:
         self.max_shift_px = max_shift_px
         self.min_shift_px = min_shift_px
         self._hist: deque[tuple[int, int]] = deque(maxlen=window)
-        self._lock = threading.Lock()  # update() may run on a background thread
         self.last: ShiftEstimate | None = None
 
     def update(self, rgb: np.ndarray, depth_lr: np.ndarray) -> tuple[int, int]:
         """Estimate on this frame, add it, and return the current ``(dy, dx)``."""
-        est = estimate_shift(rgb, depth_lr, self.max_shift_px)
-        with self._lock:
-            self.last = est
-            self._hist.append((est.dy, est.dx) if est.gain >= self.min_gain else (0, 0))
+        self.add(estimate_shift(rgb, depth_lr, self.max_shift_px))
         return self.current
+
+    def add(self, est: ShiftEstimate) -> None:
+        """Keep one frame's estimate (as ``(0, 0)`` if its gain is below ``min_gain``)."""
+        self.last = est
+        self._hist.append((est.dy, est.dx) if est.gain >= self.min_gain else (0, 0))
 
     @property
     def current(self) -> tuple[int, int]:
         """Median ``(dy, dx)`` of the kept estimates (``(0, 0)`` before any)."""
-        with self._lock:
-            hist = list(self._hist)
+        hist = list(self._hist)
         if not hist:
             return 0, 0
         arr = np.asarray(hist)
@@ -193,105 +196,5 @@ class ShiftTracker:
         return dy, dx
 
     def reset(self) -> None:
-        with self._lock:
-            self._hist.clear()
-            self.last = None
-
-
-REGISTRATION_MODES = ("none", "fixed", "auto")
-
-
-class Registration:
-    """The pipeline's registration stage: which shift to undo on each frame.
-
-    Args:
-        mode: ``none`` (trust the driver's registration), ``fixed`` (a calibrated ``shift_px``) or
-            ``auto`` (tracked from RGB/depth edges, see :class:`ShiftTracker`).
-        shift_px: ``(dy, dx)`` output pixels for ``fixed``.
-        every_n: ``auto`` estimates on every n-th frame (an estimate costs ~25 ms at 512x384 on
-            2 cores, several times that on a loaded machine).
-        window, min_gain, max_shift_px, min_shift_px: :class:`ShiftTracker` settings.
-        background: ``auto`` estimates on a background thread (sr_node: an estimate then never
-            delays the frame it was taken from; the shift it finds applies from a later frame).
-            Off for evaluation, which must be deterministic. A frame that falls due while an
-            estimate is running hands its turn to the next frame.
-
-    Raises:
-        ValueError: unknown mode or a non-positive ``every_n``.
-    """
-
-    def __init__(self, mode: str = "none", shift_px: tuple[int, int] = (0, 0), every_n: int = 5,
-                 window: int = 15, min_gain: float = 1.05, max_shift_px: int = 8,
-                 min_shift_px: int = 2, background: bool = False) -> None:
-        if mode not in REGISTRATION_MODES:
-            raise ValueError(f"registration mode must be one of {REGISTRATION_MODES}, got '{mode}'")
-        if every_n < 1:
-            raise ValueError(f"registration every_n must be >= 1, got {every_n}")
-        self.mode = mode
-        self.fixed = (int(shift_px[0]), int(shift_px[1]))
-        self.every_n = every_n
-        self.tracker = ShiftTracker(window, min_gain, max_shift_px, min_shift_px)
-        self._count = 0
-        self._due = False
-        self._pool = ThreadPoolExecutor(1, thread_name_prefix="registration") if background else None
-        self._running: Future | None = None
-
-    @property
-    def active(self) -> bool:
-        return self.mode != "none"
-
-    def shift_for(self, rgb: np.ndarray, depth_lr: np.ndarray) -> tuple[int, int]:
-        """The ``(dy, dx)`` (output pixels) to move this frame's depth by; estimates when due.
-
-        Args:
-            rgb: ``(H, W, 3) uint8``, the output grid.
-            depth_lr: ``(h, w) float32`` metres, NaN invalid.
-        """
-        if self.mode == "fixed":
-            return self.fixed
-        if self.mode == "none":
-            return 0, 0
-        self._due |= self._count % self.every_n == 0
-        self._count += 1
-        if self._due:
-            if self._pool is None:
-                self.tracker.update(rgb, depth_lr)
-                self._due = False
-            elif self._running is None or self._running.done():
-                self._running = self._pool.submit(self.tracker.update, rgb.copy(), depth_lr.copy())
-                self._due = False
-        return self.tracker.current
-
-    def wait_idle(self, timeout: float | None = None) -> None:
-        """Block until a background estimate in flight has finished (tests, orderly stop)."""
-        if self._running is not None:
-            self._running.result(timeout)
-
-    def close(self) -> None:
-        """Stop the background thread (after the estimate in flight)."""
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-    @property
-    def current(self) -> tuple[int, int]:
-        """The shift in use now, without estimating (frames without RGB keep it)."""
-        if self.mode == "fixed":
-            return self.fixed
-        return self.tracker.current if self.mode == "auto" else (0, 0)
-
-    def describe(self) -> str:
-        """One line for diagnostics, e.g. ``auto (dy, dx) = (-6, 6) px, last gain 1.11``."""
-        if self.mode == "none":
-            return "none"
-        if self.mode == "fixed":
-            return f"fixed (dy, dx) = {self.fixed} px"
-        last = self.tracker.last
-        tail = f", last estimate ({last.dy}, {last.dx}) gain {last.gain:.2f}" if last is not None else ""
-        return f"auto (dy, dx) = {self.tracker.current} px{tail}"
-
-    def reset(self) -> None:
-        """Forget the tracked estimates (a new sequence, a bag loop)."""
-        self.wait_idle()
-        self.tracker.reset()
-        self._count = 0
-        self._due = False
+        self._hist.clear()
+        self.last = None

@@ -22,6 +22,10 @@ with ``s = H / h`` (e.g. ``[::3]`` of 1280 px: 427 px, s = 2.998, 1.0 px off at 
 
 :func:`recentre_decimated` re-samples decimated input at its block centres, low-res coordinate
 ``i + (s - 1) / (2 s)``, with a 4-tap cubic per axis, so that what follows can treat it as centred.
+
+All of this assumes the depth covers the RGB image's field of view, at its aspect ratio:
+:func:`aspect_mismatch` is the one check of that (the pipeline's validation, ``adapt``'s bag check and
+the low-res residual metric all call it), to :data:`ASPECT_TOLERANCE`.
 """
 from __future__ import annotations
 
@@ -34,6 +38,31 @@ SAMPLINGS = ("centred", "decimated", "averaged")
 ``decimated`` (each is its block's top-left output pixel; re-sampled by :func:`recentre_decimated`) and
 ``averaged`` (centred, and each is its block's average; the output is projected back onto the samples by
 :func:`depth_refine_ros.core.projection.project_averaged`)."""
+
+
+ASPECT_TOLERANCE = 0.02
+"""How far apart the RGB and depth scale factors (``W / w`` and ``H / h``) may be, relative to the larger:
+2 % lets sizes rounded to whole pixels through and refuses depth that is not registered to the RGB
+image (e.g. 4:3 RGB with 16:9 depth)."""
+
+
+def aspect_mismatch(rgb_hw: tuple[int, int], depth_hw: tuple[int, int]) -> str | None:
+    """None when the depth has the RGB image's aspect ratio (to :data:`ASPECT_TOLERANCE`), else why not.
+
+    Args:
+        rgb_hw: ``(H, W)`` of the RGB image (the output).
+        depth_hw: ``(h, w)`` of the low-res depth.
+
+    Returns:
+        None, or a message naming both sizes, the two scale factors and how far apart they are
+        (callers add what to do and raise their own error).
+    """
+    (big_h, big_w), (h, w) = rgb_hw, depth_hw
+    sx, sy = big_w / w, big_h / h
+    if abs(sx - sy) <= ASPECT_TOLERANCE * max(sx, sy):
+        return None
+    return (f"rgb {big_w}x{big_h} and depth {w}x{h} have different aspect ratios (scale x {sx:.3f} vs "
+            f"y {sy:.3f}: {abs(sx - sy) / max(sx, sy):.1%} apart, more than {ASPECT_TOLERANCE:.0%})")
 
 
 def decimation_offset(n_in: int, n_out: int) -> float:

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from depth_refine_ros.backends import BackendError
-from depth_refine_ros.core.modeldir import ModelError
 from depth_refine_ros.data.bags import BagError, decode, read_bag
+from depth_refine_ros.data.modeldir import ModelError
 from depth_refine_ros.eval.bag_replay import RunResult, node_settings, run_live, run_offline
 from depth_refine_ros.eval.bag_report import write_out_bag, write_report
 from depth_refine_ros.eval.bag_scoring import scale_sweep, score_runs

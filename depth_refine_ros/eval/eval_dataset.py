@@ -20,8 +20,9 @@ import zlib
 import numpy as np
 
 from depth_refine_ros.core.degrade import degrade
-from depth_refine_ros.core.register import Registration, ShiftTracker
+from depth_refine_ros.core.register import ShiftTracker
 from depth_refine_ros.core.sampling import recentre_decimated
+from depth_refine_ros.pipeline.registration import Registration
 
 TABLE = [("dataset", "dataset"), ("degradation", "degradation"), ("scale", "scale"), ("method", "method"),
          ("rmse_shown", "RMSE"), ("mae_shown", "MAE"), ("unit_shown", "unit"),

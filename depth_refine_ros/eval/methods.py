@@ -94,7 +94,7 @@ def method_from_settings(settings: SrParams) -> Method:
     """The method that runs ``settings`` offline (no warm-up; the guided pipeline only).
 
     Raises:
-        depth_refine_ros.backends.BackendError / depth_refine_ros.core.modeldir.ModelError: unknown
+        depth_refine_ros.backends.BackendError / depth_refine_ros.data.modeldir.ModelError: unknown
             name, a model of a kind that does not super-resolve, or a broken model directory.
     """
     pipe = build_sr_pipeline(spec_from_settings(settings), warmup=False)

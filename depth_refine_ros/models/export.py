@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from depth_refine_ros.core.modeldir import (
+from depth_refine_ros.data.modeldir import (
     GRAPH,
     WEIGHTS,
     FileEntry,
@@ -123,11 +123,11 @@ def load_torch_model(md: ModelDir, device: str = "cpu") -> torch.nn.Module:
     """Rebuild a model directory's network from its card and load its safetensors weights.
 
     Raises:
-        depth_refine_ros.core.modeldir.ModelError: weights that do not match the card's config.
+        depth_refine_ros.data.modeldir.ModelError: weights that do not match the card's config.
     """
     from safetensors.torch import load_file
 
-    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.modeldir import ModelError
 
     model = build_model(md.kind, md.config)
     state = load_file(str(md.weights_path), device="cpu")

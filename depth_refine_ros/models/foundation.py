@@ -204,12 +204,12 @@ def load_imported(model_dir) -> ForeignDepthGraph:
     prior, docs/foundation_models.md); the nodes run the directory's ONNX graph instead.
 
     Raises:
-        depth_refine_ros.core.modeldir.ModelError: not an imported ``transformers`` model, or its files
+        depth_refine_ros.data.modeldir.ModelError: not an imported ``transformers`` model, or its files
             fail the card's checks.
     """
     import transformers
 
-    from depth_refine_ros.core.modeldir import ModelError, load_model_dir
+    from depth_refine_ros.data.modeldir import ModelError, load_model_dir
 
     md = load_model_dir(model_dir, ("hf_config.json", "model.safetensors"))
     if (md.card.extra.get("imported") or {}).get("format") != "transformers":

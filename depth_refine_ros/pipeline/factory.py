@@ -1,10 +1,12 @@
-"""The one pipeline factory: what ``sr_node`` runs and what evaluation scores are built here.
+"""The one pipeline factory: what ``sr_node`` and ``mono_node`` run and what evaluation scores are built here.
 
 Everyone starts from the settings (:class:`~depth_refine_ros.pipeline.settings.SrParams`, the node's
 parameters): ``sr_node`` reads them from ROS, ``eval-dataset``, ``eval-bag``, ``bench`` and the demo from
 their options (:func:`~depth_refine_ros.pipeline.settings.method_settings`). :func:`spec_from_settings`,
 the one translation, turns them into an :class:`SrPipelineSpec`, and :func:`build_sr_pipelines` builds
-it, so a number in a report is the number the node gives on that frame.
+it, so a number in a report is the number the node gives on that frame. ``mono_node``'s settings
+(:class:`~depth_refine_ros.pipeline.settings.MonoParams`) take the same road:
+:func:`mono_spec_from_settings` -> :class:`MonoPipelineSpec` -> :func:`build_mono_pipeline`.
 """
 from __future__ import annotations
 
@@ -14,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from depth_refine_ros.backends import BackendError, create_backend, create_model_backend, node_threads
-from depth_refine_ros.core.register import Registration
 from depth_refine_ros.core.temporal import TemporalFilter
 from depth_refine_ros.core.upsample import CLASSICAL_METHODS
 from depth_refine_ros.pipeline.mono import MonoPipeline, MonoPipelineConfig
-from depth_refine_ros.pipeline.settings import SrParams, method_settings
+from depth_refine_ros.pipeline.registration import Registration
+from depth_refine_ros.pipeline.settings import MonoParams, SrParams, method_settings
 from depth_refine_ros.pipeline.sr import Pipeline, PipelineConfig
 
 # the shipped depth-only model ``depth_only_model: auto`` resolves to (docs/results.md#depth-sr-distilled)
@@ -105,9 +107,13 @@ class SrPipelineSpec:
     temporal_persistency: str | int = _SETTINGS.temporal_persistency
 
 
+def _threads(settings: SrParams | MonoParams, live: bool) -> int:
+    """A live node leaves a CPU to DDS on small machines (``backend_threads`` 0 = auto); offline: the library's."""
+    return node_threads(settings.backend_threads) if live else settings.backend_threads
+
+
 SPEC_FROM_SETTINGS: dict[str, Callable[[SrParams, bool], Any]] = {
-    # a live node leaves a CPU to DDS on small machines (backend_threads 0 = auto); offline: the library's
-    "threads": lambda s, live: node_threads(s.backend_threads) if live else s.backend_threads,
+    "threads": _threads,
     "registration_shift_px": lambda s, live: (s.registration_shift_dy_px, s.registration_shift_dx_px),
     "temporal": lambda s, live: s.temporal_enable,
     # a live node never makes a frame wait: the offset estimate and new openvino sizes run beside it
@@ -126,9 +132,13 @@ def spec_from_settings(settings: SrParams, live: bool = False) -> SrPipelineSpec
     demo's offline rows with their settings (:func:`~depth_refine_ros.pipeline.settings.method_settings`).
     A spec field named as a setting takes its value by name; the rest come from :data:`SPEC_FROM_SETTINGS`.
     """
-    values = {f.name: SPEC_FROM_SETTINGS[f.name](settings, live) if f.name in SPEC_FROM_SETTINGS
-              else getattr(settings, f.name) for f in dataclasses.fields(SrPipelineSpec)}
-    return SrPipelineSpec(**values)
+    return _spec(SrPipelineSpec, SPEC_FROM_SETTINGS, settings, live)
+
+
+def _spec(cls: type, made: dict[str, Callable[[Any, bool], Any]], settings: Any, live: bool) -> Any:
+    """A ``cls`` spec from ``settings``: each field from ``made`` where it is there, else the setting of its name."""
+    return cls(**{f.name: made[f.name](settings, live) if f.name in made else getattr(settings, f.name)
+                  for f in dataclasses.fields(cls)})
 
 
 def build_temporal(spec: SrPipelineSpec) -> TemporalFilter | None:
@@ -159,7 +169,7 @@ def _net(spec: SrPipelineSpec, model: str, kinds: tuple[str, ...], **options):
 def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipeline, Pipeline]:
     """The guided pipeline and the depth-only one (used while RGB is missing).
 
-    Both share one :class:`~depth_refine_ros.core.register.Registration`, so depth-only output
+    Both share one :class:`~depth_refine_ros.pipeline.registration.Registration`, so depth-only output
     stays on the RGB grid with the shift in use, and one temporal filter (one output stream).
 
     Args:
@@ -168,7 +178,7 @@ def build_sr_pipelines(spec: SrPipelineSpec, warmup: bool = True) -> tuple[Pipel
 
     Raises:
         BackendError: a backend or model cannot be loaded (the message says why).
-        depth_refine_ros.core.modeldir.ModelError: a broken model directory.
+        depth_refine_ros.data.modeldir.ModelError: a broken model directory.
         ValueError: temporal filter settings out of range.
     """
     return _build(spec, warmup, depth_only=True)
@@ -248,22 +258,66 @@ def spec_for_method(name: str, **changes: Any) -> SrPipelineSpec:
     return spec_from_settings(method_settings(name, **changes))
 
 
-def build_mono_pipeline(backend: str, model: str, device: str = "auto", precision: str = "auto",
-                        refine_mode: str = "none", refine_model: str = "",
-                        config: MonoPipelineConfig | None = None, warmup: bool = True,
-                        threads: int = 0) -> MonoPipeline:
+_MONO_SETTINGS = MonoParams()  # a mono spec field that is a setting takes its default from here
+
+
+@dataclass(frozen=True)
+class MonoPipelineSpec:
+    """Everything that decides ``mono_node``'s pipeline, resolved from the settings by :func:`mono_spec_from_settings`.
+
+    As :class:`SrPipelineSpec`: a field named as a setting of
+    :class:`~depth_refine_ros.pipeline.settings.MonoParams` is that setting, with its default; the
+    others are made from settings (:data:`MONO_SPEC_FROM_SETTINGS`). A bare spec names no model.
+
+    Attributes:
+        backend: a network backend (``onnxruntime``, ``openvino``, ``torch``, ``tensorrt``, ``auto``).
+        model: monocular model name or directory.
+        device, precision, threads: as :class:`SrPipelineSpec`.
+        refine_mode: SDDR stage after the network: ``none``, ``one_stage`` or ``two_stage``.
+        refine_model: the SDDR refiner model (``refine_mode != none``).
+        min_depth_m, max_depth_m, min_points: the
+            :class:`~depth_refine_ros.pipeline.mono.MonoPipelineConfig` fields of those names.
+    """
+
+    backend: str = _MONO_SETTINGS.backend
+    model: str = ""
+    device: str = _MONO_SETTINGS.device
+    precision: str = _MONO_SETTINGS.precision
+    threads: int = 0
+    refine_mode: str = _MONO_SETTINGS.refine_mode
+    refine_model: str = ""
+    min_depth_m: float = _MONO_SETTINGS.min_depth_m
+    max_depth_m: float = _MONO_SETTINGS.max_depth_m
+    min_points: int = _MONO_SETTINGS.metric_min_points
+
+
+MONO_SPEC_FROM_SETTINGS: dict[str, Callable[[MonoParams, bool], Any]] = {
+    "threads": _threads,
+    "min_points": lambda s, live: s.metric_min_points,
+}
+"""The :class:`MonoPipelineSpec` fields that are not a setting of the same name (as :data:`SPEC_FROM_SETTINGS`)."""
+
+
+def mono_spec_from_settings(settings: MonoParams, live: bool = False) -> MonoPipelineSpec:
+    """The monocular pipeline spec of ``settings`` (``mono_node`` calls it with ``live=True``): fields by
+    name, the rest from :data:`MONO_SPEC_FROM_SETTINGS`."""
+    return _spec(MonoPipelineSpec, MONO_SPEC_FROM_SETTINGS, settings, live)
+
+
+def build_mono_pipeline(spec: MonoPipelineSpec, warmup: bool = True) -> MonoPipeline:
     """The monocular pipeline ``mono_node`` runs: the network, optionally the SDDR stage.
 
     Raises:
         BackendError: a backend or model cannot be loaded, or a model of the wrong kind.
     """
-    spec = SrPipelineSpec(backend=backend, device=device, precision=precision, threads=threads)
-    mono = _net(spec, model, ("mono",))
+    net = SrPipelineSpec(backend=spec.backend, device=spec.device, precision=spec.precision, threads=spec.threads)
+    mono = _net(net, spec.model, ("mono",))
     if warmup:
         mono.warmup()
     refiner = None
-    if refine_mode != "none":
+    if spec.refine_mode != "none":
         from depth_refine_ros.pipeline.sddr import SddrRefinement
 
-        refiner = SddrRefinement(_net(spec, refine_model, ("sddr",)), mono, refine_mode)
+        refiner = SddrRefinement(_net(net, spec.refine_model, ("sddr",)), mono, spec.refine_mode)
+    config = MonoPipelineConfig(**{f.name: getattr(spec, f.name) for f in dataclasses.fields(MonoPipelineConfig)})
     return MonoPipeline(mono, config, refiner)

@@ -18,9 +18,10 @@ from depth_refine_ros.backends.base import Backend
 from depth_refine_ros.core.depth import invalid_to_nan
 from depth_refine_ros.core.intrinsics import Intrinsics
 from depth_refine_ros.core.projection import project_averaged
-from depth_refine_ros.core.register import Registration, shift_image
-from depth_refine_ros.core.sampling import SAMPLINGS, recentre_decimated
+from depth_refine_ros.core.register import shift_image
+from depth_refine_ros.core.sampling import SAMPLINGS, aspect_mismatch, recentre_decimated
 from depth_refine_ros.core.temporal import TemporalFilter
+from depth_refine_ros.pipeline.registration import Registration
 
 
 class InputError(ValueError):
@@ -38,7 +39,6 @@ class PipelineConfig:
     Attributes:
         min_depth_m: refined values ``<=`` this become NaN.
         max_depth_m: refined (and input) values ``>`` this become NaN.
-        aspect_tolerance: allowed relative difference of the RGB and depth aspect ratios.
         depth_sampling: where the low-res pixels sample the scene (:mod:`depth_refine_ros.core.sampling`):
             ``centred`` (each stands for its block of output pixels), ``decimated`` (each is its
             block's top-left output pixel, ``depth[::n, ::n]``; re-sampled at the block centres
@@ -51,7 +51,6 @@ class PipelineConfig:
 
     min_depth_m: float = 0.05
     max_depth_m: float = 20.0
-    aspect_tolerance: float = 0.02
     depth_sampling: str = "centred"
 
     def __post_init__(self) -> None:
@@ -116,14 +115,13 @@ class Pipeline:
         """Check the RGB/depth geometry and return the output size (the RGB size).
 
         Raises:
-            InputError: different aspect ratios, or depth larger than RGB.
+            InputError: different aspect ratios (:func:`~depth_refine_ros.core.sampling.aspect_mismatch`),
+                or depth larger than RGB.
         """
+        if why := aspect_mismatch(rgb_hw, depth_hw):
+            raise InputError("aspect_mismatch", f"{why}; depth must be registered to rgb")
         (big_h, big_w), (h, w) = rgb_hw, depth_hw
         sx, sy = big_w / w, big_h / h
-        if abs(sx - sy) > self.config.aspect_tolerance * max(sx, sy):
-            raise InputError("aspect_mismatch",
-                             f"rgb {big_w}x{big_h} and depth {w}x{h} have different aspect ratios "
-                             f"(scale x {sx:.3f} vs y {sy:.3f}); depth must be registered to rgb")
         if sx < 1 or sy < 1:
             raise InputError("depth_larger_than_rgb",
                              f"depth {w}x{h} is larger than rgb {big_w}x{big_h}; nothing to upsample")

@@ -23,10 +23,8 @@ from collections import deque
 
 from sensor_msgs.msg import CameraInfo, Image
 
-from depth_refine_ros.backends import node_threads
 from depth_refine_ros.core.encodings import ImageFormatError
-from depth_refine_ros.pipeline.factory import build_mono_pipeline
-from depth_refine_ros.pipeline.mono import MonoPipelineConfig
+from depth_refine_ros.pipeline.factory import build_mono_pipeline, mono_spec_from_settings
 from depth_refine_ros.pipeline.sr import InputError
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.diagnostics import to_array
@@ -45,10 +43,7 @@ class MonoNode(RefineNode):
         super().__init__("mono_node", **kwargs)
         self.p: MonoParams = declare_and_read(self, MonoParams)
         p = self.p
-        self.pipeline = build_mono_pipeline(
-            p.backend, p.model, p.device, p.precision, p.refine_mode, p.refine_model,
-            MonoPipelineConfig(p.min_depth_m, p.max_depth_m, p.metric_min_points),
-            threads=node_threads(p.backend_threads))
+        self.pipeline = build_mono_pipeline(mono_spec_from_settings(p, live=True))
         self.mono, self.refiner = self.pipeline.mono, self.pipeline.refiner
         self.fit = p.metric_mode == "fit"
         self._max_ns = int(p.metric_max_interval_s * 1e9)

@@ -19,7 +19,8 @@ from ament_index_python.packages import get_package_share_directory
 from launch.actions import IncludeLaunchDescription
 from launch.launch_description_sources import PythonLaunchDescriptionSource
 
-from depth_refine_ros.pipeline.factory import build_mono_pipeline
+from depth_refine_ros.pipeline.factory import build_mono_pipeline, mono_spec_from_settings
+from depth_refine_ros.pipeline.settings import MonoParams
 from depth_refine_ros.ros.rig import FRAME, Rig, camera_infos, isolate_domain, synthetic_frame
 from launch import LaunchDescription
 
@@ -61,7 +62,10 @@ class TestMonoLaunch(unittest.TestCase):
         self.assertEqual(set(rig.infos), set(sent))
         self.assertEqual(set(rig.clouds), set(sent))
         rgb_info, _ = camera_infos(H, W, S, 0.0)
-        expected = build_mono_pipeline(BACKEND, MODEL).process(rgb, lr.astype(np.float32) / 1000).depth
+        # the node's pipeline, from the node's settings with the launch arguments given above
+        settings = MonoParams(model=MODEL, backend=BACKEND, metric_mode="fit")
+        pipeline = build_mono_pipeline(mono_spec_from_settings(settings))
+        expected = pipeline.process(rgb, lr.astype(np.float32) / 1000).depth
         for k in sent:
             img = rig.images[k][1]
             self.assertEqual((img.encoding, img.height, img.width, img.header.frame_id), ("32FC1", H, W, FRAME))

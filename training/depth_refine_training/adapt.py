@@ -222,10 +222,13 @@ def load_bag_frames(bag: str | pathlib.Path, registration: str = "none", max_fra
 
     Raises:
         AdaptError: no RGB or depth topic (the message lists the bag's topics), an unreadable bag,
-            depth not smaller than the RGB, sizes changing within the bag, every frame empty.
+            depth not smaller than the RGB, depth and RGB of different aspect ratios (sr_node's check,
+            :func:`~depth_refine_ros.core.sampling.aspect_mismatch`), sizes changing within the bag,
+            every frame empty.
     """
     from depth_refine_ros.core import net_input
     from depth_refine_ros.core.register import ShiftTracker, shift_image
+    from depth_refine_ros.core.sampling import aspect_mismatch
     from depth_refine_ros.data.bags import BagError, Topics, decode, read_bag
 
     # gt="" : no ground-truth topic is subscribed, so depth_gt/image is never deserialised
@@ -251,9 +254,8 @@ def load_bag_frames(bag: str | pathlib.Path, registration: str = "none", max_fra
         if d.rgb.shape[:2] != (H, W) or d.depth_lr.shape != (h, w):
             raise AdaptError(f"{bag}: sizes change within the bag ({W}x{H} RGB, {w}x{h} depth at first, then "
                              f"{d.rgb.shape[1]}x{d.rgb.shape[0]}, {d.depth_lr.shape[1]}x{d.depth_lr.shape[0]})")
-    if abs((H / h) / (W / w) - 1) > 0.01:
-        raise AdaptError(f"{bag}: the depth ({w}x{h}) and the RGB ({W}x{H}) differ in aspect ratio: the depth must "
-                         "be registered to the RGB image (the input sr_node takes)")
+    if why := aspect_mismatch((H, W), (h, w)):  # sr_node's own check, so adapt takes what the node takes
+        raise AdaptError(f"{bag}: {why}: the depth must be registered to the RGB image (the input sr_node takes)")
     if h >= H or w >= W:
         raise AdaptError(f"{bag}: the depth ({w}x{h}) is not smaller than the RGB ({W}x{H}): nothing to super-resolve")
     shift = (0, 0)
@@ -428,9 +430,9 @@ def adapt(cfg: AdaptConfig) -> dict:
 
     Raises:
         AdaptError: an unusable bag or model (see :func:`load_bag_frames`).
-        depth_refine_ros.core.modeldir.ModelError: a model directory that does not load.
+        depth_refine_ros.data.modeldir.ModelError: a model directory that does not load.
     """
-    from depth_refine_ros.core.modeldir import load_model_dir
+    from depth_refine_ros.data.modeldir import load_model_dir
     from depth_refine_ros.models import config_from_dict
     from depth_refine_ros.models.export import write_model_dir
 

@@ -27,7 +27,7 @@ def stages(tc: dict, step: int, compute: dict | None = None) -> list[dict]:
         ck = torch.load(src, map_location="cpu", weights_only=False)
         earlier = stages(ck["train_config"], ck["step"], ck.get("compute"))
     elif init and (src / "card.yaml").is_file():
-        from depth_refine_ros.core.modeldir import read_card
+        from depth_refine_ros.data.modeldir import read_card
 
         tr = read_card(src).training
         earlier = tr.get("stages") or [{"steps": tr.get("steps"), "lr": tr.get("lr"), "from": str(src)}]
@@ -134,7 +134,7 @@ def adapt_main(argv: list[str]) -> int:
     if not cfg.bag or not cfg.model:
         print("depth-refine-train adapt: --bag and --model are required (flags, --config or --set)", file=sys.stderr)
         return 2
-    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.modeldir import ModelError
     from depth_refine_training.adapt import AdaptError, adapt
 
     try:

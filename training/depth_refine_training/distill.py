@@ -226,7 +226,7 @@ def _resolve_init(source: str) -> str:
     """A model name (``depth_sr_lite``) -> its directory; paths are returned as given."""
     if not source or pathlib.Path(source).exists():
         return source
-    from depth_refine_ros.core.modeldir import resolve
+    from depth_refine_ros.data.modeldir import resolve
 
     return str(resolve(source))
 
@@ -245,7 +245,7 @@ def _de_config(cfg: DistillConfig):
     ``sr_lite`` is ``lite`` with concat fusion)."""
     src = _resolve_init(cfg.init_de)
     if cfg.de_kind == "sr" and src and (pathlib.Path(src) / "card.yaml").is_file():
-        from depth_refine_ros.core.modeldir import read_card
+        from depth_refine_ros.data.modeldir import read_card
 
         card = read_card(pathlib.Path(src))
         if card.kind != "sr":
@@ -560,7 +560,7 @@ def run(cfg: DistillConfig) -> dict:
 def export_dsr(dist: Distiller, metrics: dict[str, float]):
     """The DSRNet as a ``depth_sr`` model directory; the card records the init's stages, this run's
     schedule, weights, role decisions and the test-day validation. Returns the ``ModelDir``."""
-    from depth_refine_ros.core.modeldir import read_card
+    from depth_refine_ros.data.modeldir import read_card
     from depth_refine_ros.models.export import write_model_dir
 
     cfg, st = dist.cfg, dist.state

@@ -56,7 +56,7 @@ def read_teacher_card(source: str) -> tuple[pathlib.Path, Any]:
         ValueError: not a model directory, not one imported from a ``transformers`` checkpoint, or a
             kind that cannot teach depth (the message says which and what works).
     """
-    from depth_refine_ros.core.modeldir import ModelError, read_card, resolve
+    from depth_refine_ros.data.modeldir import ModelError, read_card, resolve
 
     what = "teacher must be auto, dsr, de, none or a model directory made by depth-refine import"
     try:
@@ -79,7 +79,7 @@ def read_teacher_card(source: str) -> tuple[pathlib.Path, Any]:
 def teacher_record(path: pathlib.Path, card) -> dict[str, Any]:
     """What the exported model's card records about the teacher: its name, kind, output, licence,
     architecture, the sha256 of its weights and of its card, and where it was read from."""
-    from depth_refine_ros.core.modeldir import CARD, sha256_file
+    from depth_refine_ros.data.modeldir import CARD, sha256_file
 
     imported = card.extra.get("imported") or {}
     weights = card.files.get(card.weights or "model.safetensors")
@@ -108,7 +108,7 @@ class FoundationTeacher(nn.Module):
     def __init__(self, source: str, long_side: int = 0) -> None:
         super().__init__()
         from depth_refine_ros.core.foundation import output_kind
-        from depth_refine_ros.core.modeldir import ModelError
+        from depth_refine_ros.data.modeldir import ModelError
         from depth_refine_ros.models.foundation import load_imported
 
         path, card = read_teacher_card(source)

@@ -359,7 +359,7 @@ class SelfSupTask(loop.Task):
         self.baseline: dict = {}
 
     def build(self, ctx: loop.Context) -> None:
-        from depth_refine_ros.core.modeldir import load_model_dir
+        from depth_refine_ros.data.modeldir import load_model_dir
         from depth_refine_ros.models import config_from_dict
         from depth_refine_ros.models.export import load_torch_model
 
@@ -561,7 +561,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, OSError) as e:
         print(f"depth-refine-train selfsup: {e}", file=sys.stderr)
         return 2
-    from depth_refine_ros.core.modeldir import ModelError
+    from depth_refine_ros.data.modeldir import ModelError
 
     try:
         result = train(cfg)

@@ -18,7 +18,7 @@ import numpy as np
 from depth_refine_training.selfsup import EVAL_RANGE_M, load_sequence, predict, split
 
 from depth_refine_ros.core.metrics import standard
-from depth_refine_ros.core.modeldir import load_model_dir
+from depth_refine_ros.data.modeldir import load_model_dir
 from depth_refine_ros.models.export import load_torch_model
 
 DATA = ("../shared/data/sevenscenes_seq", "../shared/data/realsense_seq")
