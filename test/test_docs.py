@@ -298,6 +298,9 @@ def check_train(cmd: Command, args: list[str]) -> None:
         cfg = load_config(config, ns.overrides, ns.task)
     except (ValueError, OSError) as e:
         raise AssertionError(f"{cmd}\n  {e}") from None
+    prior = (cfg.model_overrides or {}).get("prior_import")
+    if prior:  # an imported foundation model as the SR net's prior: made earlier on the page
+        check_model(str(prior), cmd, "model_overrides prior_import", classical_ok=False)
     for key in ("init", "init_prior"):
         v = getattr(cfg, key)
         if v and not (v.startswith(("runs/", "out/", "/path/")) or (ROOT / v).exists() or v in _shipped()):

@@ -128,8 +128,12 @@ def load_torch_model(md: ModelDir, device: str = "cpu") -> torch.nn.Module:
     from safetensors.torch import load_file
 
     from depth_refine_ros.data.modeldir import ModelError
+    from depth_refine_ros.models.sr_net import ImportedPriorError
 
-    model = build_model(md.kind, md.config)
+    try:
+        model = build_model(md.kind, md.config)
+    except ImportedPriorError as e:  # an imported foundation prior: only its ONNX graph runs here
+        raise ModelError(f"{md.path}: {e}") from None
     state = load_file(str(md.weights_path), device="cpu")
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:

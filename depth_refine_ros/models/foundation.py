@@ -118,13 +118,22 @@ def _da_head_forward(self, hidden_states, patch_height, patch_width):
     return x.squeeze(dim=1)
 
 
-@contextlib.contextmanager
-def traceable_heads(model: nn.Module):
-    """Within the block, Depth Anything's head keeps its output size symbolic (module docstring)."""
+def make_traceable(model: nn.Module) -> bool:
+    """Swap in Depth Anything's head forward that keeps its output size symbolic, for good (the same
+    values in eager mode); for a network embedded in another graph (the SR net's imported prior).
+    Returns whether the model has such a head."""
     head = getattr(model, "head", None)
     swap = head is not None and type(head).__name__ == "DepthAnythingDepthEstimationHead"
     if swap:
         head.forward = types.MethodType(_da_head_forward, head)
+    return swap
+
+
+@contextlib.contextmanager
+def traceable_heads(model: nn.Module):
+    """Within the block, Depth Anything's head keeps its output size symbolic (module docstring)."""
+    head = getattr(model, "head", None)
+    swap = make_traceable(model)
     try:
         yield
     finally:

@@ -35,8 +35,14 @@ Design choices beyond the paper (written down here, as docs/architecture.md's me
       paper's design, for a strong prior.
     * ``guidance``: ``rgb`` (the guidance path sees RGB), ``rgb+prior`` (RGB plus a relative depth
       from an embedded :class:`MonoDepthNet` run at ``prior_stride`` of the output size,
-      normalised per image to zero median / unit mean-absolute-deviation), or ``none`` (depth-only,
-      a single encoder path; the head then sees depth features instead of RGB).
+      normalised per image to zero mean / unit mean-absolute-deviation), or ``none`` (depth-only,
+      a single encoder path; the head then sees depth features instead of RGB). With ``prior_import``
+      (a model directory that ``depth-refine import`` made from a Depth Anything checkpoint) the
+      embedded prior is that foundation network instead, frozen (docs/foundation_models.md): it is
+      rebuilt with ``transformers``, which only training imports
+      (``depth_refine_training.foundation_prior``), and passed in as ``prior``; the exported ONNX graph
+      contains it, so the runtime backends run it unchanged, but :func:`build_model` alone refuses
+      (:class:`ImportedPriorError`).
     * Global residual: the output is ``depth + sd * head(...)``, where the depth is first
       standardised per image (``(depth - mean) / (sd + 1e-3)``) for both encoder and head; the
       head's last conv starts at zero, so the untrained net is exactly the bicubic input.
@@ -73,6 +79,9 @@ class GuidedSRConfig:
         guidance: ``rgb``, ``rgb+prior`` or ``none``.
         prior: the embedded monocular net's config (``guidance='rgb+prior'`` only).
         prior_stride: the prior runs on RGB average-pooled by this factor.
+        prior_import: ``""``, or an imported Depth Anything model directory (card kind ``mono``, output
+            relative inverse depth) whose network is the embedded prior, frozen (``guidance='rgb+prior'``
+            only; ``prior`` is then unused). Recorded as given (the path at training time).
         solver_iters: 0 = the head's output is the residual. Above 0, the head also predicts a data
             confidence and link weights, and :class:`~depth_refine_ros.models.wls.UnrolledWLS`
             refines the estimate with this many Jacobi sweeps (needs ``work_stride > 1``).
@@ -95,6 +104,7 @@ class GuidedSRConfig:
     guidance: str = "rgb"
     prior: MonoConfig | None = None
     prior_stride: int = 4
+    prior_import: str = ""
     solver_iters: int = 0
     consistency: bool = False
 
@@ -109,7 +119,11 @@ class GuidedSRConfig:
             raise ValueError(f"solver_iters {self.solver_iters} needs work_stride > 1 and must be >= 0")
         if self.consistency and (self.work_stride == 1 or self.solver_iters):
             raise ValueError("consistency needs work_stride > 1 and no solver")
-        if self.guidance == "rgb+prior" and self.prior is None:
+        if self.prior_import and self.guidance != "rgb+prior":
+            raise ValueError(f"prior_import needs guidance 'rgb+prior', not {self.guidance!r}")
+        if self.prior_import and self.prior is not None:
+            raise ValueError("prior_import replaces the embedded MonoDepthNet: give prior or prior_import, not both")
+        if self.guidance == "rgb+prior" and self.prior is None and not self.prior_import:
             object.__setattr__(self, "prior", MONO_PRESETS["tiny"])
         if isinstance(self.prior, dict):
             object.__setattr__(self, "prior", MonoConfig(**{k: tuple(v) if isinstance(v, list) else v
@@ -184,15 +198,35 @@ class _Encoder(nn.Module):
             c *= 2
 
 
+class ImportedPriorError(ValueError):
+    """An SR net whose prior is an imported foundation model cannot be rebuilt from its config alone."""
+
+
 STD_EPS = 1e-3
 """Added to the per-image depth standard deviation (input units: the pipeline scales depth to ~1)."""
 
 
 class GuidedSRNet(nn.Module):
-    """The SR network; see the module docstring for inputs, outputs and choices."""
+    """The SR network; see the module docstring for inputs, outputs and choices.
 
-    def __init__(self, cfg: GuidedSRConfig) -> None:
+    Args:
+        cfg: the configuration.
+        prior: the embedded prior module when ``cfg.prior_import`` is set (built by training from the
+            imported directory): ``(B, 3, h, w)`` RGB in [0, 1] -> ``(B, 1, h, w)`` relative depth at the same
+            size. Ignored otherwise.
+
+    Raises:
+        ImportedPriorError: ``cfg.prior_import`` is set and no ``prior`` is given.
+    """
+
+    def __init__(self, cfg: GuidedSRConfig, prior: nn.Module | None = None) -> None:
         super().__init__()
+        if cfg.prior_import and prior is None:
+            raise ImportedPriorError(
+                f"this SR net embeds the imported foundation model {cfg.prior_import!r} as its prior; its network "
+                "is rebuilt with transformers, which the runtime never imports (docs/foundation_models.md): run "
+                "the model directory's ONNX graph (backend onnxruntime, openvino or tensorrt); training rebuilds "
+                "it (depth_refine_training.foundation_prior.build_sr)")
         self.cfg = cfg
         self.guided = cfg.guidance != "none"
         self.depth_enc = _Encoder(1, cfg)
@@ -200,7 +234,8 @@ class GuidedSRNet(nn.Module):
             self.guide_enc = _Encoder(4 if cfg.guidance == "rgb+prior" else 3, cfg)
             widths = [cfg.width * 2**i for i in range(len(cfg.enc_blocks) + 1)]
             self.fuse = nn.ModuleList([Fuse(c, cfg.fusion) for c in widths])
-            self.prior = MonoDepthNet(cfg.prior) if cfg.guidance == "rgb+prior" else None
+            self.prior = (prior if cfg.prior_import else MonoDepthNet(cfg.prior) if cfg.guidance == "rgb+prior"
+                          else None)
         c = cfg.width * 2 ** len(cfg.enc_blocks)
         self.middle = naf_stack(c, cfg.middle_blocks)
         self.ups, self.dec = nn.ModuleList(), nn.ModuleList()
@@ -257,7 +292,9 @@ class GuidedSRNet(nn.Module):
     def _relative_prior(self, rgb: torch.Tensor) -> torch.Tensor:
         k = self.cfg.prior_stride
         small = F.avg_pool2d(rgb, k) if k > 1 else rgb
-        rel = F.interpolate(self.prior(small), scale_factor=float(2 * k), mode="bilinear", align_corners=False)
+        # MonoDepthNet answers at half its input size; an imported prior at its input size
+        up = k if self.cfg.prior_import else 2 * k
+        rel = F.interpolate(self.prior(small), scale_factor=float(up), mode="bilinear", align_corners=False)
         # affine-invariant normalisation; the median would need a sort, mean/MAD export everywhere
         mu = rel.mean((2, 3), keepdim=True)
         mad = (rel - mu).abs().mean((2, 3), keepdim=True) + 1e-6

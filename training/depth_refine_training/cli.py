@@ -66,13 +66,14 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
     """
     import torch
 
-    from depth_refine_ros.models import build_model, config_from_dict
+    from depth_refine_ros.models import config_from_dict
     from depth_refine_ros.models.export import write_model_dir
+    from depth_refine_training.foundation_prior import build_sr, prior_record
 
     ck = torch.load(ckpt, map_location="cpu", weights_only=False)
     kind = ck["kind"]
     cfg = config_from_dict(kind, ck["model_config"])
-    model = build_model(kind, cfg)
+    model = build_sr(kind, cfg)  # an imported prior (prior_import) is rebuilt from its directory
     model.load_state_dict(ck["model"])
     tc = ck["train_config"]
     runs = stages(tc, ck["step"], ck.get("compute"))
@@ -85,6 +86,9 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
                 "config": tc}
     if use:
         training["intended_use"] = use
+    prior = prior_record(model)
+    if prior:  # the frozen foundation prior inside the graph: name, licence, hashes (as a teacher's)
+        training["prior"] = prior
     md = write_model_dir(model, kind, cfg, out, name=name, preset=ck["preset"], training=training)
     print(f"wrote {md.path}: {md.describe()}")
     return 0

@@ -14,10 +14,11 @@ import torch
 from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.core.projection import project_averaged
-from depth_refine_ros.models import build_model, config_to_dict, preset_config
+from depth_refine_ros.models import config_to_dict, preset_config
 from depth_refine_training import consistency, loop, losses
 from depth_refine_training.config import TrainConfig, save_config
 from depth_refine_training.data import MonoCrops, SRPatches, load_frames, load_sources
+from depth_refine_training.foundation_prior import build_sr, prior_record
 from depth_refine_training.loop import param_hash
 
 __all__ = ["Supervised", "load_init", "param_hash", "train", "validate_mono", "validate_sr"]
@@ -130,7 +131,8 @@ class Supervised(loop.Task):
         if cfg.w_edge_sd > 0 and kind != "sr":
             raise ValueError(f"w_edge_sd (SDDR edge self-distillation) needs task sr, not {kind!r}")
         self.mcfg = preset_config(kind, cfg.preset, **cfg.model_overrides)
-        self.model = build_model(kind, self.mcfg).to(ctx.device)
+        # an imported foundation prior (model_overrides prior_import) is rebuilt here, frozen
+        self.model = build_sr(kind, self.mcfg).to(ctx.device)
         val_groups = set(cfg.val_groups)
         if cfg.extra_data and kind not in ("sr", "depth_sr"):
             raise ValueError(f"extra_data needs task sr or depth_sr, not {kind!r}")
@@ -149,6 +151,10 @@ class Supervised(loop.Task):
             ds, batch_size=cfg.batch // world, sampler=sampler, num_workers=cfg.workers, drop_last=True,
             persistent_workers=cfg.workers > 0, pin_memory=ctx.device.type == "cuda")
 
+    def param_groups(self):
+        """The trained parameters: all but a frozen imported prior's."""
+        return [p for p in self.model.parameters() if p.requires_grad]
+
     def optimiser(self, params):
         return loop.adamw_cosine(params, self.cfg.lr, self.cfg.weight_decay, self.cfg.steps)
 
@@ -161,6 +167,9 @@ class Supervised(loop.Task):
         if cfg.init_prior:
             if getattr(self.model, "prior", None) is None:
                 raise ValueError("init_prior needs an SR model with guidance 'rgb+prior'")
+            if getattr(self.mcfg, "prior_import", ""):
+                raise ValueError("init_prior starts the embedded MonoDepthNet; an imported prior (prior_import) "
+                                 "comes with its own weights and stays frozen")
             n = load_init(self.model.prior, cfg.init_prior)
             if rank == 0:
                 sys.stderr.write(f"init_prior: {n} of {len(self.model.prior.state_dict())} tensors "
@@ -207,8 +216,12 @@ class Supervised(loop.Task):
         return metrics.get("rmse_cm_x8", metrics.get("rmse_m", 0.0))
 
     def checkpoint(self, metrics: dict[str, float]) -> dict:
-        return {"kind": self.kind, "preset": self.cfg.preset, "model_config": config_to_dict(self.mcfg),
-                "train_config": dataclasses.asdict(self.cfg), "metrics": metrics}
+        ck = {"kind": self.kind, "preset": self.cfg.preset, "model_config": config_to_dict(self.mcfg),
+              "train_config": dataclasses.asdict(self.cfg), "metrics": metrics}
+        prior = prior_record(self.model)
+        if prior:
+            ck["prior"] = prior
+        return ck
 
 
 def loop_config(cfg: TrainConfig) -> loop.LoopConfig:
