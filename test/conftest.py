@@ -2,6 +2,10 @@
 
 The domain ID and LOCALHOST discovery are set before anything imports rclpy, so concurrent
 runs on one machine never cross-talk.
+
+The tests sit in one folder per layer (test/core, test/ros, ...); this module, frames.py and modelkit.py
+stay in test/, which pyproject.toml puts on the path (``pythonpath``): ``from conftest import ...`` works
+from every folder, so no folder has a conftest.py of its own.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ this machine lacks is a row that says why. Then it times training steps of the `
 ``full`` SR presets, and, where rclpy is importable, the live node at 30 Hz.
 
 ``--dry-run`` runs the same steps on the CPU (torch fp32 in place of the GPU engines), with fewer
-frames: that keeps the script tested where no GPU is (test/test_device_check.py).
+frames: that keeps the script tested where no GPU is (test/repo/test_device_check.py).
 
 Run from the repository root with ``tools/device_check.sh``; it needs numpy, torch, onnxruntime,
 pyyaml and safetensors, and nothing else from this package's set-up (a GPU machine's image).

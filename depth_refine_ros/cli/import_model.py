@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 #: max |x - reference| / range(reference), fp32 (the project's measure, test_parity.py: 1e-4). Measured on
-#: random-weight graphs (test/test_import_foundation.py, docs/foundation_models.md#parity).
+#: random-weight graphs (test/cli/test_import_foundation.py, docs/foundation_models.md#parity).
 PARITY_TOL = {"onnxruntime": 1e-4, "openvino_fp32": 1e-4}
 DEFAULT_LONG_SIDE = {"mono": 518, "prompt_depth": 504}
 CAMERA_HW = (480, 640)  # the parity size follows the size policy for this camera, and a smaller one

@@ -18,7 +18,7 @@ The history is 8 bits per pixel, a ring indexed by the frame counter ``i mod 8``
 the current frame's bit still holds the frame 8 back, so the 8 bits are exactly the previous 8
 frames. librealsense builds a 256-entry table in time order (bit 7 = the previous frame, bit 0 = 8
 frames back) and rotates it for each of the 8 ring phases; :func:`persistency_table` does the
-same, and ``test/test_temporal.py`` checks it against the plain rule of each mode:
+same, and ``test/core/test_temporal.py`` checks it against the plain rule of each mode:
 
 =====  ========================  ==============================================
 mode   name                      fill a hole when, among the previous frames ...

@@ -1,7 +1,7 @@
 """Foundation depth models from ``transformers``: a checkpoint directory -> ONNX graph + card fields.
 
 ``depth-refine import`` (:mod:`depth_refine_ros.cli.import_model`) calls this module; the runtime never
-does (``test/test_layers.py`` keeps ``transformers`` out of it). Supported ``model_type`` values of a
+does (``test/repo/test_layers.py`` keeps ``transformers`` out of it). Supported ``model_type`` values of a
 Hugging Face checkpoint directory (``config.json`` + ``model.safetensors``):
 
 - ``depth_anything`` (Depth Anything v1 and v2, ``DepthAnythingForDepthEstimation``): a monocular

@@ -2,7 +2,7 @@
 :mod:`depth_refine_ros.pipeline.settings` (as :func:`~depth_refine_ros.ros.params.render_yaml` renders
 ``config/*.yaml``), so the documentation cannot drift from the code.
 
-Regenerate after changing a parameter (``test/test_docs.py`` fails until you do)::
+Regenerate after changing a parameter (``test/repo/test_docs.py`` fails until you do)::
 
     .venv/bin/python -m depth_refine_ros.ros.params_doc --write docs/nodes.md
 

@@ -30,7 +30,7 @@ its per-input depth standardisation): unlike SDDR's windows, which re-run the mo
 higher effective resolution, an SR window sees the same pixels at the same resolution.
 
 Layers: ``coarse_to_fine`` is the runtime's SDDR stage (``pipeline/sddr.py``), imported directly: a
-named exception to training's floors, like the SDDR trainer's (test/test_layers.py,
+named exception to training's floors, like the SDDR trainer's (test/repo/test_layers.py,
 docs/architecture.md#layers), so the pseudo-label is made by the same window pass as at run time.
 """
 from __future__ import annotations

@@ -30,7 +30,7 @@ from unittest import mock
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 DOCS = [ROOT / "README.md"] + sorted((ROOT / "docs").glob("*.md"))  # commands and prose paths
 LOG = sorted((ROOT / "docs" / "log").glob("*.md"))                  # history: links only
@@ -46,7 +46,8 @@ UNCHECKED = {
     "ros2 bag": "ros2bag is not installed in the venv",
     "cd": "changes the shell's directory",
     "git": "clones the repository (network)",
-    "device_check.sh": "runs every model on every engine for minutes; test/test_device_check.py runs its --dry-run",
+    "device_check.sh": "runs every model on every engine for minutes; test/repo/test_device_check.py runs its "
+                       "--dry-run",
 }
 # Paths named in the prose that a change in progress is still adding: path -> why (empty when none).
 PENDING: dict[str, str] = {}
@@ -465,7 +466,7 @@ def check_ros2(cmd: Command, args: list[str]) -> None:
             assert args[3:4] and args[3] in LIFECYCLE_TRANSITIONS, \
                 f"{cmd}\n  transition {args[3:4]} is not one of {', '.join(LIFECYCLE_TRANSITIONS)}"
     else:
-        raise AssertionError(f"{cmd}\n  no checker for 'ros2 {args[:1]}': add one to test/test_docs.py")
+        raise AssertionError(f"{cmd}\n  no checker for 'ros2 {args[:1]}': add one to test/repo/test_docs.py")
 
 
 #: the transitions `ros2 lifecycle set` takes (lifecycle_msgs/msg/Transition labels)
@@ -580,7 +581,7 @@ def check_command(cmd: Command) -> None:
         assert i is not None, f"{cmd}\n  torchrun without -m"
         check_python(cmd, args[i:])
     else:
-        raise AssertionError(f"{cmd}\n  no checker for '{prog}': add one to test/test_docs.py, or list it in "
+        raise AssertionError(f"{cmd}\n  no checker for '{prog}': add one to test/repo/test_docs.py, or list it in "
                              "UNCHECKED with the reason")
 
 

@@ -30,7 +30,7 @@ from depth_refine_ros.ros.launch_support import (
 )
 from depth_refine_ros.ros.params import SrParams
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MULTI = ROOT / "launch" / "multi.launch.py"
 SR_PARAMS = {f.metadata["ros"] for f in fields(SrParams)}
 HAVE_LAUNCH = all(importlib.util.find_spec(m) is not None for m in ("launch", "launch_ros"))

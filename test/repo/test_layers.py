@@ -2,7 +2,8 @@
 
 Every ``import`` statement of the package is read with ``ast`` (function-level imports too, since
 the package defers heavy imports into functions), so the rules hold for what the code can import,
-not only for what a test happened to run.
+not only for what a test happened to run. The tests keep the same rooms: one folder of test/ per
+layer (plus training/, launch/ and repo/), none loose in test/.
 """
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ import pytest
 
 pytestmark = pytest.mark.unit
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PKG = ROOT / "depth_refine_ros"
 TRAINING = ROOT / "training" / "depth_refine_training"
+TESTS = ROOT / "test"
 
 # sub-package -> floor (data flows down, imports point down: a room imports only lower floors or itself).
 # data/ sits below models/: models/export.py writes, and models/foundation.py reads, model directories
@@ -175,6 +177,59 @@ def test_training_imports_only_core_models_and_data():
            if target_room(mod) is not None
            and target_room(mod) not in allowed | TRAINING_USES_RUNTIME.get(f.name, set())]
     assert not bad, "training reaches past core/models/data:\n" + "\n".join(bad)
+
+
+TEST_ROOMS = {*FLOORS, "training", "launch", "repo"}
+"""The folders of test/: one per layer of the package (tests of what that layer does, live nodes over DDS
+in ros/), training/ (the training package), launch/ (launch_testing files, run by ``launch_test``) and
+repo/ (repository-wide checks: docs, layers, package shape, Humble API, tools)."""
+TEST_HELPERS = {"conftest.py", "frames.py", "modelkit.py"}
+"""test/'s own modules, imported by tests of every folder (pyproject.toml: ``pythonpath = ["test"]``)."""
+
+
+def layout_problems(tests: pathlib.Path = TESTS) -> list[str]:
+    """What is out of place in a test folder laid out as test/ is (empty when nothing)."""
+    bad = [f"{p.relative_to(tests)}: a test directly in test/ (put it in one of {sorted(TEST_ROOMS)})"
+           for p in sorted(tests.glob("test_*.py"))]
+    bad += [f"{p.relative_to(tests)}: a module in test/ besides {sorted(TEST_HELPERS)}"
+            for p in sorted(tests.glob("*.py")) if p.name not in TEST_HELPERS and not p.name.startswith("test_")]
+    bad += [f"{p.name}/: no such test folder (one of {sorted(TEST_ROOMS)})" for p in sorted(tests.iterdir())
+            if p.is_dir() and p.name not in TEST_ROOMS and not p.name.startswith((".", "__"))]
+    files = sorted(p for p in tests.rglob("*.py") if "__pycache__" not in p.parts and p.parent != tests)
+    bad += [f"{p.relative_to(tests)}: deeper than test/<folder>/" for p in files if p.parent.parent != tests]
+    # pytest's default (prepend) import mode imports a test by its basename, and `from conftest import ...`
+    # must find test/conftest.py: so no second conftest.py, no __init__.py, no basename twice.
+    bad += [f"{p.relative_to(tests)}: only test/conftest.py (a second shadows it for `from conftest import`)"
+            for p in files if p.name == "conftest.py"]
+    bad += [f"{p.relative_to(tests)}: test folders are not packages" for p in files if p.name == "__init__.py"]
+    seen: dict[str, pathlib.Path] = {}
+    for p in files:
+        if p.name in seen:
+            bad.append(f"{p.relative_to(tests)}: same name as {seen[p.name].relative_to(tests)}")
+        seen.setdefault(p.name, p)
+    return bad
+
+
+def test_every_test_lives_in_a_test_folder():
+    bad = layout_problems()
+    assert not bad, "test files out of place:\n" + "\n".join(bad)
+
+
+def test_the_test_layout_check_sees_misplaced_tests(tmp_path):
+    for name in sorted(TEST_HELPERS):
+        (tmp_path / name).write_text("")
+    (tmp_path / "core").mkdir()
+    (tmp_path / "core" / "test_a.py").write_text("")
+    assert layout_problems(tmp_path) == []
+    for rel in ("test_loose.py", "stuff/test_b.py", "ros/test_a.py", "ros/conftest.py", "ros/deep/test_c.py",
+                "helper.py"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("")
+    found = "\n".join(layout_problems(tmp_path))
+    for what in ("test_loose.py: a test directly in test/", "stuff/: no such test folder",
+                 "ros/test_a.py: same name as core/test_a.py", "ros/conftest.py: only test/conftest.py",
+                 "ros/deep/test_c.py: deeper than", "helper.py: a module in test/"):
+        assert what in found, found
 
 
 def test_the_checker_sees_a_violation(tmp_path):

@@ -13,7 +13,7 @@ from depth_refine_ros.pipeline.sr import InputError, Pipeline
 from depth_refine_ros.ros.params import MonoParams, SrParams, render_yaml
 
 pytestmark = pytest.mark.unit
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def console_scripts(entries: bool = False):

@@ -12,7 +12,7 @@ import pytest
 from depth_refine_ros.core.metrics import lowres_residual
 from depth_refine_ros.core.upsample import upsample
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 MSG = ROOT / "msg" / "RefineStats.msg"
 
 

@@ -17,7 +17,7 @@ import pathlib
 import pytest
 
 pytestmark = pytest.mark.unit
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "depth_refine_ros" / "ros").glob("*.py")) + sorted((ROOT / "launch").glob("*.py"))
 
 #: rclpy modules that Humble lacks -> the release that added them (and Humble's alternative)

@@ -30,7 +30,7 @@ from depth_refine_ros.ros.launch_support import (
 )
 from depth_refine_ros.ros.params import MonoParams, SrParams
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 LAUNCH = {"sr_node": ROOT / "launch" / "sr.launch.py", "mono_node": ROOT / "launch" / "mono.launch.py"}
 RVIZ = {"sr_node": ROOT / "rviz" / "sr.rviz", "mono_node": ROOT / "rviz" / "mono.rviz"}
 HAVE_LAUNCH = all(importlib.util.find_spec(m) is not None for m in ("launch", "launch_ros"))
