@@ -3,8 +3,9 @@ preset through each backend (:mod:`depth_refine_ros.cli.bench_models`).
 
 Prints a table (and optionally writes JSON rows). Stages run exactly the code the node runs:
 decode (Image -> numpy), the pipeline with its stages (for a network: fill, upsample, normalise,
-pad, infer, crop, holes), encode (numpy -> 32FC1 Image), publish_depth (depth and camera_info through a
-real rclpy publisher), then cloud (xyzrgb buffer + PointCloud2) and publish_cloud, in the node's order.
+pad, infer, crop, holes), then the node's own output path (:class:`depth_refine_ros.ros.frame_out.FrameOutput`):
+encode (numpy -> 32FC1 Image), publish_depth (the depth through a real rclpy publisher; camera_info
+follows, untimed as in the node), then cloud (xyzrgb buffer + PointCloud2) and publish_cloud.
 ``depth_out_but_infer`` is what the depth topic waits for besides the network. The live part starts
 ``sr_node`` as its own process and streams real RealSense frames (640x480 RGB, depth downsampled x4
 to 160x120) at 15 Hz over DDS.
@@ -100,40 +101,40 @@ class _Publisher:
         rclpy.shutdown(context=self._ctx)
 
 
-def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_layout: str = "packed") -> list[dict]:
+def bench_stages(methods: list[str], iters: int, cloud_layout: str = "packed") -> list[dict]:
     """Per-stage latency of the node's path for one 640x480 frame from x4 depth (ms).
 
     Every stage runs the code the node runs, in its order: decode (Image -> numpy), the pipeline (its
-    own stages, and a network's: fill, upsample, normalise, pad, infer, crop, holes), encode (numpy ->
-    32FC1 Image), publish_depth (depth and camera_info through a real rclpy publisher to a matched
-    subscriber), then cloud (xyzrgb buffer + PointCloud2) and publish_cloud. ``depth_out`` is the
-    time to the depth's publish (what a depth consumer waits for: the node builds the cloud after
-    it); ``all_but_infer`` and ``depth_out_but_infer`` are the frame's total and ``depth_out`` minus
-    ``infer``.
+    own stages, and a network's: fill, upsample, normalise, pad, infer, crop, holes), then the node's
+    output path (:class:`~depth_refine_ros.ros.frame_out.FrameOutput`, its cloud forced as if
+    subscribed): encode (numpy -> 32FC1 Image), publish_depth (the depth through a real rclpy
+    publisher to a matched subscriber; camera_info follows, untimed), cloud (xyzrgb buffer +
+    PointCloud2) and publish_cloud. ``depth_out`` is the time to the depth's publish (what a depth
+    consumer waits for: the node builds the cloud after it); ``all_but_infer`` and
+    ``depth_out_but_infer`` are the frame's total and ``depth_out`` minus ``infer``.
 
     Args:
         methods: classical names, or ``model@backend`` (e.g. ``sr_lite@openvino``).
         iters: frames per classical bicubic / network; other classical methods run ``iters // 10``.
-        publish: include the publish stages (needs rclpy).
         cloud_layout: the xyzrgb cloud's point layout, ``pcl`` (32 bytes) or ``packed`` (16 bytes).
     """
     from std_msgs.msg import Header
 
     from depth_refine_ros.backends import BackendError
-    from depth_refine_ros.core.cloud import CloudBuilder, point_floats
     from depth_refine_ros.data.modeldir import ModelError
     from depth_refine_ros.pipeline.factory import build_sr_pipeline, spec_from_settings
     from depth_refine_ros.pipeline.settings import method_settings
     from depth_refine_ros.ros import conversions as conv
+    from depth_refine_ros.ros.frame_out import FrameOutput, Publishers
     from depth_refine_ros.ros.rig import image_msg
 
     frames, source = _frames(min(iters, 60))
     intr = Intrinsics(615.0 / SCALE, 615.0 / SCALE, 79.5, 59.5, OUT_HW[1] // SCALE, OUT_HW[0] // SCALE)
     msgs = [(image_msg(rgb, "rgb8", 1.0), image_msg(lr, "16UC1", 1.0)) for rgb, lr in frames]
     rows = []
-    clouds = CloudBuilder()
-    buf = conv.CloudBuffer()
-    pub = _Publisher() if publish else None
+    output = FrameOutput()
+    pub = _Publisher()
+    pubs = Publishers(pub.depth, pub.info, pub.cloud)
     try:
         for spec_text in methods:
             name, backend, precision = parse_method(spec_text)
@@ -160,30 +161,16 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_lay
                 t1 = time.perf_counter()
                 res = pipe.process(rgb, depth, intr)
                 t2 = time.perf_counter()
-                out = conv.depth_to_msg(res.depth, Header())
+                # the node's output path, the cloud forced (the node makes it only when subscribed)
+                out = output.publish(pubs, res.depth, res.intrinsics, Header(), rgb, layout=cloud_layout)
                 t3 = time.perf_counter()
-                if pub is not None:  # the node's order: depth and camera_info out, then the cloud
-                    pub.depth.publish(out)
-                    pub.info.publish(conv.intrinsics_to_camera_info(res.intrinsics, Header()))
-                t4 = time.perf_counter()
-                clouds.build(res.depth, res.intrinsics, rgb, layout=cloud_layout,
-                             out=buf.view(*res.depth.shape, point_floats("xyzrgb", cloud_layout)))
-                cloud = conv.cloud_to_msg(buf, Header(), "xyzrgb", cloud_layout)
-                t5 = time.perf_counter()
-                if pub is not None:
-                    pub.cloud.publish(cloud)
-                t6 = time.perf_counter()
-                stage = {"decode": t1 - t0, "encode": t3 - t2, "cloud": t5 - t4}
-                if pub is not None:
-                    stage["publish_depth"] = t4 - t3
-                    stage["publish_cloud"] = t6 - t5
-                stage = {k: v * 1e3 for k, v in stage.items()}
+                stage = {"decode": (t1 - t0) * 1e3, **out}
                 stage.update(res.timings_ms)
                 stage["pipeline"] = (t2 - t1) * 1e3
-                stage["total"] = (t6 - t0) * 1e3
+                stage["total"] = (t3 - t0) * 1e3
                 stage["all_but_infer"] = stage["total"] - stage.get("infer", 0.0)
                 # what the depth topic waits for: everything up to its publish (the cloud comes after)
-                stage["depth_out"] = (t4 - t0) * 1e3
+                stage["depth_out"] = (t2 - t0) * 1e3 + out["encode"] + out["publish_depth"]
                 stage["depth_out_but_infer"] = stage["depth_out"] - stage.get("infer", 0.0)
                 for k, v in stage.items():
                     t.setdefault(k, []).append(v)
@@ -195,8 +182,7 @@ def bench_stages(methods: list[str], iters: int, publish: bool = True, cloud_lay
                              "input_hw": [OUT_HW[0] // SCALE, OUT_HW[1] // SCALE], "output_hw": list(OUT_HW),
                              "n": n, "median_ms": med, "p95_ms": p95, "data": source})
     finally:
-        if pub is not None:
-            pub.close()
+        pub.close()
     return rows
 
 

@@ -25,12 +25,12 @@ except ImportError:  # Humble: the same class in rclpy.qos_event (docs/nodes.md#
     from rclpy.qos_event import SubscriptionEventCallbacks
 
 from depth_refine_ros.backends import BackendError
-from depth_refine_ros.core.cloud import CloudBuilder, point_floats
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros import stats as refine_stats
 from depth_refine_ros.ros import transports
 from depth_refine_ros.ros.dds import use_packaged_fastdds_profile
 from depth_refine_ros.ros.diagnostics import InputWatch, NodeStats
+from depth_refine_ros.ros.frame_out import FrameOutput, Publishers
 from depth_refine_ros.ros.qos import INCOMPATIBLE_HINT, make_qos
 
 
@@ -50,8 +50,7 @@ class RefineNode(Node):
     def __init__(self, name: str, **kwargs) -> None:
         super().__init__(name, **kwargs)
         self.stats = NodeStats()
-        self.clouds = CloudBuilder()
-        self.cloud_buf = conv.CloudBuffer()
+        self.output = FrameOutput()  # depth, camera_info and cloud out (shared with depth-refine bench)
         self._last_cloud_ns: int | None = None  # stamp of the last cloud published (output.cloud_rate_hz)
         self._last_log: dict[str, float] = {}
         self._warned_once: set[str] = set()
@@ -170,36 +169,26 @@ class RefineNode(Node):
                 low-res residual; None: no residual.
         """
         t2 = time.perf_counter()
-        out = conv.depth_to_msg(res.depth, header)
-        t3 = time.perf_counter()
-        self.pub_depth.publish(out)
-        t4 = time.perf_counter()
-        timings = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3,
-                   "encode": (t3 - t2) * 1e3, "publish_depth": (t4 - t3) * 1e3}
-        timings.update(res.timings_ms)  # the pipeline's stages (and a network's own)
-        if res.intrinsics is None:
-            self.stats.count("without_camera_info")
-            self._warn("no_info", "no usable camera_info: publishing depth only (no camera_info, no cloud)")
-        else:
-            self.pub_info.publish(conv.intrinsics_to_camera_info(res.intrinsics, header, info_msg))
+        p = self.p
+
+        def cloud_due() -> bool:
             # Lazy: a 640x480 xyzrgb cloud is ~10 MB; building and publishing it costs more than
             # the rest of the frame, so it is only made when someone subscribes (and, with
             # output.cloud_rate_hz, when it is due; output.cloud_stride thins it).
-            if (self.pub_points is not None and self.pub_points.get_subscription_count() > 0
-                    and self._cloud_due(header)):
-                t5 = time.perf_counter()
-                s = self.p.cloud_stride
-                h, w = -(-res.depth.shape[0] // s), -(-res.depth.shape[1] // s)
-                colour = rgb if self.p.cloud_type == "xyzrgb" else None
-                # without RGB (depth-only mode) the cloud is xyz: no colour to give it
-                kind, layout = "xyz" if colour is None else "xyzrgb", self.p.cloud_layout
-                self.clouds.build(res.depth, res.intrinsics, colour, stride=s, layout=layout,
-                                  out=self.cloud_buf.view(h, w, point_floats(kind, layout)))
-                cloud = conv.cloud_to_msg(self.cloud_buf, header, kind, layout)
-                t6 = time.perf_counter()
-                self.pub_points.publish(cloud)
-                timings["cloud"] = (t6 - t5) * 1e3
-                timings["publish_cloud"] = (time.perf_counter() - t6) * 1e3
+            return self.pub_points.get_subscription_count() > 0 and self._cloud_due(header)
+
+        out = self.output.publish(Publishers(self.pub_depth, self.pub_info, self.pub_points), res.depth,
+                                  res.intrinsics, header, rgb, info_msg, cloud_due=cloud_due,
+                                  stride=p.cloud_stride, cloud_type=p.cloud_type, layout=p.cloud_layout)
+        # RefineStats lists the stages in this order: decode, pipeline, encode, publish_depth, the
+        # pipeline's own, then cloud and publish_cloud when a cloud went out
+        timings = {"decode": (t1 - t0) * 1e3, "pipeline": (t2 - t1) * 1e3,
+                   "encode": out.pop("encode"), "publish_depth": out.pop("publish_depth")}
+        timings.update(res.timings_ms)  # the pipeline's stages (and a network's own)
+        timings.update(out)
+        if res.intrinsics is None:
+            self.stats.count("without_camera_info")
+            self._warn("no_info", "no usable camera_info: publishing depth only (no camera_info, no cloud)")
         timings["total"] = (time.perf_counter() - t0) * 1e3
         self.stats.record(timings)
         self.stats.count("published")
