@@ -416,7 +416,7 @@ def test_sr_node_refines_compressed_transports_like_raw_and_rejects_bad_payloads
 def test_make_bag_and_eval_bag_round_trip_with_compressed_topics(tmp_path):
     import json
 
-    from test_eval import HELD_OUT_DAY, cli
+    from clikit import HELD_OUT_DAY, cli
 
     from depth_refine_ros.data.bags import Topics, read_bag
 

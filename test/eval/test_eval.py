@@ -1,30 +1,19 @@
 """Evaluation: dataset readers, eval-dataset, make-bag (sqlite3 and MCAP), eval-bag offline and
 live, and bad bags ending with a clear message and a non-zero exit, never a traceback."""
 import json
-import os
 import pathlib
 import shutil
-import subprocess
-import sys
 
 import cv2
 import numpy as np
 import pytest
+from clikit import HELD_OUT_DAY, cli  # noqa: E402  (shared with other tests)
 from conftest import require_data
 
 from depth_refine_ros.data.bags import BagWriter, Topics, read_bag
 from depth_refine_ros.data.datasets import DatasetError, detect_layout, load_dataset
 from depth_refine_ros.ros import conversions as conv
 from depth_refine_ros.ros.params import SrParams
-
-HELD_OUT_DAY = "20200518"
-
-
-def cli(*args, timeout=300):
-    """``depth-refine <args>`` as a user runs it -> (exit code, stdout + stderr)."""
-    p = subprocess.run([sys.executable, "-m", "depth_refine_ros.cli", *map(str, args)], capture_output=True,
-                       text=True, timeout=timeout, env=dict(os.environ, PYTHONWARNINGS="ignore"))
-    return p.returncode, p.stdout + p.stderr
 
 
 @pytest.mark.parametrize("sub, layout, unit, lr_key", [

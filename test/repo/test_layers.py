@@ -183,7 +183,7 @@ TEST_ROOMS = {*FLOORS, "training", "launch", "repo"}
 """The folders of test/: one per layer of the package (tests of what that layer does, live nodes over DDS
 in ros/), training/ (the training package), launch/ (launch_testing files, run by ``launch_test``) and
 repo/ (repository-wide checks: docs, layers, package shape, Humble API, tools)."""
-TEST_HELPERS = {"conftest.py", "frames.py", "modelkit.py"}
+TEST_HELPERS = {"conftest.py", "frames.py", "modelkit.py", "foundationkit.py", "clikit.py"}
 """test/'s own modules, imported by tests of every folder (pyproject.toml: ``pythonpath = ["test"]``)."""
 
 
@@ -207,6 +207,15 @@ def layout_problems(tests: pathlib.Path = TESTS) -> list[str]:
         if p.name in seen:
             bad.append(f"{p.relative_to(tests)}: same name as {seen[p.name].relative_to(tests)}")
         seen.setdefault(p.name, p)
+    # a test module in another folder is importable only after pytest has collected that folder: a test run
+    # alone that imports it fails. Shared code goes into test/'s helper modules instead.
+    for p in files:
+        for node in ast.walk(ast.parse(p.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom)
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            bad += [f"{p.relative_to(tests)}:{node.lineno}: imports the test module {n} (move what it shares "
+                    f"into one of {sorted(TEST_HELPERS)})" for n in names if n.split(".")[0].startswith("test_")
+                    and not (p.parent / f"{n.split('.')[0]}.py").is_file()]
     return bad
 
 
@@ -225,10 +234,13 @@ def test_the_test_layout_check_sees_misplaced_tests(tmp_path):
                 "helper.py"):
         (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / rel).write_text("")
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "test_d.py").write_text("from test_a import x\n")
     found = "\n".join(layout_problems(tmp_path))
     for what in ("test_loose.py: a test directly in test/", "stuff/: no such test folder",
                  "ros/test_a.py: same name as core/test_a.py", "ros/conftest.py: only test/conftest.py",
-                 "ros/deep/test_c.py: deeper than", "helper.py: a module in test/"):
+                 "ros/deep/test_c.py: deeper than", "helper.py: a module in test/",
+                 "eval/test_d.py:1: imports the test module test_a"):
         assert what in found, found
 
 

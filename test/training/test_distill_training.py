@@ -126,7 +126,7 @@ def imported(tmp_path):
     """``depth-refine import`` of a tiny random-weight checkpoint (test_import_foundation.py's); returns
     ``make(prompt) -> model directory``."""
     pytest.importorskip("transformers")
-    from test_import_foundation import run_import, save_checkpoint
+    from foundationkit import run_import, save_checkpoint
 
     def make(prompt: bool):
         name = "pda" if prompt else "da"

@@ -42,7 +42,7 @@ def _run(cmd):
 def trained(tmp_path_factory):
     """Import a tiny Depth Anything, train an SR net two steps with it as the prior (the real CLI), export it."""
     pytest.importorskip("transformers")
-    from test_import_foundation import run_import, save_checkpoint
+    from foundationkit import run_import, save_checkpoint
 
     root = tmp_path_factory.mktemp("prior")
     (root / "src").mkdir()

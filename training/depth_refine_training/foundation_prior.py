@@ -75,15 +75,11 @@ class ImportedPrior(nn.Module):
 
     def __init__(self, source: str) -> None:
         super().__init__()
-        from depth_refine_ros.data.modeldir import ModelError
-        from depth_refine_ros.models.foundation import load_imported, make_traceable
-        from depth_refine_training.foundation_teacher import teacher_record
+        from depth_refine_ros.models.foundation import make_traceable
+        from depth_refine_training.foundation_teacher import load_graph, teacher_record
 
         path, card = read_prior_card(source)
-        try:
-            self.graph = load_imported(path)
-        except ModelError as e:
-            raise ValueError(f"prior_import {path}: {e}") from None
+        self.graph = load_graph(path, "prior_import")
         make_traceable(self.graph.model)  # the exported SR graph keeps dynamic height and width
         self.record = teacher_record(path, card)
 

@@ -89,6 +89,18 @@ def teacher_record(path: pathlib.Path, card) -> dict[str, Any]:
             "card_sha256": sha256_file(path / CARD), "imported_from": imported.get("from")}
 
 
+
+def load_graph(path, role: str):
+    """The imported model directory's network (``models.foundation.load_imported``), with a failure as a
+    ``ValueError`` that names its ``role`` (``teacher``, ``prior_import``) and the directory."""
+    from depth_refine_ros.data.modeldir import ModelError
+    from depth_refine_ros.models.foundation import load_imported
+
+    try:
+        return load_imported(path)
+    except ModelError as e:
+        raise ValueError(f"{role} {path}: {e}") from None
+
 class FoundationTeacher(nn.Module):
     """The frozen imported model: ``(depth, rgb)`` of a distill batch -> its output at the crop's size.
 
@@ -108,14 +120,9 @@ class FoundationTeacher(nn.Module):
     def __init__(self, source: str, long_side: int = 0) -> None:
         super().__init__()
         from depth_refine_ros.core.foundation import output_kind
-        from depth_refine_ros.data.modeldir import ModelError
-        from depth_refine_ros.models.foundation import load_imported
 
         path, card = read_teacher_card(source)
-        try:
-            self.graph = load_imported(path)
-        except ModelError as e:
-            raise ValueError(f"teacher {path}: {e}") from None
+        self.graph = load_graph(path, "teacher")
         self.record = teacher_record(path, card)
         self.output = output_kind(card)
         self.prompt = card.kind == "prompt_depth"
