@@ -126,7 +126,9 @@ def project_averaged(depth_hr: np.ndarray, depth_lr: np.ndarray, steps: int = PR
     x, hr_valid = fill_invalid(depth_hr)
     lr, valid = fill_invalid(depth_lr)
     mask = None if valid.all() else valid.astype(np.float32)
-    x = x.astype(np.float32, copy=True)
+    hr_whole = bool(hr_valid.all())
+    if hr_whole:  # fill_invalid handed back the caller's array: x is updated in place below
+        x = x.copy()
     with _one_blas_thread():
         for _ in range(steps):
             r = lr - a_x.right(a_y.left(x))
@@ -136,7 +138,7 @@ def project_averaged(depth_hr: np.ndarray, depth_lr: np.ndarray, steps: int = PR
             if gate is not None:
                 step *= gate
             x += step
-    if not hr_valid.all():
+    if not hr_whole:
         x[~hr_valid] = np.nan
     return x
 

@@ -302,7 +302,8 @@ class GuidedSRNet(nn.Module):
 
     def _depth_and_gate(self, depth: torch.Tensor, sd: torch.Tensor, gate_logit: torch.Tensor,
                         q: torch.Tensor) -> torch.Tensor:
-        """The consistency head's output ``(B, 2, H, W)`` from its last conv's ``q`` ``(B, 2 s^2, H/s, W/s)``.
+        """The consistency head's output ``(B, 2, H, W)`` from its last conv's ``q`` ``(B, 2 s^2, H/s, W/s)``,
+        ``s`` the head's stride (1: ``q`` is already full size).
 
         The same function as pixel-shuffling ``q`` first and then splitting the channels (pixel shuffle
         only moves values), but the split and the sigmoid run on the 16-channel quarter-size tensor:
@@ -346,15 +347,10 @@ class GuidedSRNet(nn.Module):
         if self.cfg.work_stride == 1:
             return depth + self.head(x) * sd
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
-        if self.cfg.consistency and self.cfg.head_stride > 1:
-            return self._depth_and_gate(depth, sd, gate_logit, self.head[:-1](self.head_up(x) + guide_full))
+        if self.cfg.consistency:  # the head's last conv, before its pixel shuffle (none at head_stride 1)
+            head = self.head[:-1] if self.cfg.head_stride > 1 else self.head
+            return self._depth_and_gate(depth, sd, gate_logit, head(self.head_up(x) + guide_full))
         h = self.head(self.head_up(x) + guide_full)
-        if self.cfg.consistency:
-            # the gate = sigmoid(image-wide logit + 4 x the head's per-pixel one), 0.5 at start: half-open, so
-            # training pushes it both ways at once (shut on noisy input, open on clean). Started shut (0.05,
-            # no image-wide part) it only ever shut further (docs/log/2026-12.md). x4: Adam's small steps on
-            # the head's last conv move it within a few hundred steps
-            return torch.cat([depth + h[:, 0:1] * sd, torch.sigmoid(gate_logit + 4.0 * h[:, 1:2])], 1)
         if self.solver is None:
             return depth + h * sd
         # solve in standardised units; depth + (x - dn) * sd is exactly the plain net while the gate is 0
