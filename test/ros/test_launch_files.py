@@ -201,19 +201,17 @@ def launch_log_dir(tmp_path_factory):
     return pathlib.Path(launch_config.log_dir)
 
 
-def evaluate(node: str, **args):
-    """Run a launch file's argument declarations and OpaqueFunction; returns (context, actions)."""
+def evaluate_file(path: pathlib.Path, configurations: dict):
+    """Run a launch file's argument declarations and OpaqueFunction with these launch configurations set;
+    returns (context, actions)."""
     from launch.actions import DeclareLaunchArgument, OpaqueFunction
     from launch.launch_description_sources import get_launch_description_from_python_launch_file
 
     from launch import LaunchContext
 
-    ld = get_launch_description_from_python_launch_file(str(LAUNCH[node]))
+    ld = get_launch_description_from_python_launch_file(str(path))
     ctx = LaunchContext()
-    short = node.replace("_node", "")
-    ctx.launch_configurations.update({
-        "params_file": str(ROOT / "config" / f"{short}.yaml"), "rviz_config": str(RVIZ[node]),
-        "fastdds_profile": "unused.xml", **args})
+    ctx.launch_configurations.update(configurations)
     actions = []
     for entity in ld.entities:
         if isinstance(entity, DeclareLaunchArgument):
@@ -223,6 +221,13 @@ def evaluate(node: str, **args):
     for a in actions:
         a._perform_substitutions(ctx)
     return ctx, actions
+
+
+def evaluate(node: str, **args):
+    """Run a node's launch file's argument declarations and OpaqueFunction; returns (context, actions)."""
+    short = node.replace("_node", "")
+    return evaluate_file(LAUNCH[node], {"params_file": str(ROOT / "config" / f"{short}.yaml"),
+                                        "rviz_config": str(RVIZ[node]), "fastdds_profile": "unused.xml", **args})
 
 
 def parameter_files(node_action) -> list[dict]:

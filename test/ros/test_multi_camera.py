@@ -140,26 +140,12 @@ def test_bad_cameras_files_are_refused_with_the_reason(tmp_path, text, error):
 
 # ---------------------------------------------------------------- multi.launch.py evaluated (launch needed)
 def evaluate_multi(tmp_path, **args):
-    from launch.actions import DeclareLaunchArgument, OpaqueFunction
-    from launch.launch_description_sources import get_launch_description_from_python_launch_file
     from launch.logging import launch_config
-
-    from launch import LaunchContext
+    from test_launch_files import evaluate_file
 
     launch_config.log_dir = str(tmp_path)
-    ld = get_launch_description_from_python_launch_file(str(MULTI))
-    ctx = LaunchContext()
-    ctx.launch_configurations.update({"params_file": str(ROOT / "config" / "sr.yaml"),
-                                      "rviz_config": str(ROOT / "rviz" / "sr.rviz"), **args})
-    actions = []
-    for entity in ld.entities:
-        if isinstance(entity, DeclareLaunchArgument):
-            entity.execute(ctx)
-        elif isinstance(entity, OpaqueFunction):
-            actions += entity.execute(ctx)
-    for a in actions:
-        a._perform_substitutions(ctx)
-    return ctx, actions
+    return evaluate_file(MULTI, {"params_file": str(ROOT / "config" / "sr.yaml"),
+                                 "rviz_config": str(ROOT / "rviz" / "sr.rviz"), **args})
 
 
 @pytest.mark.ros
