@@ -34,7 +34,8 @@ class ModelKind:
     outputs: tuple[str, ...]
 
 
-_DEPTH_ONLY = {k: replace(v, guidance="none") for k, v in SR_PRESETS.items()}
+# the image-detail term needs RGB: a depth-only preset drops it
+_DEPTH_ONLY = {k: replace(v, guidance="none", guide_detail=False) for k, v in SR_PRESETS.items()}
 
 REGISTRY: dict[str, ModelKind] = {
     "sr": ModelKind(GuidedSRConfig, GuidedSRNet, SR_PRESETS, ("depth", "rgb"), ("depth_out",)),

@@ -90,6 +90,11 @@ class GuidedSRConfig:
             projects the estimate back onto the low-res samples by that much per pixel
             (:func:`depth_refine_ros.core.projection.project_averaged`): fully where the input is clean block
             averages, not at all where it is noisy or aliased (needs ``work_stride > 1``, no solver).
+        guide_detail: the head's sub-pixels also get the image's own detail inside each head cell, times a
+            gain the head predicts per cell (a local linear model, as in the guided filter). A fixed-start
+            ``head_stride x head_stride`` stride conv reads each cell's RGB as grey level minus the cell's
+            mean; the head's last conv gains one channel, the gain, which starts at zero (needs
+            ``head_stride > 1``, RGB guidance and no solver).
     """
 
     width: int = 16
@@ -107,6 +112,7 @@ class GuidedSRConfig:
     prior_import: str = ""
     solver_iters: int = 0
     consistency: bool = False
+    guide_detail: bool = False
 
     def __post_init__(self) -> None:
         if self.fusion not in ("adain", "concat"):
@@ -119,6 +125,9 @@ class GuidedSRConfig:
             raise ValueError(f"solver_iters {self.solver_iters} needs work_stride > 1 and must be >= 0")
         if self.consistency and (self.work_stride == 1 or self.solver_iters):
             raise ValueError("consistency needs work_stride > 1 and no solver")
+        if self.guide_detail and (self.head_stride == 1 or self.work_stride == 1 or self.solver_iters
+                                  or self.guidance == "none"):
+            raise ValueError("guide_detail needs head_stride > 1, RGB guidance and no solver")
         if self.prior_import and self.guidance != "rgb+prior":
             raise ValueError(f"prior_import needs guidance 'rgb+prior', not {self.guidance!r}")
         if self.prior_import and self.prior is not None:
@@ -144,6 +153,8 @@ SR_PRESETS: dict[str, GuidedSRConfig] = {
     # `faster` plus a learned gate of the projection onto the low-res samples (core/projection.py), run by the
     # backend after the graph: the graph's second output channel
     "faster_consistent": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat", consistency=True),
+    # `faster` plus the image's own detail inside each 4x4 cell, times a gain the head predicts per cell
+    "faster_detail": GuidedSRConfig(head_stride=4, head_width=16, fusion="concat", guide_detail=True),
     "base": GuidedSRConfig(width=24, enc_blocks=(1, 1, 2, 2), middle_blocks=2, dec_blocks=(1, 1, 1, 1),
                            work_stride=2, head_width=12),
     # about 29 M parameters, the paper's size, at the output resolution
@@ -196,6 +207,19 @@ class _Encoder(nn.Module):
             self.blocks.append(naf_stack(c, n))
             self.downs.append(nn.Conv2d(c, 2 * c, 2, stride=2))
             c *= 2
+
+
+def _cell_detail_conv(s: int) -> nn.Conv2d:
+    """An ``s x s`` stride-``s`` conv, RGB ``(B, 3, H, W)`` -> ``(B, s^2, H/s, W/s)``: each output channel
+    ``i * s + j`` starts as the grey level (mean of R, G and B) of the cell's pixel ``(i, j)`` minus the
+    cell's mean grey level. The weights train, so the net may learn another detail basis."""
+    conv = nn.Conv2d(3, s * s, s, stride=s, bias=False)
+    with torch.no_grad():
+        w = torch.full((s * s, 3, s, s), -1.0 / (3 * s * s))
+        for k in range(s * s):
+            w[k, :, k // s, k % s] += 1.0 / 3
+        conv.weight.copy_(w)
+    return conv
 
 
 class ImportedPriorError(ValueError):
@@ -263,10 +287,12 @@ class GuidedSRNet(nn.Module):
             # the residual's sub-pixels first: a net grown from a plain one keeps its function
             # (training's load_init copies the old channels into the leading slice)
             n_out = 4 if cfg.solver_iters else 2 if cfg.consistency else 1
-            layers.append(nn.Conv2d(hw, hs * hs * n_out, 3, padding=1))
+            # guide_detail: one more channel after the sub-pixels, the per-cell gain (never pixel-shuffled)
+            layers.append(nn.Conv2d(hw, hs * hs * n_out + int(cfg.guide_detail), 3, padding=1))
             if hs > 1:
                 layers.append(nn.PixelShuffle(hs))
             self.head = nn.Sequential(*layers)
+        self.detail = _cell_detail_conv(cfg.head_stride) if cfg.guide_detail else None
         # The net predicts a residual on the upsampled depth: a zero last layer makes the untrained
         # net exactly the classical upsampler, so training starts from bicubic, never below it.
         self.solver = UnrolledWLS(cfg.solver_iters) if cfg.solver_iters else None
@@ -318,6 +344,23 @@ class GuidedSRNet(nn.Module):
         gate = F.pixel_shuffle(torch.sigmoid(gate_logit + 4.0 * q[:, n:]), s)
         return torch.cat([depth + res * sd, gate], 1)
 
+    def _add_detail(self, q: torch.Tensor, rgb: torch.Tensor) -> torch.Tensor:
+        """The residual's sub-pixels plus the gain times the image's detail in each cell.
+
+        Args:
+            q: the head's last conv, ``(B, s^2 n + 1, H/s, W/s)``: ``n`` groups of ``s^2`` sub-pixels (the
+                residual first), then the gain ``a``.
+            rgb: ``(B, 3, H, W)`` in [0, 1].
+
+        Returns:
+            ``q`` without the gain channel, the residual's sub-pixels plus ``a * detail``,
+            ``(B, s^2 n, H/s, W/s)``. Before the pixel shuffle, so the product runs on ``s^2``-channel
+            quarter-size tensors, not on 1-channel full-size maps.
+        """
+        n = self.cfg.head_stride ** 2
+        res = q[:, :n] + q[:, -1:] * self.detail(rgb)
+        return torch.cat([res, q[:, n:-1]], 1) if q.shape[1] > n + 1 else res
+
     def forward(self, depth: torch.Tensor, rgb: torch.Tensor | None = None) -> torch.Tensor:
         # Standardise the depth per image and predict the residual in those units. Why: the
         # corrections are ~0.5 % of the depth; on raw (max-normalised) depth a net barely moves
@@ -347,9 +390,15 @@ class GuidedSRNet(nn.Module):
         if self.cfg.work_stride == 1:
             return depth + self.head(x) * sd
         guide_full = self.head_guide(torch.cat([rgb, dn], 1) if self.guided else dn)
-        if self.cfg.consistency:  # the head's last conv, before its pixel shuffle (none at head_stride 1)
+        if self.cfg.consistency or self.detail is not None:
+            # the head's last conv, before its pixel shuffle (none at head_stride 1)
             head = self.head[:-1] if self.cfg.head_stride > 1 else self.head
-            return self._depth_and_gate(depth, sd, gate_logit, head(self.head_up(x) + guide_full))
+            q = head(self.head_up(x) + guide_full)
+            if self.detail is not None:
+                q = self._add_detail(q, rgb)
+            if not self.cfg.consistency:
+                return depth + F.pixel_shuffle(q, self.cfg.head_stride) * sd
+            return self._depth_and_gate(depth, sd, gate_logit, q)
         h = self.head(self.head_up(x) + guide_full)
         if self.solver is None:
             return depth + h * sd
