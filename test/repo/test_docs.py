@@ -117,22 +117,30 @@ def commands(doc: pathlib.Path) -> list[Command]:
     return out
 
 
+def _settings(argv: list[str]) -> dict[str, str]:
+    """The ``key=value`` settings of a ``depth-refine-train`` command (bare or after ``--set``)."""
+    return dict(a.partition("=")[::2] for a in argv[2:] if "=" in a and not a.startswith("-"))
+
+
 def _makes(argv: list[str]) -> set[str]:
     """Model names a command creates: ``depth-refine model-init K P DIR``, ``depth-refine-train export C DIR``,
-    ``depth-refine-train adapt ... --out DIR``, ``depth-refine import SRC --out DIR``,
-    ``depth-refine-train distill ... --out RUN`` (``RUN/model``, or its ``--export DIR``)."""
+    ``depth-refine-train adapt ... out=DIR``, ``depth-refine import SRC --out DIR``,
+    ``depth-refine-train distill ... out=RUN`` (``RUN/model``, or its ``export=DIR``)."""
     prog = pathlib.Path(argv[0]).name
     pos = [a for a in argv[1:] if not a.startswith("-")]
     if prog == "depth-refine-train" and pos[:1] == ["distill"]:
-        opts = dict(zip(argv, argv[1:], strict=False))  # each token -> the next
-        if "--export" in opts:
-            return {opts["--export"], pathlib.Path(opts["--export"]).name}
-        return {f"{opts['--out']}/model"} if "--out" in opts else set()
+        opts = _settings(argv)
+        if opts.get("export"):
+            return {opts["export"], pathlib.Path(opts["export"]).name}
+        return {f"{opts['out']}/model"} if opts.get("out") else set()
     if prog == "depth-refine" and pos[:1] == ["model-init"] and len(pos) >= 4:
         return {pathlib.Path(pos[3]).name}
     if prog == "depth-refine-train" and pos[:1] == ["export"] and len(pos) >= 3:
         return {pos[2], pathlib.Path(pos[2]).name}  # named by path or by name
-    if (prog == "depth-refine-train" and pos[:1] == ["adapt"]) or (prog == "depth-refine" and pos[:1] == ["import"]):
+    if prog == "depth-refine-train" and pos[:1] == ["adapt"]:
+        out = _settings(argv).get("out")
+        return {out, pathlib.Path(out).name} if out else set()  # named by path or by name
+    if prog == "depth-refine" and pos[:1] == ["import"]:
         outs = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--out"]
         return {n for v in outs for n in (v, pathlib.Path(v).name)}  # named by path or by name
     return set()
@@ -200,13 +208,20 @@ class _Parsed(Exception):
 
 def run_parser(main, argv: list[str], cmd: Command) -> argparse.Namespace | None:
     """Run ``main(argv)`` only as far as its argparse call; return the namespace (None for --help)."""
+    parsed = run_parser_of(main, argv, cmd)
+    return parsed and parsed[0]
+
+
+def run_parser_of(main, argv: list[str], cmd: Command) -> tuple[argparse.Namespace, argparse.ArgumentParser] | None:
+    """Run ``main(argv)`` only as far as its argparse call; return the namespace and the parser that made it
+    (None for --help)."""
     orig_parse, orig_inter = argparse.ArgumentParser.parse_args, argparse.ArgumentParser.parse_intermixed_args
 
     def parse(self, args=None, namespace=None):
-        raise _Parsed(orig_parse(self, args, namespace))
+        raise _Parsed(orig_parse(self, args, namespace), self)
 
     def inter(self, args=None, namespace=None):
-        raise _Parsed(orig_inter(self, args, namespace))
+        raise _Parsed(orig_inter(self, args, namespace), self)
 
     err = io.StringIO()
     with mock.patch.object(argparse.ArgumentParser, "parse_args", parse), \
@@ -215,7 +230,7 @@ def run_parser(main, argv: list[str], cmd: Command) -> argparse.Namespace | None
         try:
             main(list(argv))
         except _Parsed as p:
-            return p.args[0]
+            return p.args[0], p.args[1]
         except SystemExit as e:
             if e.code in (0, None):
                 return None
@@ -282,23 +297,27 @@ def check_train(cmd: Command, args: list[str]) -> None:
     pytest.importorskip("torch", reason="depth-refine-train needs torch, which this environment lacks")
     pytest.importorskip("depth_refine_training", reason="the training package is not installed here")
     from depth_refine_training import cli as train_cli
-    from depth_refine_training.config import load_config
+    from depth_refine_training.config import ConfigParser, TrainConfig
 
-    ns = run_parser(train_cli.main, args, cmd)
-    if ns is None:
+    parsed = run_parser_of(train_cli.main, args, cmd)
+    if parsed is None:
         return
-    if args[:1] == ["adapt"]:
-        check_model(ns.model, cmd, "--model", classical_ok=False)
+    ns, parser = parsed
+    if not isinstance(parser, ConfigParser):  # export: its own positional arguments, parsed above
         return
-    if args[:1] == ["distill"] and ns.teacher not in ("auto", "dsr", "de", "none"):  # an imported model
-        check_model(ns.teacher, cmd, "--teacher", classical_ok=False)
-    if args[:1] and args[0] in train_cli.COMMANDS:  # parsed by the command's own parser above
-        return
-    config = str(ROOT / ns.config) if ns.config else None
-    try:
-        cfg = load_config(config, ns.overrides, ns.task)
+    if ns.config:
+        ns.config = str(ROOT / ns.config)
+    try:  # the YAML, the key=value settings and --set, as the command reads them
+        cfg = parser.build(ns)
     except (ValueError, OSError) as e:
         raise AssertionError(f"{cmd}\n  {e}") from None
+    if args[:1] == ["adapt"]:
+        check_model(cfg.model, cmd, "model", classical_ok=False)
+        return
+    if args[:1] == ["distill"] and cfg.teacher not in ("auto", "dsr", "de", "none"):  # an imported model
+        check_model(cfg.teacher, cmd, "teacher", classical_ok=False)
+    if not isinstance(cfg, TrainConfig):
+        return
     prior = (cfg.model_overrides or {}).get("prior_import")
     if prior:  # an imported foundation model as the SR net's prior: made earlier on the page
         check_model(str(prior), cmd, "model_overrides prior_import", classical_ok=False)
@@ -612,6 +631,9 @@ def test_the_checkers_reject_wrong_commands():
         ".venv/bin/depth-refine eval-dataset --root ../shared/data/rgbdd --no-such-option",
         ".venv/bin/depth-refine eval-bag out/bag --method no_such_model",
         ".venv/bin/depth-refine-train sr --config training/configs/tiny_cpu.yaml no_such_key=1",
+        ".venv/bin/depth-refine-train selfsup no_such_key=1",
+        ".venv/bin/depth-refine-train distill --teacher none",
+        ".venv/bin/depth-refine-train adapt bag=out/bag model=no_such_model",
         ".venv/bin/sr_node --ros-args -p no.such.param:=1",
         ".venv/bin/sr_node --ros-args -p backend:=no_such_backend",
         ".venv/bin/sr_node --ros-args -r no/such/topic:=/x",

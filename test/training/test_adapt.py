@@ -17,7 +17,7 @@ from depth_refine_training import cli
 
 from depth_refine_ros.data.modeldir import load_model_dir
 
-FAST = ["--steps", "8", "--batch", "2", "--patch", "128", "--lr", "1e-3", "--sensor", "point:0"]
+FAST = ["steps=8", "batch=2", "patch=128", "lr=1e-3", "sensor=point:0"]
 
 
 @pytest.mark.unit
@@ -116,7 +116,7 @@ def test_adapt_writes_a_model_whose_card_records_it_and_never_reads_ground_truth
     good, _ = bags
     assert "depth_gt/image" in real_read(good).counts  # the bag has ground truth ...
     out = tmp_path / "adapted"
-    rc = cli.main(["adapt", "--bag", str(good), "--model", "sr_lite", "--out", str(out), *FAST])
+    rc = cli.main(["adapt", f"bag={good}", "model=sr_lite", f"out={out}", *FAST])
     cap = capsys.readouterr()
     assert rc == 0, cap.err[-2000:]
     assert seen and all(gt is None for _, gts in seen for gt in gts)  # ... and adapt never read it
@@ -163,7 +163,7 @@ def test_make_bag_without_ground_truth(tmp_path):
 @pytest.mark.slow
 def test_adapt_refuses_a_bag_without_the_needed_topics(bags, tmp_path, capsys):
     _, no_depth = bags
-    rc = cli.main(["adapt", "--bag", str(no_depth), "--model", "sr_lite", "--out", str(tmp_path / "m"), *FAST])
+    rc = cli.main(["adapt", f"bag={no_depth}", "model=sr_lite", f"out={tmp_path / 'm'}", *FAST])
     err = capsys.readouterr().err
     assert rc == 2
     assert "no 'depth_lr/image' topic" in err and "rgb/image" in err and "ground truth is not used" in err
@@ -172,6 +172,6 @@ def test_adapt_refuses_a_bag_without_the_needed_topics(bags, tmp_path, capsys):
 
 @pytest.mark.unit
 def test_adapt_refuses_a_model_that_is_not_sr(tmp_path, capsys):
-    rc = cli.main(["adapt", "--bag", str(tmp_path), "--model", "mono_small", "--out", str(tmp_path / "m")])
+    rc = cli.main(["adapt", f"bag={tmp_path}", "model=mono_small", f"out={tmp_path / 'm'}"])
     assert rc == 2 and "fine-tunes SR models" in capsys.readouterr().err
     assert not pathlib.Path(tmp_path / "m").exists()

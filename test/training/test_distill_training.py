@@ -30,10 +30,10 @@ def test_teacher_is_the_lower_validation_error_unless_forced(errors, forced, exp
 def _tiny_distill(out, *args: str) -> None:
     """A few steps of ``depth-refine-train distill`` on three frames (two epochs of two steps), in a
     subprocess with one thread; ``args`` add to or override the common ones."""
-    cmd = [sys.executable, "-m", "depth_refine_training.distill", "--data", str(require_data("rgbdd")),
-           "--out", str(out), "--train-limit", "3", "--role-limit", "1", "--val-limit", "1",
-           "--val-scales", "8", "--role-scales", "8", "--patch", "64", "--batch", "2", "--p1-dsr", "2",
-           "--epochs", "2", "--epoch-steps", "2", "--sp-warmup", "1", "--teacher", "auto", *args]
+    cmd = [sys.executable, "-m", "depth_refine_training.distill", f"data={require_data('rgbdd')}",
+           f"out={out}", "train_limit=3", "role_limit=1", "val_limit=1",
+           "val_scales=[8]", "role_scales=[8]", "patch=64", "batch=2", "p1_dsr=2",
+           "epochs=2", "epoch_steps=2", "sp_warmup=1", "teacher=auto", *args]
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "training"))
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -41,7 +41,7 @@ def _tiny_distill(out, *args: str) -> None:
 
 def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_model(tmp_path):
     out = tmp_path / "run"
-    _tiny_distill(out, "--preset-de", "tiny", "--p1-de", "2")
+    _tiny_distill(out, "preset_de=tiny", "p1_de=2")
     roles = json.loads((out / "roles.json").read_text())
     assert [e["epoch"] for e in roles] == [0, 1]
     for e in roles:  # the lower role-validation RMSE teaches
@@ -63,12 +63,11 @@ def test_distill_runs_both_phases_switches_by_error_and_exports_a_depth_only_mod
 
 
 def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
-    """``--de-kind sr``: the shipped guided sr_faster as DENet; its role-validation error is the
+    """``de_kind=sr``: the shipped guided sr_faster as DENet; its role-validation error is the
     guided net's metric RMSE (far below the depth-only student's), so ``auto`` makes it the teacher of
     every epoch and only DSRNet trains; the card records DENet's kind."""
     out = tmp_path / "run"
-    _tiny_distill(out, "--de-kind", "sr", "--init-de", "sr_faster", "--init", "depth_sr_lite", "--p1-de", "0",
-                  "--rho2", "0.5")
+    _tiny_distill(out, "de_kind=sr", "init_de=sr_faster", "init_dsr=depth_sr_lite", "p1_de=0", "rho2=0.5")
     roles = json.loads((out / "roles.json").read_text())
     assert [e["teacher"] for e in roles] == ["de", "de"], roles
     assert all(e["de_rmse_cm"] < e["dsr_rmse_cm"] for e in roles), roles
@@ -78,10 +77,10 @@ def test_guided_sr_denet_teaches_a_depth_only_student(tmp_path):
 
 
 def test_baseline_trains_the_depth_only_net_alone_and_exports_it(tmp_path):
-    """``--teacher none`` (the equal-steps baseline of every distillation A/B): DSRNet alone for
+    """``teacher=none`` (the equal-steps baseline of every distillation A/B): DSRNet alone for
     ``p1_dsr + epochs * epoch_steps`` steps, no DENet or SPNet, and an exported model whose card says so."""
     out = tmp_path / "run"
-    _tiny_distill(out, "--teacher", "none", "--init", "depth_sr_lite")
+    _tiny_distill(out, "teacher=none", "init_dsr=depth_sr_lite")
     tr = load_model_dir(out / "model").card.training
     assert "distillation" not in tr and "baseline" in tr["stages"][-1]["method"]
     assert tr["stages"][-1]["steps"] == 2 + 2 * 2
@@ -117,7 +116,7 @@ def test_a_teacher_that_is_no_imported_model_is_refused(teacher, message, capsys
     sys.path.insert(0, str(ROOT / "training"))
     from depth_refine_training.distill import main
 
-    assert main(["--teacher", teacher, "--out", "/nonexistent/never_written"]) == 2
+    assert main([f"teacher={teacher}", "out=/nonexistent/never_written"]) == 2
     assert message in capsys.readouterr().err
 
 
@@ -147,7 +146,7 @@ def _epoch_rows(out) -> list[dict]:
 
 @pytest.mark.parametrize("prompt", [True, False], ids=["prompt_depth_anything", "depth_anything"])
 def test_an_imported_foundation_model_teaches_the_depth_only_net(tmp_path, imported, prompt):
-    """``--teacher MODEL_DIR`` (issue 26, item 4): the frozen imported model teaches DSRNet in every epoch, no
+    """``teacher=MODEL_DIR`` (issue 26, item 4): the frozen imported model teaches DSRNet in every epoch, no
     DENet trains and no roles are decided; the distillation term is in the log, finite; a stop and a rerun
     resume it; the checkpoint and the exported card name the teacher (name, kind, licence, weights' hash)."""
     import torch
@@ -156,9 +155,9 @@ def test_an_imported_foundation_model_teaches_the_depth_only_net(tmp_path, impor
 
     teacher = imported(prompt)
     out = tmp_path / "run"
-    args = ["--teacher", str(teacher), "--epochs", "1", "--teacher-long-side", "126" if prompt else "0"]
+    args = [f"teacher={teacher}", "epochs=1", f"teacher_long_side={126 if prompt else 0}"]
     if prompt:  # three steps (phase 1, SPNet's warm-up), then a rerun resumes into the epoch
-        _tiny_distill(out, *args, "--stop-step", "3")
+        _tiny_distill(out, *args, "stop_step=3")
         assert not (out / "model").exists() and torch.load(out / "last.pt", weights_only=False)["state"]["dsr"] == 2
     _tiny_distill(out, *args)
     rows = _epoch_rows(out)

@@ -99,9 +99,9 @@ def test_a_few_steps_export_and_run(tmp_path, capsys):
     init = tmp_path / "mono_tiny"
     write_random_model_dir("mono", preset_config("mono", "tiny"), init, preset="tiny")
     out = tmp_path / "run"
-    rc = ss.main(["--data", str(seven), str(rs), "--init", str(init), "--limit", "4", "--stride", "10",
-                   "--gap", "1", "--holdout", "0.25", "--steps", "4", "--batch", "2", "--crop", "64", "96",
-                   "--auto-blur", "--ambiguity-mask", "--out", str(out), "--threads", "1"])
+    rc = ss.main([f"data=[{seven}, {rs}]", f"init={init}", "limit=4", "stride=10",
+                  "gap=1", "holdout=0.25", "steps=4", "batch=2", "crop=[64, 96]",
+                  "auto_blur=true", "ambiguity_mask=true", f"out={out}", "threads=1"])
     assert rc == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["step"] == 4 and (out / "last.pt").is_file() and (out / "log.csv").is_file()

@@ -1,7 +1,6 @@
 """The shared training loop (training/depth_refine_training/loop.py) on a toy task: a resume after a
 stop equals the unbroken run, a STOP file ends a run saved, best.pt follows the key metric, a run
-without a directory keeps nothing; and the one config dialect (YAML, flags, ``--set``)."""
-import argparse
+without a directory keeps nothing; and the one config dialect (YAML, ``key=value``, ``--set``)."""
 import dataclasses
 import os
 
@@ -95,29 +94,22 @@ class _Cfg:
     names: list[str] = dataclasses.field(default_factory=list)
 
 
-def test_one_dialect_yaml_flags_and_set(tmp_path):
-    def parser():
-        ap = argparse.ArgumentParser()
-        ap.add_argument("--steps", type=int, default=10)
-        ap.add_argument("--lr", type=float, default=0.1)
-        config.add_config_options(ap)
-        return ap
+def test_one_dialect_yaml_key_value_and_set(tmp_path):
+    def parse(argv):
+        return config.parse_config_command("t", "a toy command", _Cfg, argv)
 
     (tmp_path / "c.yaml").write_text("steps: 20\nlr: 0.5\ncrop: [2, 3]\n")
-    a, finish = config.parse_command(parser(), ["--config", str(tmp_path / "c.yaml"), "--lr", "0.2",
-                                          "--set", "names=[x, y]"], _Cfg)
-    cfg = finish(_Cfg(steps=a.steps, lr=a.lr))
-    # the YAML sets the flags' defaults, a flag overrides it, a field without a flag comes from the
-    # YAML, --set overrides everything
+    cfg = parse(["--config", str(tmp_path / "c.yaml"), "lr=0.2", "--set", "names=[x, y]"])
+    # the YAML first, a bare key=value overrides it, a field only in the YAML comes from it,
+    # --set overrides everything
     assert (cfg.steps, cfg.lr, cfg.crop, cfg.names) == (20, 0.2, (2, 3), ["x", "y"])
-    a, finish = config.parse_command(parser(), ["--set", "lr=0.3", "--set", "crop=[5, 6]"], _Cfg)
-    assert dataclasses.astuple(finish(_Cfg(steps=a.steps, lr=a.lr))) == (10, 0.3, (5, 6), [])
+    assert dataclasses.astuple(parse(["--set", "lr=0.3", "--set", "crop=[5, 6]"])) == (10, 0.3, (5, 6), [])
+    assert parse(["--set", "lr=0.4", "lr=0.3"]).lr == 0.4  # --set after the bare ones, wherever it stands
     with pytest.raises(ValueError, match="unknown override 'nope'"):
-        a, finish = config.parse_command(parser(), ["--set", "nope=1"], _Cfg)
-        finish(_Cfg())
+        parse(["--set", "nope=1"])
     (tmp_path / "bad.yaml").write_text("nope: 1\n")
     with pytest.raises(ValueError, match="unknown config keys"):
-        config.parse_command(parser(), ["--config", str(tmp_path / "bad.yaml")], _Cfg)
+        parse(["--config", str(tmp_path / "bad.yaml")])
 
 
 def test_supervised_tasks_take_set_like_a_bare_override(capsys):

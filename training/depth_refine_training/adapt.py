@@ -66,6 +66,7 @@ import torch
 import torch.nn.functional as F
 
 from depth_refine_training import loop
+from depth_refine_training.config import setting
 
 SENSOR_MODELS = ("area", "bicubic", "point")
 SR_KINDS = ("sr", "depth_sr")
@@ -96,22 +97,25 @@ class AdaptConfig:
         name: the adapted model's name (default: the output directory's name).
     """
 
-    bag: str
-    model: str
-    out: str = ""
-    steps: int = 200
-    batch: int = 4
-    lr: float = 1e-4
-    patch: int = 192
-    sensor: str = "auto"
-    w_cons: float = 1.0
-    w_edge: float = 0.5
-    w_anchor: float = 0.1
-    registration: str = "none"
-    val_frac: float = 0.2
-    max_frames: int = 200
-    seed: int = 0
-    name: str = ""
+    bag: str = setting(help="rosbag2 directory (sqlite3 or MCAP)")
+    model: str = setting(help="starting model: installed name or model directory")
+    out: str = setting("", "model directory to write (default runs/adapt/<model>_<bag>)")
+    steps: int = setting(200, "AdamW steps (cosine decay to 1 % of lr)")
+    batch: int = setting(4, "batch size")
+    lr: float = setting(1e-4, "AdamW learning rate")
+    patch: int = setting(192, "crop size on the output grid")
+    sensor: str = setting("auto", "how the sensor samples depth: auto (the one the starting model's output fits "
+                                  f"best), {', '.join(SENSOR_MODELS)}, or point:PHASE (where in the footprint, 0..1: "
+                                  "point:0 keeps the top-left pixel, as a decimating driver)")
+    w_cons: float = setting(1.0, "weight of the low-res consistency term")
+    w_edge: float = setting(0.5, "weight of the edge-aware smoothness term")
+    w_anchor: float = setting(0.1, "weight of the L1 to the starting model")
+    registration: str = setting("none", "auto: undo the bag's depth-to-RGB offset as sr_node's registration.mode "
+                                        "auto does", choices=("none", "auto"))
+    val_frac: float = setting(0.2, "fraction of frames kept for validation")
+    max_frames: int = setting(200, "at most this many frames (evenly spaced)")
+    seed: int = setting(0, "crops and initial order")
+    name: str = setting("", "the adapted model's name (default: the directory's)")
 
 
 class AdaptError(RuntimeError):
@@ -449,7 +453,7 @@ def adapt(cfg: AdaptConfig) -> dict:
     bag = pathlib.Path(cfg.bag)
     out = pathlib.Path(cfg.out or f"runs/adapt/{src.name}_{(bag if bag.is_dir() else bag.parent).name}")
     if out.resolve() == src.path.resolve():
-        raise AdaptError(f"--out {out} is the source model's directory: write the adapted model elsewhere")
+        raise AdaptError(f"out={out} is the source model's directory: write the adapted model elsewhere")
     log = (lambda s: sys.stderr.write(s + "\n"))
     task = Adaptation(cfg, src, bag, log)
     minutes = loop.run(task, loop.LoopConfig(steps=cfg.steps, seed=cfg.seed, show_every=5))["minutes"]

@@ -1,9 +1,11 @@
-"""``depth-refine-train <task> --config <yaml> [key=value ...]`` and ``depth-refine-train <command> ...``.
+"""``depth-refine-train <command> [--config YAML] [key=value ...] [--set key=value ...]``.
 
-Supervised tasks: ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono`` (monocular). Under
-``torchrun`` the same command trains with DistributedDataParallel. The other commands
-(:data:`COMMANDS`) each have their own flags (``depth-refine-train <command> --help``). Every task
-takes the one dialect too: ``--config YAML`` of its config fields and ``--set key=value``.
+Every command but ``export`` takes its settings in one dialect: the fields of its config dataclass,
+from a YAML file (``--config``), then bare ``key=value`` overrides, then ``--set key=value``
+(:mod:`depth_refine_training.config`); ``depth-refine-train <command> --help`` lists the keys.
+Supervised tasks (:data:`TASKS`): ``sr`` (guided SR), ``depth_sr`` (depth-only SR), ``mono``
+(monocular); under ``torchrun`` the same command trains with DistributedDataParallel. The other
+commands are in :data:`COMMANDS`.
 """
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ import argparse
 import json
 import pathlib
 import sys
+
+from depth_refine_training.config import USAGE
 
 
 def stages(tc: dict, step: int, compute: dict | None = None) -> list[dict]:
@@ -95,48 +99,18 @@ def export(ckpt: str, out: str, name: str | None, use: str | None = None) -> int
 
 
 def adapt_main(argv: list[str]) -> int:
-    """``depth-refine-train adapt --bag BAG --model M [--out DIR] [--steps N] [--config YAML] [--set K=V] ...``"""
-    from depth_refine_training.adapt import SENSOR_MODELS, AdaptConfig
-    from depth_refine_training.config import add_config_options, parse_command
+    """``depth-refine-train adapt bag=BAG model=M [key=value ...]``; returns the exit code."""
+    from depth_refine_training.adapt import AdaptConfig
+    from depth_refine_training.config import parse_config_command
 
-    d = AdaptConfig(bag="", model="")
-    ap = argparse.ArgumentParser(
-        prog="depth-refine-train adapt",
-        description="Fine-tune an SR model (sr or depth_sr) to a sensor from a recorded rosbag (rgb/image + "
-                    "depth_lr/image), without ground truth: low-res consistency under a sensor model, "
-                    "edge-aware smoothness, an anchor to the starting model. Writes a model directory.")
-    ap.add_argument("--bag", default="", help="rosbag2 directory (sqlite3 or MCAP); required")
-    ap.add_argument("--model", default="", help="starting model: installed name or model directory; required")
-    ap.add_argument("--out", default="", help="model directory to write (default runs/adapt/<model>_<bag>)")
-    ap.add_argument("--steps", type=int, default=d.steps)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--patch", type=int, default=d.patch, help="crop size on the output grid")
-    ap.add_argument("--sensor", default=d.sensor,
-                    help=f"how the sensor samples depth: auto (the one the starting model's output fits best), "
-                         f"{', '.join(SENSOR_MODELS)}, or point:PHASE (where in the footprint, 0..1: point:0 "
-                         "keeps the top-left pixel, as a decimating driver)")
-    ap.add_argument("--w-cons", type=float, default=d.w_cons, help="weight of the low-res consistency term")
-    ap.add_argument("--w-edge", type=float, default=d.w_edge, help="weight of the edge-aware smoothness term")
-    ap.add_argument("--w-anchor", type=float, default=d.w_anchor, help="weight of the L1 to the starting model")
-    ap.add_argument("--registration", choices=["none", "auto"], default=d.registration,
-                    help="auto: undo the bag's depth-to-RGB offset as sr_node's registration.mode auto does")
-    ap.add_argument("--val-frac", type=float, default=d.val_frac, help="fraction of frames kept for validation")
-    ap.add_argument("--max-frames", type=int, default=d.max_frames, help="at most this many frames (evenly spaced)")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--name", default="", help="the adapted model's name (default: the directory's)")
-    add_config_options(ap)
     try:
-        a, finish = parse_command(ap, argv, AdaptConfig)
-        cfg = finish(AdaptConfig(bag=a.bag, model=a.model, out=a.out, steps=a.steps, batch=a.batch, lr=a.lr,
-                                 patch=a.patch, sensor=a.sensor, w_cons=a.w_cons, w_edge=a.w_edge, w_anchor=a.w_anchor,
-                                 registration=a.registration, val_frac=a.val_frac, max_frames=a.max_frames,
-                                 seed=a.seed, name=a.name))
+        cfg = parse_config_command(
+            "depth-refine-train adapt",
+            "Fine-tune an SR model (sr or depth_sr) to a sensor from a recorded rosbag (rgb/image + depth_lr/image), "
+            "without ground truth: low-res consistency under a sensor model, edge-aware smoothness, an anchor to "
+            "the starting model. Writes a model directory.", AdaptConfig, argv)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train adapt: {e}", file=sys.stderr)
-        return 2
-    if not cfg.bag or not cfg.model:
-        print("depth-refine-train adapt: --bag and --model are required (flags, --config or --set)", file=sys.stderr)
         return 2
     from depth_refine_ros.data.modeldir import ModelError
     from depth_refine_training.adapt import AdaptError, adapt
@@ -162,6 +136,13 @@ def export_main(argv: list[str]) -> int:
     return export(a.checkpoint, a.out, a.name, a.use)
 
 
+TASKS: dict[str, str] = {
+    "sr": "guided depth SR (RGB + low-res depth)",
+    "depth_sr": "depth-only SR (low-res depth alone)",
+    "mono": "monocular depth (RGB alone)",
+}
+"""The supervised tasks: one config (:class:`~depth_refine_training.config.TrainConfig`), one loop."""
+
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: ("module:function" taking argv and returning an exit code, one-line help)
     "export": (f"{__name__}:export_main", "checkpoint -> model directory"),
@@ -170,7 +151,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "distill": ("depth_refine_training.distill:main", "depth-only SR taught by an RGB->depth net (METHODS 4)"),
     "selfsup": ("depth_refine_training.selfsup:main", "self-supervised monocular training from raw video (METHODS 5)"),
 }
-"""Commands besides the supervised tasks; each parses its own arguments."""
+"""Commands besides the supervised tasks; each parses its own arguments (all but ``export`` with
+:func:`depth_refine_training.config.parse_config_command`)."""
 
 
 def _command(name: str):
@@ -180,33 +162,41 @@ def _command(name: str):
     return getattr(importlib.import_module(module), func)
 
 
-def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] in COMMANDS:
-        return _command(argv[0])(argv[1:])
-    commands = "\n".join(f"  {k:9s} {v[1]}" for k, v in COMMANDS.items())
-    ap = argparse.ArgumentParser(
-        prog="depth-refine-train", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description=__doc__ + "\ncommands:\n" + commands,
-        usage="depth-refine-train {sr,depth_sr,mono} [--config YAML] [key=value ...] [--set key=value ...]\n"
-              f"       depth-refine-train {{{','.join(COMMANDS)}}} ...")
-    ap.add_argument("task", choices=["sr", "depth_sr", "mono"])
-    ap.add_argument("--config", help="YAML config (training/configs/*.yaml)")
-    ap.add_argument("overrides", nargs="*", help="key=value overrides of the config")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a key=value override, as the other commands take it (the same as a bare one)")
-    a = ap.parse_intermixed_args(argv)
-    from depth_refine_training.config import load_config
-    from depth_refine_training.trainer import train
+def train_main(task: str, argv: list[str]) -> int:
+    """``depth-refine-train {sr,depth_sr,mono} [--config YAML] [key=value ...]``; returns the exit code."""
+    from depth_refine_training.config import TrainConfig, parse_config_command
 
     try:
-        cfg = load_config(a.config, a.overrides + a.set, a.task)
+        cfg = parse_config_command(f"depth-refine-train {task}", f"Supervised training: {TASKS[task]}. Under "
+                                   "torchrun the same command trains with DistributedDataParallel.", TrainConfig, argv)
     except (ValueError, OSError) as e:
-        print(f"depth-refine-train: {e}", file=sys.stderr)
+        print(f"depth-refine-train {task}: {e}", file=sys.stderr)
         return 2
-    result = train(cfg)
-    print(json.dumps(result))
+    cfg.task = task
+    from depth_refine_training.trainer import train
+
+    print(json.dumps(train(cfg)))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``depth-refine-train <command> [--config YAML] [key=value ...] [--set key=value ...]``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in TASKS:
+        return train_main(argv[0], argv[1:])
+    if argv and argv[0] in COMMANDS:
+        return _command(argv[0])(argv[1:])
+    listing = "\n".join(f"  {k:9s} {v}" for k, v in TASKS.items())
+    listing += "\n" + "\n".join(f"  {k:9s} {v[1]}" for k, v in COMMANDS.items())
+    ap = argparse.ArgumentParser(
+        prog="depth-refine-train", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Training, distillation, adaptation and export for depth_refine_ros. Every command but export\n"
+                    "takes its settings as key=value (the fields of its config; --config YAML and --set key=value\n"
+                    "too): `depth-refine-train <command> --help` lists them.\n\ncommands:\n" + listing,
+        usage=f"depth-refine-train <command> {USAGE}\n       depth-refine-train export CHECKPOINT OUT [--name N]")
+    ap.add_argument("command", choices=[*TASKS, *COMMANDS], help="what to run (first on the line)")
+    ap.parse_args(argv[:1])  # --help prints the help; no command or an unknown one exits with the usage
+    ap.error("the command comes first")
 
 
 if __name__ == "__main__":

@@ -1,18 +1,46 @@
-"""Training configuration: YAML -> typed dataclass, with ``key=value`` overrides from the CLI.
+"""Training configuration: one dialect for every ``depth-refine-train`` command.
 
-One dialect for every task: a YAML file of config fields (``--config``) and ``key=value`` overrides
-(``--set key=value``; the supervised tasks also take them bare). The supervised tasks' dataclass is
-:class:`TrainConfig`; the other commands have their own (``DistillConfig``, ``SelfSupConfig``,
-``SddrTrainConfig``, ``AdaptConfig``) and keep their ``--flags`` too: a flag overrides the YAML, and
-``--set`` overrides both (:func:`parse_command`).
+Every command is ``depth-refine-train <command> [--config YAML] [key=value ...] [--set key=value ...]``.
+Its settings are the fields of one dataclass: :class:`TrainConfig` for the supervised tasks,
+``AdaptConfig``, ``DistillConfig``, ``SelfSupConfig`` and ``SddrTrainConfig`` for the others. The
+YAML is read first, then the bare ``key=value`` overrides, then ``--set`` (the same syntax, as an
+option). A value is read as its field's type: numbers as numbers, booleans as true/false, lists,
+tuples and mappings as YAML (a single value makes a one-item list). An unknown key is an error that
+lists the valid ones. Each field carries a one-line help (:func:`setting`); ``--help`` lists them
+with their defaults (:class:`ConfigParser`).
 """
 from __future__ import annotations
 
+import argparse
+import copy
 import dataclasses
 import pathlib
-from dataclasses import dataclass, field
+import re
+import textwrap
+import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
+
+USAGE = "[--config YAML] [key=value ...] [--set key=value ...]"
+"""The arguments every command takes after its name."""
+
+
+def setting(default: Any = dataclasses.MISSING, help: str = "", choices: Sequence[str] = ()) -> Any:
+    """A config field with its one-line help, shown by ``--help``.
+
+    Args:
+        default: the value when nothing sets it; none makes the field required. A list or mapping is
+            copied for each instance.
+        help: one line on what the field does.
+        choices: the values allowed, when the set is closed (checked after the overrides).
+    """
+    meta = {"help": help, "choices": tuple(choices)}
+    if isinstance(default, list | dict):
+        return dataclasses.field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return dataclasses.field(default=default, metadata=meta)
 
 
 @dataclass
@@ -57,48 +85,86 @@ class TrainConfig:
             pass costs several forward passes); 1 = every step.
     """
 
-    task: str = "sr"
-    preset: str = "lite"
-    model_overrides: dict = field(default_factory=dict)
-    data: str = "../shared/data/rgbdd"
-    val_groups: list[str] = field(default_factory=lambda: ["20200518", "20200601", "20200711", "20200715"])
-    extra_data: list[dict] = field(default_factory=list)
-    data_weight: float = 1.0
-    scales: list[int] = field(default_factory=lambda: [2, 4, 8, 16])
-    degradations: list[str] = field(default_factory=lambda: ["bicubic", "bicubic", "block_noise", "tof"])
-    patch: int = 256
-    steps: int = 2000
-    batch: int = 16
-    lr: float = 5e-4
-    weight_decay: float = 1e-4
-    time_limit_min: float = 0.0
-    stop_step: int = 0
-    val_every: int = 500
-    val_scales: list[int] = field(default_factory=lambda: [4, 8, 16])
-    val_limit: int = 0
-    workers: int = 4
-    seed: int = 0
-    out: str = "runs/sr_lite"
-    init: str = ""
-    init_skip: list[str] = field(default_factory=list)
-    init_prior: str = ""
-    rgb_dropout: float = 0.0
-    w_grad: float = 1.0
-    w_edge_sd: float = 0.0
-    edge_sd_every: int = 1
+    task: str = setting("sr", "what is trained (the command's name sets it)", choices=("sr", "depth_sr", "mono"))
+    preset: str = setting("lite", "model preset (depth_refine_ros.models); model_overrides changes its fields")
+    model_overrides: dict = setting({}, "model config fields that differ from the preset (a mapping)")
+    data: str = setting("../shared/data/rgbdd", "dataset folder (layouts in depth_refine_training.data)")
+    val_groups: list[str] = setting(["20200518", "20200601", "20200711", "20200715"],
+                                    "capture days/groups held out for validation (never trained on)")
+    extra_data: list[dict] = setting([], "more reference sets (sr, depth_sr), one mapping each: path, weight, "
+                                         "downscale, max_depth_m")
+    data_weight: float = setting(1.0, "the share of data among the sources (only with extra_data)")
+    scales: list[int] = setting([2, 4, 8, 16], "SR input scales (one drawn per sample)")
+    degradations: list[str] = setting(["bicubic", "bicubic", "block_noise", "tof"],
+                                      "SR input degradations (one drawn per sample)")
+    patch: int = setting(256, "SR crop size (a multiple of the model's size multiple)")
+    steps: int = setting(2000, "AdamW steps (cosine decay to 1 % of lr)")
+    batch: int = setting(16, "batch size")
+    lr: float = setting(5e-4, "AdamW learning rate")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    time_limit_min: float = setting(0.0, "stop early after this many minutes (0 = no limit)")
+    stop_step: int = setting(0, "stop (validate, save) after this step, the schedule still planned for steps "
+                                "(0 = run to steps)")
+    val_every: int = setting(500, "steps between validations")
+    val_scales: list[int] = setting([4, 8, 16], "SR scales validated (bicubic input)")
+    val_limit: int = setting(0, "at most this many validation frames (0 = all)")
+    workers: int = setting(4, "DataLoader workers per process")
+    seed: int = setting(0, "everything random derives from it")
+    out: str = setting("runs/sr_lite", "run directory (checkpoints, config, CSV and TensorBoard logs)")
+    init: str = setting("", "start from these weights (a checkpoint .pt or a model directory); ignored when out "
+                            "holds last.pt (a resume)")
+    init_skip: list[str] = setting([], "tensor-name prefixes init does not copy (e.g. [head])")
+    init_prior: str = setting("", "a monocular model whose weights start the SR net's embedded prior "
+                                  "(guidance rgb+prior)")
+    rgb_dropout: float = setting(0.0, "guided SR: the fraction of samples whose RGB is replaced by zeros")
+    w_grad: float = setting(1.0, "sr/depth_sr loss: weight of the L1 of Sobel gradients (0 = plain L1)")
+    w_edge_sd: float = setting(0.0, "sr: weight of SDDR's edge self-distillation loss (0 = off)")
+    edge_sd_every: int = setting(1, "with w_edge_sd > 0, add that term on every k-th step only")
 
 
-def _coerce(value: str, current):
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved type of every field of ``cls`` (empty where an annotation does not resolve)."""
+    try:
+        return typing.get_type_hints(cls)
+    except (NameError, TypeError):
+        return {}
+
+
+def _item(value: Any, kind: Any) -> Any:
+    """One element of a list or tuple as the annotated element type (``str``, ``int`` or ``float``)."""
+    if kind in (str, int, float) and type(value) is not kind:
+        return kind(value)
+    return value
+
+
+def _coerce(value: str, current: Any, hint: Any = None) -> Any:
+    """The text ``value`` as the type of the field's current value ``current`` (its annotation ``hint``
+    types the items of a list or tuple)."""
     if isinstance(current, bool):
-        return value.lower() in ("1", "true", "yes")
+        word = value.strip().lower()
+        if word in ("1", "true", "yes", "on"):
+            return True
+        if word in ("0", "false", "no", "off"):
+            return False
+        raise ValueError("not a boolean (true or false)")
     if isinstance(current, int):
         return int(value)
     if isinstance(current, float):
         return float(value)
-    if isinstance(current, tuple):
-        return tuple(yaml.safe_load(value))
-    if isinstance(current, list | dict):
-        return yaml.safe_load(value)
+    if isinstance(current, list | tuple):
+        data = yaml.safe_load(value)
+        items = [] if data is None else data if isinstance(data, list) else [data]
+        args = typing.get_args(hint)
+        if isinstance(current, list):
+            return [_item(v, args[0] if args else None) for v in items]
+        if args and Ellipsis not in args and len(items) != len(args):
+            raise ValueError(f"needs {len(args)} values, got {len(items)}")
+        return tuple(_item(v, args[0] if Ellipsis in args else args[i] if args else None) for i, v in enumerate(items))
+    if isinstance(current, dict):
+        data = yaml.safe_load(value)
+        if not isinstance(data, dict | None):
+            raise ValueError("not a mapping")
+        return data or {}
     return value
 
 
@@ -116,68 +182,177 @@ def read_yaml(path: str | pathlib.Path, cls: type) -> dict:
     return data
 
 
-def apply_overrides(cfg, overrides=()):
-    """Set fields of the dataclass instance ``cfg`` from ``key=value`` strings, each value coerced to
-    the field's current type (lists, tuples and mappings as YAML); returns ``cfg``.
+def apply_overrides(cfg: Any, overrides: Sequence[str] = ()) -> Any:
+    """Set fields of the dataclass instance ``cfg`` from ``key=value`` strings, in order, each value
+    read as its field's type (lists, tuples and mappings as YAML); returns ``cfg``.
 
     Raises:
-        ValueError: an unknown key (the message lists the valid ones).
+        ValueError: not ``key=value``, an unknown key (the message lists the valid ones), or a value
+            that is not of the field's type.
     """
     names = {f.name for f in dataclasses.fields(cfg)}
+    hints = _hints(type(cfg))
     for ov in overrides:
         if not ov.strip():
             continue
-        key, _, value = ov.partition("=")
+        key, eq, value = ov.partition("=")
+        if not eq:
+            raise ValueError(f"'{ov}' is not key=value; valid keys: {sorted(names)}")
         if key not in names:
             raise ValueError(f"unknown override '{key}'; valid: {sorted(names)}")
-        setattr(cfg, key, _coerce(value, getattr(cfg, key)))
+        try:
+            setattr(cfg, key, _coerce(value, getattr(cfg, key), hints.get(key)))
+        except (ValueError, TypeError, yaml.YAMLError) as e:
+            raise ValueError(f"{key}={value}: {e}") from None
     return cfg
 
 
-def add_config_options(ap) -> None:
-    """``--config YAML`` and ``--set KEY=VALUE`` on a command's ``argparse`` parser."""
-    ap.add_argument("--config", help="YAML of config fields (a flag given on the command line overrides it)")
-    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                    help="override one config field (repeatable; lists and mappings as YAML); overrides flags")
+def required_fields(cls: type) -> tuple[str, ...]:
+    """The fields of ``cls`` without a default: a command must be given them."""
+    return tuple(f.name for f in dataclasses.fields(cls)
+                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
-def parse_command(ap, argv, cls: type):
-    """Parse a command's arguments in the one dialect: the YAML of ``--config`` first (its fields
-    become the defaults of the flags of the same name), then the flags.
+def build_config(cls: type, path: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
+                 required: Sequence[str] = ()) -> Any:
+    """The dataclass ``cls`` from the YAML at ``path`` (if any), then the ``key=value`` ``overrides``.
 
-    Returns:
-        ``(namespace, finish)``: build the config from the namespace as the command always did, then
-        ``finish(cfg)`` sets the YAML's fields that have no flag and applies ``--set``.
+    Args:
+        required: fields that must end up non-empty, beside those without a default.
 
     Raises:
-        ValueError: an unknown key in the YAML (argparse exits on an unknown flag as usual).
+        ValueError: an unknown key, a value of the wrong type or outside the field's choices, or a
+            required field left empty.
+        OSError: the YAML cannot be read.
     """
-    import argparse
+    hints = _hints(cls)
+    needed = tuple(dict.fromkeys([*required_fields(cls), *required]))
+    # a field without a default starts empty, so that the YAML and the overrides can fill it
+    cfg = cls(**{n: (typing.get_origin(hints.get(n)) or hints.get(n, str))() for n in required_fields(cls)})
+    for k, v in (read_yaml(path, cls) if path else {}).items():
+        setattr(cfg, k, tuple(v) if isinstance(getattr(cfg, k), tuple) and isinstance(v, list) else v)
+    apply_overrides(cfg, overrides)
+    missing = [n for n in needed if getattr(cfg, n) in ("", None, [], (), {})]
+    if missing:
+        raise ValueError(f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} required: "
+                         f"{' '.join(n + '=...' for n in missing)} (or in the --config YAML)")
+    for f in dataclasses.fields(cfg):
+        choices = f.metadata.get("choices")
+        if choices and getattr(cfg, f.name) not in choices:
+            raise ValueError(f"{f.name}={getattr(cfg, f.name)}: not one of {', '.join(choices)}")
+    return cfg
 
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("--config")
-    known, _ = pre.parse_known_args(argv)
-    data = read_yaml(known.config, cls) if known.config else {}
-    dests = {a.dest for a in ap._actions}
-    ap.set_defaults(**{k: v for k, v in data.items() if k in dests})
-    a = ap.parse_args(argv)
 
-    def finish(cfg):
-        for k, v in data.items():
-            if k not in dests:
-                setattr(cfg, k, tuple(v) if isinstance(getattr(cfg, k), tuple) else v)
-        return apply_overrides(cfg, a.set)
-
-    return a, finish
+def _shown(value: Any) -> str:
+    """A default as it would be written on the command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return value or "''"
+    if isinstance(value, list | tuple | dict):
+        plain = list(value) if isinstance(value, tuple) else value
+        return yaml.safe_dump(plain, default_flow_style=True, width=10**6).strip()
+    return str(value)
 
 
-def load_config(path: str | None, overrides: list[str] = (), task: str | None = None) -> TrainConfig:
+_JOIN = "\x00"
+"""Joins the words :func:`fields_help` must not break apart (textwrap breaks only at ASCII whitespace)."""
+
+
+def fields_help(cls: type, required: Sequence[str] = (), width: int = 100) -> str:
+    """Every field of ``cls``: its key, one-line help and default (or ``required``), for ``--help``."""
+    needed = set(required_fields(cls)) | set(required)
+    fields = dataclasses.fields(cls)
+    col = min(max(len(f.name) for f in fields) + 4, 24)
+    lines = ["settings (key=value, --set key=value, or a mapping of them in the --config YAML):"]
+    for f in fields:
+        if f.name in needed:
+            tail = "[required]"
+        elif f.default is not dataclasses.MISSING:
+            tail = f"[default: {_shown(f.default)}]"
+        else:
+            tail = f"[default: {_shown(f.default_factory())}]"
+        text = f.metadata.get("help", "")
+        if f.metadata.get("choices"):
+            text += f" (one of {', '.join(f.metadata['choices'])})"
+        text = f"{text} {tail.replace(' ', _JOIN)}".strip()  # the default stays on one line
+        lines += [s.replace(_JOIN, " ") for s in textwrap.wrap(
+            text, width, initial_indent=f"  {f.name:<{col - 2}}", subsequent_indent=" " * col, break_on_hyphens=False)]
+    return "\n".join(lines)
+
+
+class ConfigParser(argparse.ArgumentParser):
+    """The parser of one ``depth-refine-train`` command: ``[--config YAML] [key=value ...] [--set key=value ...]``,
+    whose keys are the fields of the dataclass ``cls``. ``--help`` lists every field with its help and
+    default."""
+
+    def __init__(self, prog: str, description: str, cls: type, required: Sequence[str] = ()) -> None:
+        self.config_class = cls
+        self.required = tuple(dict.fromkeys([*required_fields(cls), *required]))
+        text = "\n\n".join(textwrap.fill(p, 100) for p in description.split("\n\n"))
+        super().__init__(prog=prog, usage=f"{prog} {USAGE}", description=text,
+                         epilog=fields_help(cls, self.required), formatter_class=argparse.RawDescriptionHelpFormatter)
+        self.add_argument("overrides", nargs="*", metavar="key=value",
+                          help="set one field (values as YAML); later ones win")
+        self.add_argument("--config", metavar="YAML", help="a YAML mapping of fields, read before the key=value ones")
+        self.add_argument("--set", action="append", default=[], metavar="key=value",
+                          help="the same as a bare key=value, applied after them (repeatable)")
+
+    def build(self, ns: argparse.Namespace) -> Any:
+        """The config from parsed arguments: the YAML, then the bare overrides, then ``--set``.
+
+        Raises:
+            ValueError, OSError: as :func:`build_config`.
+        """
+        return build_config(self.config_class, ns.config, [*ns.overrides, *ns.set], self.required)
+
+    def parse_config(self, argv: Sequence[str] | None = None) -> Any:
+        """Parse ``argv`` (default ``sys.argv[1:]``) into the config.
+
+        Raises:
+            SystemExit: ``--help`` (0) or a malformed command line (2, usage printed).
+            ValueError, OSError: as :func:`build_config`.
+        """
+        return self.build(self.parse_intermixed_args(argv))
+
+    def error(self, message: str) -> typing.NoReturn:
+        """argparse's error, with the key to use where an old-style ``--flag`` was given."""
+        flag = re.search(r"unrecognized arguments: --([\w-]+)", message)
+        if flag:
+            key = flag.group(1).replace("-", "_")
+            names = {f.name for f in dataclasses.fields(self.config_class)}
+            message += f" (settings are key=value: {key}=...)" if key in names else \
+                " (settings are key=value; --help lists the keys)"
+        super().error(message)
+
+
+def parse_config_command(prog: str, description: str, cls: type, argv: Sequence[str] | None = None,
+                         required: Sequence[str] = ()) -> Any:
+    """A command's config from its arguments: ``[--config YAML] [key=value ...] [--set key=value ...]``.
+
+    Args:
+        prog: the command as typed (``depth-refine-train adapt``), for usage and errors.
+        description: what the command does, for ``--help``.
+        cls: the config dataclass; its field names are the keys.
+        argv: the arguments after the command's name (default ``sys.argv[1:]``).
+        required: fields that must be given, beside those without a default.
+
+    Raises:
+        SystemExit: ``--help`` (0) or a malformed command line (2, usage printed).
+        ValueError: an unknown key (the message lists the valid ones), a bad value or a missing
+            required field.
+        OSError: the YAML cannot be read.
+    """
+    return ConfigParser(prog, description, cls, required).parse_config(argv)
+
+
+def load_config(path: str | None, overrides: Sequence[str] = (), task: str | None = None) -> TrainConfig:
     """Read a YAML config, apply ``key=value`` overrides, return the dataclass.
 
     Raises:
         ValueError: unknown keys (the message lists the valid ones).
     """
-    cfg = apply_overrides(TrainConfig(**(read_yaml(path, TrainConfig) if path else {})), overrides)
+    cfg = build_config(TrainConfig, path, overrides)
     if task:
         cfg.task = task
     return cfg

@@ -59,16 +59,15 @@ epoch; :mod:`depth_refine_training.foundation_teacher` has its input, output and
 
 Outputs: ``<out>/last.pt`` (every net, optimiser and counter: a rerun resumes), ``<out>/log.csv``,
 ``<out>/roles.json`` (the role decisions with both errors) and the distilled DSRNet as a ``depth_sr``
-model directory (``<out>/model`` or ``--export``) whose card records the distillation.
+model directory (``<out>/model`` or ``export``) whose card records the distillation.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -79,7 +78,7 @@ from depth_refine_ros.core import net_input
 from depth_refine_ros.core.degrade import degrade
 from depth_refine_ros.models import build_model, config_from_dict, config_to_dict, preset_config
 from depth_refine_training import foundation_teacher, loop, losses
-from depth_refine_training.config import add_config_options, parse_command
+from depth_refine_training.config import parse_config_command, setting
 from depth_refine_training.data import Frame, SRPatches, load_frames
 from depth_refine_training.losses import align, masked_l1
 from depth_refine_training.trainer import load_init, validate_sr
@@ -120,43 +119,49 @@ class DistillConfig:
             (default ``<out>/model``); name: the model's name (default: the directory's).
     """
 
-    data: str = "../shared/data/rgbdd"
-    val_groups: list[str] = field(default_factory=lambda: list(TEST_DAYS))
-    role_groups: list[str] = field(default_factory=lambda: ["20200705", "20200801", "20200812"])
-    train_limit: int = 0
-    val_limit: int = 20
-    role_limit: int = 0
-    preset_dsr: str = "lite"
-    preset_de: str = "small"
-    de_kind: str = "mono"
-    init_dsr: str = ""
-    init_de: str = ""
-    patch: int = 128
-    batch: int = 8
-    scales: list[int] = field(default_factory=lambda: [4, 8, 16])
-    degradations: list[str] = field(default_factory=lambda: ["bicubic", "bicubic", "tof"])
-    lr_dsr: float = 2e-4
-    lr_de: float = 5e-4
-    lr_sp: float = 1e-3
-    weight_decay: float = 1e-4
-    p1_dsr: int = 200
-    p1_de: int = 150
-    epochs: int = 8
-    epoch_steps: int = 100
-    sp_warmup: int = 50
-    teacher: str = "auto"
-    teacher_long_side: int = 0
-    rho1: float = 0.02
-    rho2: float = 0.02
-    tau: float = 0.01
-    role_scales: list[int] = field(default_factory=lambda: [8, 16])
-    val_scales: list[int] = field(default_factory=lambda: [4, 8, 16])
-    time_limit_min: float = 0.0
-    seed: int = 0
-    out: str = "runs/distill"
-    export: str = ""
-    name: str = ""
-    stop_step: int = 0
+    data: str = setting("../shared/data/rgbdd", "dataset folder (layouts in depth_refine_training.data)")
+    val_groups: list[str] = setting(list(TEST_DAYS), "test days (never trained on)")
+    role_groups: list[str] = setting(["20200705", "20200801", "20200812"],
+                                     "training days held out for the role decisions")
+    train_limit: int = setting(0, "at most this many training frames (0 = all)")
+    val_limit: int = setting(20, "test-day frames scored at the end (0 = all)")
+    role_limit: int = setting(0, "role-validation frames (0 = all)")
+    preset_dsr: str = setting("lite", "DSRNet's preset (depth_sr)")
+    preset_de: str = setting("small", "DENet's preset (mono: tiny or small; sr: e.g. faster)")
+    de_kind: str = setting("mono", "DENet: mono (RGB -> relative depth, the paper's) or sr (a guided SR net: "
+                                   "RGB + depth)", choices=("mono", "sr"))
+    init_dsr: str = setting("", "DSRNet's starting weights: model name (depth_sr_lite), directory or .pt")
+    init_de: str = setting("", "DENet's starting weights (e.g. mono_small)")
+    patch: int = setting(128, "SR crop size")
+    batch: int = setting(8, "batch size")
+    scales: list[int] = setting([4, 8, 16], "SR input scales (one drawn per sample)")
+    degradations: list[str] = setting(["bicubic", "bicubic", "tof"], "SR input degradations (one drawn per sample)")
+    lr_dsr: float = setting(2e-4, "DSRNet's AdamW learning rate (cosine decay to 1 %)")
+    lr_de: float = setting(5e-4, "DENet's AdamW learning rate (cosine decay to 1 %)")
+    lr_sp: float = setting(1e-3, "SPNet's AdamW learning rate")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    p1_dsr: int = setting(200, "phase-1 steps of DSRNet")
+    p1_de: int = setting(150, "phase-1 steps of DENet")
+    epochs: int = setting(8, "phase-2 epochs (role decision each)")
+    epoch_steps: int = setting(100, "student steps per epoch")
+    sp_warmup: int = setting(50, "SPNet-only steps before phase 2")
+    teacher: str = setting("auto", "auto: the lower role-validation RMSE teaches; dsr/de: forced; none: DSRNet alone "
+                                   "(the equal-steps baseline); MODEL_DIR: a Depth Anything or Prompt Depth Anything "
+                                   "model made by depth-refine import teaches DSRNet every epoch, frozen, in DENet's "
+                                   "place")
+    teacher_long_side: int = setting(0, "an imported teacher's input: the crop resized to this longer side "
+                                        "(0: its card's policy)")
+    rho1: float = setting(0.02, "weight of L_struct")
+    rho2: float = setting(0.02, "weight of L_distill")
+    tau: float = setting(0.01, "soft-edge scale (per-frame-scale units per pixel)")
+    role_scales: list[int] = setting([8, 16], "SR factors of the role validation")
+    val_scales: list[int] = setting([4, 8, 16], "SR factors of the final test-day scores")
+    time_limit_min: float = setting(0.0, "stop (saved, resumable) after this many minutes (0 = none)")
+    seed: int = setting(0, "everything random derives from it")
+    out: str = setting("runs/distill", "run directory (last.pt there = resume)")
+    export: str = setting("", "model directory to write (default <out>/model)")
+    name: str = setting("", "the exported model's name (default: the directory's)")
+    stop_step: int = setting(0, "stop (saved, resumable) after this many iterations of the schedule (0 = none)")
 
 
 class SPNet(nn.Module):
@@ -249,13 +254,13 @@ def _de_config(cfg: DistillConfig):
 
         card = read_card(pathlib.Path(src))
         if card.kind != "sr":
-            raise ValueError(f"--de-kind sr needs a guided SR model as DENet; {src} is a {card.kind} model")
+            raise ValueError(f"de_kind=sr needs a guided SR model as DENet; {src} is a {card.kind} model")
         return config_from_dict("sr", card.config)
     kind = "sr" if cfg.de_kind == "sr" else "mono"
     try:
         return preset_config(kind, cfg.preset_de)
     except KeyError as e:
-        raise ValueError(f"--preset-de {cfg.preset_de!r} is not a {kind} preset (DENet of kind {cfg.de_kind})") from e
+        raise ValueError(f"preset_de={cfg.preset_de!r} is not a {kind} preset (DENet of kind {cfg.de_kind})") from e
 
 
 class Distiller(loop.Task):
@@ -501,7 +506,7 @@ class Distiller(loop.Task):
             was = (ck.get("teacher") or {}).get("weights_sha256")
             if was != self.de.record["weights_sha256"]:
                 raise ValueError(f"{self.ctx.out / 'last.pt'} was trained with another teacher (weights sha256 "
-                                 f"{was}, now {self.de.record['weights_sha256']}): use a new --out")
+                                 f"{was}, now {self.de.record['weights_sha256']}): use another out=DIR")
             self.sp.load_state_dict(ck["sp"])
             self.opt_sp.load_state_dict(ck["opt_sp"])
         elif not self.baseline:
@@ -536,7 +541,7 @@ def run(cfg: DistillConfig) -> dict:
     if cfg.teacher not in MODES:
         foundation_teacher.read_teacher_card(cfg.teacher)
         if cfg.init_de:
-            raise ValueError("--init-de sets DENet's weights; with an imported teacher there is no DENet")
+            raise ValueError("init_de sets DENet's weights; with an imported teacher there is no DENet")
     if cfg.de_kind not in ("mono", "sr"):
         raise ValueError(f"de_kind must be mono or sr, not {cfg.de_kind!r}")
     if set(cfg.role_groups) & set(cfg.val_groups):
@@ -577,7 +582,7 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
             else "supervised baseline of depth-refine-train distill (teacher none)"}
     if dist.imported:
         this["method"] = f"distillation from the imported foundation model {dist.de.record['name']} " \
-                         "(depth-refine-train distill --teacher MODEL_DIR)"
+                         "(depth-refine-train distill teacher=MODEL_DIR)"
     stages = earlier + [this]
     training = {"status": "trained", "data": cfg.data, "held_out_groups": cfg.val_groups,
                 "degradations": cfg.degradations, "scales": cfg.scales,
@@ -612,63 +617,14 @@ def export_dsr(dist: Distiller, metrics: dict[str, float]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train distill [--config YAML] [--out DIR] [--teacher auto|dsr|de|none|MODEL_DIR]
-    [--set K=V] ...``; returns the exit code."""
-    d = DistillConfig()
-    ap = argparse.ArgumentParser(
-        prog="depth-refine-train distill",
-        description="Cross-task distillation (Sun et al., CVPR 2021): train the depth-only SR net (DSRNet) with "
-                    "an RGB->depth net (DENet) and a structure net (SPNet), the better of the two depth nets on "
-                    "held-out training days teaching the other each epoch; export the DSRNet (runs without RGB).")
-    ap.add_argument("--data", default=d.data)
-    ap.add_argument("--out", default=d.out, help="run directory (last.pt there = resume)")
-    ap.add_argument("--export", default=d.export, help="model directory to write (default <out>/model)")
-    ap.add_argument("--name", default=d.name, help="the exported model's name (default: the directory's)")
-    ap.add_argument("--init", dest="init_dsr", default=d.init_dsr,
-                    help="DSRNet's starting weights: model name (depth_sr_lite), directory or .pt")
-    ap.add_argument("--init-de", default=d.init_de, help="DENet's starting weights (e.g. mono_small)")
-    ap.add_argument("--preset-dsr", default=d.preset_dsr)
-    ap.add_argument("--preset-de", default=d.preset_de, help="DENet's preset (mono: tiny or small; sr: e.g. faster)")
-    ap.add_argument("--de-kind", choices=["mono", "sr"], default=d.de_kind,
-                    help="DENet: mono (RGB -> relative depth, the paper's) or sr (a guided SR net: RGB + depth)")
-    ap.add_argument("--teacher", default=d.teacher, metavar="{auto,dsr,de,none,MODEL_DIR}",
-                    help="auto: the lower role-validation RMSE teaches; dsr/de: forced; none: DSRNet alone "
-                         "(the equal-steps baseline); MODEL_DIR: a Depth Anything or Prompt Depth Anything model "
-                         "made by depth-refine import teaches DSRNet every epoch, frozen, in DENet's place")
-    ap.add_argument("--teacher-long-side", type=int, default=d.teacher_long_side,
-                    help="an imported teacher's input: the crop resized to this longer side (0: its card's policy)")
-    ap.add_argument("--p1-dsr", type=int, default=d.p1_dsr, help="phase-1 steps of DSRNet")
-    ap.add_argument("--p1-de", type=int, default=d.p1_de, help="phase-1 steps of DENet")
-    ap.add_argument("--epochs", type=int, default=d.epochs, help="phase-2 epochs (role decision each)")
-    ap.add_argument("--epoch-steps", type=int, default=d.epoch_steps, help="student steps per epoch")
-    ap.add_argument("--sp-warmup", type=int, default=d.sp_warmup, help="SPNet-only steps before phase 2")
-    ap.add_argument("--rho1", type=float, default=d.rho1, help="weight of L_struct")
-    ap.add_argument("--rho2", type=float, default=d.rho2, help="weight of L_distill")
-    ap.add_argument("--tau", type=float, default=d.tau, help="soft-edge scale (per-frame-scale units per pixel)")
-    ap.add_argument("--patch", type=int, default=d.patch)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--scales", type=int, nargs="+", default=d.scales)
-    ap.add_argument("--degradations", nargs="+", default=d.degradations)
-    ap.add_argument("--lr-dsr", type=float, default=d.lr_dsr)
-    ap.add_argument("--lr-de", type=float, default=d.lr_de)
-    ap.add_argument("--lr-sp", type=float, default=d.lr_sp)
-    ap.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    ap.add_argument("--val-groups", nargs="+", default=d.val_groups, help="test days (never trained on)")
-    ap.add_argument("--role-groups", nargs="+", default=d.role_groups,
-                    help="training days held out for the role decisions")
-    ap.add_argument("--role-scales", type=int, nargs="+", default=d.role_scales)
-    ap.add_argument("--val-scales", type=int, nargs="+", default=d.val_scales)
-    ap.add_argument("--train-limit", type=int, default=d.train_limit, help="at most this many training frames")
-    ap.add_argument("--val-limit", type=int, default=d.val_limit, help="test-day frames scored at the end")
-    ap.add_argument("--role-limit", type=int, default=d.role_limit, help="role-validation frames (0 = all)")
-    ap.add_argument("--time-limit-min", type=float, default=d.time_limit_min)
-    ap.add_argument("--stop-step", type=int, default=d.stop_step,
-                    help="stop (saved, resumable) after this many iterations of the schedule")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    add_config_options(ap)
+    """``depth-refine-train distill [--config YAML] [key=value ...]`` (e.g. ``teacher=none out=DIR``); returns
+    the exit code."""
     try:
-        a, finish = parse_command(ap, argv, DistillConfig)
-        cfg = finish(DistillConfig(**{f.name: getattr(a, f.name) for f in dataclasses.fields(DistillConfig)}))
+        cfg = parse_config_command(
+            "depth-refine-train distill",
+            "Cross-task distillation (Sun et al., CVPR 2021): train the depth-only SR net (DSRNet) with an RGB->depth "
+            "net (DENet) and a structure net (SPNet), the better of the two depth nets on held-out training days "
+            "teaching the other each epoch; export the DSRNet (runs without RGB).", DistillConfig, argv)
         result = run(cfg)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train distill: {e}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """A frozen foundation depth model as the teacher of ``distill``'s depth-only SR net (issue 26, item 4).
 
-``depth-refine-train distill --teacher MODEL_DIR`` with a directory made by ``depth-refine import``
+``depth-refine-train distill teacher=MODEL_DIR`` with a directory made by ``depth-refine import``
 from a ``transformers`` checkpoint (docs/foundation_models.md). The model replaces DENet: it is never
 trained, and it teaches DSRNet in every epoch (no role decisions). The schedule is otherwise distill's
 (:mod:`depth_refine_training.distill`): DSRNet alone for ``p1_dsr`` steps, SPNet's warm-up, then

@@ -47,14 +47,13 @@ flipped (the cached window inferences belong to the unflipped frame).
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import pathlib
 import sys
 import time
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -67,7 +66,7 @@ from depth_refine_ros.core.net_input import fit_scale_shift, minmax_normalise
 from depth_refine_ros.models import build_model, config_to_dict, preset_config
 from depth_refine_ros.pipeline.sddr import coarse_to_fine, fit_high, windows
 from depth_refine_training import loop, losses
-from depth_refine_training.config import TrainConfig, add_config_options, parse_command
+from depth_refine_training.config import TrainConfig, parse_config_command, setting
 
 MIN_REGION_PX = 8
 """Edge regions smaller than this (px) get no affine fit (two unknowns need a few points)."""
@@ -94,33 +93,41 @@ class SddrTrainConfig:
             for ``steps`` (0 = run to ``steps``).
         threads: torch and onnxruntime threads. seed: batch order and initialisation.
         out: run directory (``last.pt``, ``log.csv``, ``STOP``). cache: precomputed inferences file.
+        export, name: the exported model directory (default ``<out>/model``) and its name.
+        evaluate: after training, score the exported refiner through the runtime stage (one_stage,
+            two_stage) against no refinement. eval_only: only that, for an existing model directory.
     """
 
-    data: str = "../shared/data/rgbdd"
-    val_groups: list[str] = field(default_factory=lambda: list(TrainConfig().val_groups))
-    mono: str = "mono_small"
-    hw: tuple[int, int] = (192, 256)
-    high_upscale: float = 2.0
-    overlap: float = 0.25
-    preset: str = "small"
-    steps: int = 400
-    batch: int = 2
-    lr: float = 1e-3
-    weight_decay: float = 1e-4
-    w_grad: float = 0.5
-    w_fusion: float = 0.1
-    top_frac: float = 0.05
-    margin: float = 0.02
-    levels: int = 4
-    max_frames: int = 48
-    val_limit: int = 16
-    val_every: int = 100
-    time_limit_min: float = 0.0
-    threads: int = 1
-    seed: int = 0
-    out: str = "runs/sddr/small"
-    cache: str = ""
-    stop_step: int = 0
+    data: str = setting("../shared/data/rgbdd", "RGB-D-D folder")
+    val_groups: list[str] = setting(list(TrainConfig().val_groups), "held-out capture days (never trained on)")
+    mono: str = setting("mono_small", "monocular model: installed name or directory")
+    hw: tuple[int, int] = setting((192, 256), "output grid [H, W]")
+    high_upscale: float = setting(2.0, "input-size factor of the high-resolution inference")
+    overlap: float = setting(0.25, "overlap of the coarse-to-fine windows")
+    preset: str = setting("small", "refiner preset (small, base, large)")
+    steps: int = setting(400, "AdamW steps (cosine decay to 1 % of lr)")
+    batch: int = setting(2, "batch size")
+    lr: float = setting(1e-3, "AdamW learning rate")
+    weight_decay: float = setting(1e-4, "AdamW weight decay")
+    w_grad: float = setting(0.5, "weight of L_grad (0: off)")
+    w_fusion: float = setting(0.1, "weight of L_fusion (0: off; with w_grad=0 too: L_gt only, the ablation "
+                                   "baseline without pseudo-labels)")
+    top_frac: float = setting(0.05, "edge fraction of G_S for L_grad")
+    margin: float = setting(0.02, "L_fusion's margin a")
+    levels: int = setting(4, "L_fusion's quantile bins")
+    max_frames: int = setting(48, "training frames (0 = all)")
+    val_limit: int = setting(16, "held-out frames (0 = all)")
+    val_every: int = setting(100, "steps between validations and checkpoints")
+    time_limit_min: float = setting(0.0, "stop (validated, saved, resumable) after this many minutes (0 = no limit)")
+    threads: int = setting(1, "torch and onnxruntime threads")
+    seed: int = setting(0, "batch order and initialisation")
+    out: str = setting("runs/sddr/small", "run directory (resumes from its last.pt)")
+    cache: str = setting("", "precomputed inferences (default: runs/sddr/cache_<H>x<W>_<max_frames>_<val_limit>.pt)")
+    stop_step: int = setting(0, "stop (validated, saved, resumable) after this step, the schedule planned for steps")
+    export: str = setting("", "model directory to write (default: <out>/model)")
+    name: str = setting("", "exported model's name (default: the directory's)")
+    evaluate: bool = setting(True, "evaluate the exported refiner through the runtime stage on the held-out frames")
+    eval_only: str = setting("", "only evaluate this sddr model directory (no training)")
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -542,52 +549,22 @@ def format_table(ev: dict[str, dict[str, float]]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train sddr [--config YAML] [--steps N] [--out DIR] [--export DIR] [--set K=V] ...``"""
-    d = SddrTrainConfig()
-    ap = argparse.ArgumentParser(
-        prog="depth-refine-train sddr",
-        description="Self-distillation training of the SDDR refiner (METHODS 3) on RGB-D-D, on the inferences of "
-                    "a monocular model; then export (model directory, kind sddr) and a held-out evaluation "
-                    "through the runtime stage (one_stage, two_stage) against no refinement.")
-    ap.add_argument("--data", default=d.data)
-    ap.add_argument("--mono", default=d.mono, help="monocular model: installed name or directory")
-    ap.add_argument("--hw", type=int, nargs=2, default=list(d.hw), metavar=("H", "W"), help="output grid")
-    ap.add_argument("--preset", default=d.preset, help="refiner preset (small, base, large)")
-    ap.add_argument("--steps", type=int, default=d.steps)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--w-grad", type=float, default=d.w_grad, help="weight of L_grad (0: off)")
-    ap.add_argument("--w-fusion", type=float, default=d.w_fusion, help="weight of L_fusion (0: off)")
-    ap.add_argument("--gt-only", action="store_true", help="L_gt only (the ablation baseline: no pseudo-labels)")
-    ap.add_argument("--max-frames", type=int, default=d.max_frames, help="training frames (0 = all)")
-    ap.add_argument("--val-limit", type=int, default=d.val_limit, help="held-out frames (0 = all)")
-    ap.add_argument("--val-every", type=int, default=d.val_every)
-    ap.add_argument("--time-limit-min", type=float, default=d.time_limit_min)
-    ap.add_argument("--stop-step", type=int, default=d.stop_step,
-                    help="stop (validated, saved, resumable) after this step, the schedule planned for --steps")
-    ap.add_argument("--threads", type=int, default=d.threads)
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--out", default=d.out, help="run directory (resumes from its last.pt)")
-    ap.add_argument("--cache", default="", help="precomputed inferences (default: runs/sddr/cache_<H>x<W>_<N>.pt)")
-    ap.add_argument("--export", default="", help="model directory to write (default: <out>/model)")
-    ap.add_argument("--name", default="", help="exported model's name (default: the directory's)")
-    ap.add_argument("--no-eval", action="store_true", help="skip the runtime evaluation")
-    ap.add_argument("--eval-only", default="", metavar="MODEL", help="only evaluate this sddr model directory")
-    add_config_options(ap)
+    """``depth-refine-train sddr [--config YAML] [key=value ...]`` (e.g. ``steps=30 out=DIR``); returns the exit
+    code."""
     try:
-        a, finish = parse_command(ap, argv, SddrTrainConfig)
-        cache = a.cache or f"runs/sddr/cache_{a.hw[0]}x{a.hw[1]}_{a.max_frames}_{a.val_limit}.pt"
-        cfg = finish(SddrTrainConfig(
-            data=a.data, mono=a.mono, hw=(a.hw[0], a.hw[1]), preset=a.preset, steps=a.steps, batch=a.batch, lr=a.lr,
-            w_grad=0.0 if a.gt_only else a.w_grad, w_fusion=0.0 if a.gt_only else a.w_fusion, max_frames=a.max_frames,
-            val_limit=a.val_limit, val_every=a.val_every, time_limit_min=a.time_limit_min, stop_step=a.stop_step,
-            threads=a.threads, seed=a.seed, out=a.out, cache=cache))
+        cfg = parse_config_command(
+            "depth-refine-train sddr",
+            "Self-distillation training of the SDDR refiner (METHODS 3) on RGB-D-D, on the inferences of a monocular "
+            "model; then export (model directory, kind sddr) and a held-out evaluation through the runtime stage "
+            "(one_stage, two_stage) against no refinement.", SddrTrainConfig, argv)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train sddr: {e}", file=sys.stderr)
         return 2
+    if not cfg.cache:
+        cfg.cache = f"runs/sddr/cache_{cfg.hw[0]}x{cfg.hw[1]}_{cfg.max_frames}_{cfg.val_limit}.pt"
     torch.set_num_threads(cfg.threads)
-    if a.eval_only:
-        ev = evaluate(a.eval_only, cfg, build_cache(cfg, val_only=True)["val"])
+    if cfg.eval_only:
+        ev = evaluate(cfg.eval_only, cfg, build_cache(cfg, val_only=True)["val"])
         print(format_table(ev))
         print(json.dumps(ev))
         return 0
@@ -596,13 +573,13 @@ def main(argv: list[str] | None = None) -> int:
     if (pathlib.Path(cfg.out) / "STOP").exists():
         print(json.dumps(result))
         return 0  # stopped on request: resume with the same command (a time limit still exports)
-    target = a.export or str(pathlib.Path(cfg.out) / "model")
-    md = export(ckpt, target, a.name or None)
-    if not a.no_eval:
+    target = cfg.export or str(pathlib.Path(cfg.out) / "model")
+    md = export(ckpt, target, cfg.name or None)
+    if cfg.evaluate:
         ev = evaluate(str(md.path), cfg, build_cache(cfg)["val"])
         (pathlib.Path(cfg.out) / "eval.json").write_text(json.dumps(ev, indent=1))
         print(format_table(ev))
-        md = export(ckpt, target, a.name or None, evaluation=ev)
+        md = export(ckpt, target, cfg.name or None, evaluation=ev)
         result["evaluation"] = ev
     print(f"wrote {md.path}: {md.describe()}")
     print(json.dumps(result))

@@ -3,7 +3,7 @@
 
 The Monodepth2 setting (Godard et al., "Digging Into Self-Supervised Monocular Depth Estimation",
 ICCV 2019) with the frequency-aware changes of Chen et al., "Frequency-Aware Self-Supervised
-Monocular Depth Estimation" (WACV 2023), Auto-Blur and Ambiguity-Masking, each behind a flag.
+Monocular Depth Estimation" (WACV 2023), Auto-Blur and Ambiguity-Masking, each behind a setting.
 The losses and the geometry are in :mod:`depth_refine_training.selfsup_losses`.
 
 One step: a batch of (target ``t``, sources ``t - k``, ``t + k``) from one sequence; the depth net
@@ -13,17 +13,17 @@ into the crop through that depth and the relative pose, and the photometric loss
 smoothness is minimised. Relative poses come from the data where it has them (a 7-Scenes style
 ``frame-NNNNNN.pose.txt``, camera-to-world), else from a small pose net trained jointly.
 
-Sequences read (``--data``, any number):
+Sequences read (``data``, any number):
     * 7-Scenes layout (``frame-NNNNNN.color.jpg``/``.depth.png``/``.pose.txt``,
       ``camera-intrinsics.txt``): poses and intrinsics from the files. The intrinsics given are the
       depth camera's (fx = fy = 585, cx = 320, cy = 240); 7-Scenes never calibrated colour against
       depth, so they are used for the colour images too.
     * ``rgb/`` + ``depth/`` layout (the shared ``realsense_seq``): no poses (the pose net estimates
       them) and, without an ``intrinsics.txt`` (3 x 3, pixels), an ASSUMED pinhole of a RealSense
-      D4xx colour stream at 640 x 480: fx = fy = 615, cx = 320, cy = 240 (``--assume-fx``).
+      D4xx colour stream at 640 x 480: fx = fy = 615, cx = 320, cy = 240 (``assume_fx``).
       With a pose net the depth is only defined up to scale there, and the evaluation median-scales.
 
-Split: the last ``--holdout`` fraction of every sequence (default 20 %) is never trained on: no
+Split: the last ``holdout`` fraction of every sequence (default 20 %) is never trained on: no
 target or source frame comes from it. Validation predicts those frames at the model's
 ``input_hw`` and scores them against the sensor's depth after per-frame median scaling (AbsRel,
 RMSE in metres, delta1; ``depth_refine_ros.core.metrics.standard``), for the starting model
@@ -31,7 +31,6 @@ and for the trained one.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import math
@@ -46,7 +45,7 @@ from torch import nn
 
 from depth_refine_training import loop
 from depth_refine_training import selfsup_losses as L
-from depth_refine_training.config import add_config_options, parse_command
+from depth_refine_training.config import parse_config_command, setting
 
 DEFAULT_DATA = ("../shared/data/sevenscenes_seq", "../shared/data/realsense_seq")
 REALSENSE_FX = 615.0
@@ -242,34 +241,37 @@ def evaluate(model: nn.Module, seqs: list[Sequence], holdout: float, input_hw: t
 # ----------------------------------------------------------------------------------------- training
 @dataclasses.dataclass
 class SelfSupConfig:
-    """Everything a run depends on (saved in checkpoints and the exported card)."""
+    """Everything a run depends on (saved in checkpoints and the exported card); each field's help says
+    what it does."""
 
-    data: list[str] = dataclasses.field(default_factory=lambda: list(DEFAULT_DATA))
-    init: str = "mono_small"
-    out: str = "runs/selfsup"
-    export: str = ""
-    name: str = ""
-    steps: int = 300
-    batch: int = 4
-    lr: float = 1e-4
-    crop: tuple[int, int] = (128, 160)
-    gap: list[int] = dataclasses.field(default_factory=lambda: [5, 1])
-    fx: list[float] = dataclasses.field(default_factory=lambda: [0.0])
-    holdout: float = 0.2
-    auto_blur: bool = False
-    ambiguity_mask: bool = False
-    automask: bool = True
-    smooth: float = 1e-3
-    train_bn: bool = False
-    assume_fx: float = REALSENSE_FX
-    limit: int = 0
-    stride: int = 1
-    seed: int = 0
-    ckpt_every: int = 50
-    val_frames: int = 0
-    time_limit_min: float = 0.0
-    threads: int = 0
-    stop_step: int = 0
+    data: list[str] = setting(list(DEFAULT_DATA), "sequence folders (7-Scenes frame-* layout or rgb/ + depth/)")
+    init: str = setting("mono_small", "starting mono model: installed name or model directory")
+    out: str = setting("runs/selfsup", "run directory (checkpoints, log.csv)")
+    export: str = setting("", "model directory to write (default OUT/model)")
+    name: str = setting("", "model name in the card (default: the directory's)")
+    steps: int = setting(300, "training steps")
+    batch: int = setting(4, "targets per step")
+    lr: float = setting(1e-4, "Adam learning rate")
+    crop: tuple[int, int] = setting((128, 160), "target crop [H, W] the depth net sees, on frames resized to the "
+                                               "model's input_hw")
+    gap: list[int] = setting([5, 1], "frame gap k of the sources t-k, t+k: one per data entry, or one for all")
+    fx: list[float] = setting([0.0], "focal length (px at 640 wide) overriding the data's: one per data entry or one "
+                                     "for all; 0 = the data's (or assume_fx)")
+    holdout: float = setting(0.2, "last fraction of each sequence held out")
+    auto_blur: bool = setting(False, "Auto-Blur the images entering the photometric loss")
+    ambiguity_mask: bool = setting(False, "mask ambiguous pixels (ambiguity >= 0.3) out of the photometric loss")
+    automask: bool = setting(True, "Monodepth2 auto-masking of static pixels")
+    smooth: float = setting(1e-3, "weight of the edge-aware smoothness")
+    train_bn: bool = setting(False, "update BatchNorm running statistics")
+    assume_fx: float = setting(REALSENSE_FX, "focal length (px at 640 wide) for a sequence without intrinsics")
+    limit: int = setting(0, "at most this many frames per sequence (0 = all)")
+    stride: int = setting(1, "keep every n-th frame of each sequence")
+    seed: int = setting(0, "everything random derives from it")
+    ckpt_every: int = setting(50, "steps between checkpoints")
+    val_frames: int = setting(0, "at most this many held-out frames per sequence (0 = all)")
+    time_limit_min: float = setting(0.0, "stop (saved, resumable) after this many minutes (0 = none)")
+    threads: int = setting(0, "torch threads (0: torch's default)")
+    stop_step: int = setting(0, "stop (saved, resumable) after this step (0: run to steps)")
 
 
 def _freeze_bn(model: nn.Module) -> None:
@@ -366,7 +368,7 @@ class SelfSupTask(loop.Task):
         cfg = self.cfg
         self.src_md = load_model_dir(cfg.init)
         if self.src_md.kind != "mono":
-            raise ValueError(f"--init {cfg.init} is a {self.src_md.kind} model, not mono")
+            raise ValueError(f"init={cfg.init} is a {self.src_md.kind} model, not mono")
         self.model = load_torch_model(self.src_md)
         self.mcfg = config_from_dict("mono", self.src_md.config)
         self.input_hw = tuple(self.mcfg.input_hw)
@@ -505,59 +507,15 @@ def export_model(model: nn.Module, mcfg, src_md, seqs: list[Sequence], gaps: lis
 
 # ---------------------------------------------------------------------------------------------- cli
 def main(argv: list[str] | None = None) -> int:
-    """``depth-refine-train selfsup [--config YAML] [--data DIR ...] [--init MODEL] [--steps N] [--set K=V] ...``"""
-    d = SelfSupConfig()
-    ap = argparse.ArgumentParser(
-        prog="depth-refine-train selfsup",
-        description="Self-supervised training of the monocular net from raw video (Monodepth2 photometric loss, "
-                    "optional Auto-Blur and Ambiguity-Masking of Chen et al. WACV 2023). Poses from the data "
-                    "(7-Scenes pose.txt) or a jointly trained pose net. Writes checkpoints to --out (resumes "
-                    "from last.pt; a STOP file there ends the run, saved) and a mono model directory.")
-    ap.add_argument("--data", nargs="+", default=list(d.data),
-                    help="sequence folders (7-Scenes frame-* layout or rgb/ + depth/)")
-    ap.add_argument("--init", default=d.init, help="starting mono model: installed name or model directory")
-    ap.add_argument("--out", default=d.out, help="run directory (checkpoints, log.csv)")
-    ap.add_argument("--export", default="", help="model directory to write (default OUT/model)")
-    ap.add_argument("--name", default="", help="model name in the card (default: the directory's)")
-    ap.add_argument("--steps", type=int, default=d.steps)
-    ap.add_argument("--batch", type=int, default=d.batch)
-    ap.add_argument("--lr", type=float, default=d.lr)
-    ap.add_argument("--crop", type=int, nargs=2, default=list(d.crop), metavar=("H", "W"),
-                    help="target crop the depth net sees, on frames resized to the model's input_hw")
-    ap.add_argument("--gap", type=int, nargs="+", default=list(d.gap),
-                    help="frame gap k of the sources t-k, t+k: one per --data entry, or one for all")
-    ap.add_argument("--holdout", type=float, default=d.holdout, help="last fraction of each sequence held out")
-    ap.add_argument("--auto-blur", action=argparse.BooleanOptionalAction, default=d.auto_blur,
-                    help="Auto-Blur the images entering the photometric loss")
-    ap.add_argument("--ambiguity-mask", action=argparse.BooleanOptionalAction, default=d.ambiguity_mask,
-                    help="mask ambiguous pixels (ambiguity >= 0.3) out of the photometric loss")
-    ap.add_argument("--automask", action=argparse.BooleanOptionalAction, default=d.automask,
-                    help="Monodepth2 auto-masking of static pixels")
-    ap.add_argument("--smooth", type=float, default=d.smooth, help="weight of the edge-aware smoothness")
-    ap.add_argument("--train-bn", action="store_true", help="update BatchNorm running statistics")
-    ap.add_argument("--fx", type=float, nargs="+", default=list(d.fx),
-                    help="focal length (px at 640 wide) overriding the data's: one per --data entry or one for "
-                         "all; 0 = the data's (or --assume-fx)")
-    ap.add_argument("--assume-fx", type=float, default=d.assume_fx,
-                    help="focal length (px at 640 wide) for a sequence without intrinsics")
-    ap.add_argument("--limit", type=int, default=0, help="at most this many frames per sequence (0 = all)")
-    ap.add_argument("--stride", type=int, default=1, help="keep every n-th frame of each sequence")
-    ap.add_argument("--seed", type=int, default=d.seed)
-    ap.add_argument("--ckpt-every", type=int, default=d.ckpt_every)
-    ap.add_argument("--val-frames", type=int, default=0, help="at most this many held-out frames per sequence")
-    ap.add_argument("--time-limit-min", type=float, default=0.0, help="stop (saved, resumable) after this long")
-    ap.add_argument("--stop-step", type=int, default=0,
-                    help="stop (saved, resumable) after this step (0: run to --steps)")
-    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    add_config_options(ap)
+    """``depth-refine-train selfsup [--config YAML] [key=value ...]`` (e.g. ``steps=300 auto_blur=true``);
+    returns the exit code."""
     try:
-        a, finish = parse_command(ap, argv, SelfSupConfig)
-        cfg = finish(SelfSupConfig(
-            data=a.data, init=a.init, out=a.out, export=a.export, name=a.name, steps=a.steps, batch=a.batch, lr=a.lr,
-            crop=tuple(a.crop), gap=a.gap, holdout=a.holdout, auto_blur=a.auto_blur, ambiguity_mask=a.ambiguity_mask,
-            automask=a.automask, smooth=a.smooth, train_bn=a.train_bn, fx=a.fx, assume_fx=a.assume_fx, limit=a.limit,
-            stride=a.stride, seed=a.seed, ckpt_every=a.ckpt_every, val_frames=a.val_frames,
-            time_limit_min=a.time_limit_min, threads=a.threads, stop_step=a.stop_step))
+        cfg = parse_config_command(
+            "depth-refine-train selfsup",
+            "Self-supervised training of the monocular net from raw video (Monodepth2 photometric loss, optional "
+            "Auto-Blur and Ambiguity-Masking of Chen et al. WACV 2023). Poses from the data (7-Scenes pose.txt) or "
+            "a jointly trained pose net. Writes checkpoints to out (resumes from last.pt; a STOP file there ends "
+            "the run, saved) and a mono model directory.", SelfSupConfig, argv)
     except (ValueError, OSError) as e:
         print(f"depth-refine-train selfsup: {e}", file=sys.stderr)
         return 2

@@ -8,9 +8,9 @@ set -euo pipefail
 STEPS=${STEPS:-150}
 mkdir -p runs/sddr
 export OMP_NUM_THREADS=1
-.venv/bin/depth-refine-train sddr --steps 1 --max-frames 48 --val-limit 16 --no-eval --out runs/sddr/abl_cache_probe \
+.venv/bin/depth-refine-train sddr steps=1 max_frames=48 val_limit=16 evaluate=false out=runs/sddr/abl_cache_probe \
     > runs/sddr/abl_cache.log 2>&1  # builds the shared cache once (or finds it)
-.venv/bin/depth-refine-train sddr --steps "$STEPS" --gt-only --out runs/sddr/abl_gt > runs/sddr/abl_gt.log 2>&1 &
-.venv/bin/depth-refine-train sddr --steps "$STEPS" --out runs/sddr/abl_full > runs/sddr/abl_full.log 2>&1 &
+.venv/bin/depth-refine-train sddr steps="$STEPS" w_grad=0 w_fusion=0 out=runs/sddr/abl_gt > runs/sddr/abl_gt.log 2>&1 &
+.venv/bin/depth-refine-train sddr steps="$STEPS" out=runs/sddr/abl_full > runs/sddr/abl_full.log 2>&1 &
 wait
 tail -n 8 runs/sddr/abl_gt.log runs/sddr/abl_full.log
