@@ -213,12 +213,9 @@ def required_fields(cls: type) -> tuple[str, ...]:
                  if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
-def build_config(cls: type, path: str | pathlib.Path | None = None, overrides: Sequence[str] = (),
-                 required: Sequence[str] = ()) -> Any:
+def build_config(cls: type, path: str | pathlib.Path | None = None, overrides: Sequence[str] = ()) -> Any:
     """The dataclass ``cls`` from the YAML at ``path`` (if any), then the ``key=value`` ``overrides``.
-
-    Args:
-        required: fields that must end up non-empty, beside those without a default.
+    A field without a default (:func:`required_fields`) must end up non-empty.
 
     Raises:
         ValueError: an unknown key, a value of the wrong type or outside the field's choices, or a
@@ -226,9 +223,9 @@ def build_config(cls: type, path: str | pathlib.Path | None = None, overrides: S
         OSError: the YAML cannot be read.
     """
     hints = _hints(cls)
-    needed = tuple(dict.fromkeys([*required_fields(cls), *required]))
+    needed = required_fields(cls)
     # a field without a default starts empty, so that the YAML and the overrides can fill it
-    cfg = cls(**{n: (typing.get_origin(hints.get(n)) or hints.get(n, str))() for n in required_fields(cls)})
+    cfg = cls(**{n: (typing.get_origin(hints.get(n)) or hints.get(n, str))() for n in needed})
     for k, v in (read_yaml(path, cls) if path else {}).items():
         setattr(cfg, k, tuple(v) if isinstance(getattr(cfg, k), tuple) and isinstance(v, list) else v)
     apply_overrides(cfg, overrides)
@@ -259,9 +256,9 @@ _JOIN = "\x00"
 """Joins the words :func:`fields_help` must not break apart (textwrap breaks only at ASCII whitespace)."""
 
 
-def fields_help(cls: type, required: Sequence[str] = (), width: int = 100) -> str:
+def fields_help(cls: type, width: int = 100) -> str:
     """Every field of ``cls``: its key, one-line help and default (or ``required``), for ``--help``."""
-    needed = set(required_fields(cls)) | set(required)
+    needed = set(required_fields(cls))
     fields = dataclasses.fields(cls)
     col = min(max(len(f.name) for f in fields) + 4, 24)
     lines = ["settings (key=value, --set key=value, or a mapping of them in the --config YAML):"]
@@ -286,12 +283,11 @@ class ConfigParser(argparse.ArgumentParser):
     whose keys are the fields of the dataclass ``cls``. ``--help`` lists every field with its help and
     default."""
 
-    def __init__(self, prog: str, description: str, cls: type, required: Sequence[str] = ()) -> None:
+    def __init__(self, prog: str, description: str, cls: type) -> None:
         self.config_class = cls
-        self.required = tuple(dict.fromkeys([*required_fields(cls), *required]))
         text = "\n\n".join(textwrap.fill(p, 100) for p in description.split("\n\n"))
         super().__init__(prog=prog, usage=f"{prog} {USAGE}", description=text,
-                         epilog=fields_help(cls, self.required), formatter_class=argparse.RawDescriptionHelpFormatter)
+                         epilog=fields_help(cls), formatter_class=argparse.RawDescriptionHelpFormatter)
         self.add_argument("overrides", nargs="*", metavar="key=value",
                           help="set one field (values as YAML); later ones win")
         self.add_argument("--config", metavar="YAML", help="a YAML mapping of fields, read before the key=value ones")
@@ -304,7 +300,7 @@ class ConfigParser(argparse.ArgumentParser):
         Raises:
             ValueError, OSError: as :func:`build_config`.
         """
-        return build_config(self.config_class, ns.config, [*ns.overrides, *ns.set], self.required)
+        return build_config(self.config_class, ns.config, [*ns.overrides, *ns.set])
 
     def parse_config(self, argv: Sequence[str] | None = None) -> Any:
         """Parse ``argv`` (default ``sys.argv[1:]``) into the config.
@@ -326,8 +322,7 @@ class ConfigParser(argparse.ArgumentParser):
         super().error(message)
 
 
-def parse_config_command(prog: str, description: str, cls: type, argv: Sequence[str] | None = None,
-                         required: Sequence[str] = ()) -> Any:
+def parse_config_command(prog: str, description: str, cls: type, argv: Sequence[str] | None = None) -> Any:
     """A command's config from its arguments: ``[--config YAML] [key=value ...] [--set key=value ...]``.
 
     Args:
@@ -335,7 +330,6 @@ def parse_config_command(prog: str, description: str, cls: type, argv: Sequence[
         description: what the command does, for ``--help``.
         cls: the config dataclass; its field names are the keys.
         argv: the arguments after the command's name (default ``sys.argv[1:]``).
-        required: fields that must be given, beside those without a default.
 
     Raises:
         SystemExit: ``--help`` (0) or a malformed command line (2, usage printed).
@@ -343,19 +337,7 @@ def parse_config_command(prog: str, description: str, cls: type, argv: Sequence[
             required field.
         OSError: the YAML cannot be read.
     """
-    return ConfigParser(prog, description, cls, required).parse_config(argv)
-
-
-def load_config(path: str | None, overrides: Sequence[str] = (), task: str | None = None) -> TrainConfig:
-    """Read a YAML config, apply ``key=value`` overrides, return the dataclass.
-
-    Raises:
-        ValueError: unknown keys (the message lists the valid ones).
-    """
-    cfg = build_config(TrainConfig, path, overrides)
-    if task:
-        cfg.task = task
-    return cfg
+    return ConfigParser(prog, description, cls).parse_config(argv)
 
 
 def save_config(cfg: TrainConfig, path: pathlib.Path) -> None:
