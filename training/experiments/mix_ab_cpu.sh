@@ -7,8 +7,7 @@ set -euo pipefail
 THREADS=${THREADS:-1}
 R=${RUN:-runs/mix}
 MIX=${MIX:-"[robust_recentred,robust_recentred,cubic_noaa,block_noise,bicubic,bicubic]"}
-OMP_NUM_THREADS=$THREADS .venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml preset=faster \
-  patch=192 batch=8 workers=0 val_every=500 val_limit=12 "degradations=$MIX" "scales=[2,4,4,4,8,8,16]" \
-  steps="${STEPS:-6000}" lr=0.0003 time_limit_min=150 init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R
+OMP_NUM_THREADS=$THREADS .venv/bin/depth-refine-train sr --config training/configs/faster_ab.yaml "degradations=$MIX" \
+  steps="${STEPS:-6000}" init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R
 .venv/bin/depth-refine-train export "$R/last.pt" "${EXPORT:-out/mix}" --name sr_faster \
   --use "any low-res depth: bicubic, nearest/decimated (with depth.sampling: decimated), non-antialiased resize, noisy, ToF-like, with holes; x2..x16"

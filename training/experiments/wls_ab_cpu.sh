@@ -15,9 +15,7 @@ case "$ARM" in
   b) PRESET=faster_wls; NAME=sr_wls ;;
   *) echo "ARM must be a or b" >&2; exit 2 ;;
 esac
-OMP_NUM_THREADS=$THREADS .venv/bin/depth-refine-train sr --config training/configs/sr_lite.yaml preset=$PRESET \
-  patch=192 batch=8 workers=0 val_every=500 val_limit=12 \
-  "degradations=[robust_recentred,robust_recentred,cubic_noaa,block_noise,bicubic]" "scales=[2,4,4,4,8,8,16]" \
-  steps="$STEPS" lr=0.0003 time_limit_min=150 init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/$ARM
+OMP_NUM_THREADS=$THREADS .venv/bin/depth-refine-train sr --config training/configs/faster_ab.yaml preset=$PRESET \
+  steps="$STEPS" init="${INIT:-depth_refine_ros/model_zoo/sr_faster}" out=$R/$ARM
 .venv/bin/depth-refine-train export "$R/$ARM/last.pt" "out/wls_ab_$ARM" --name "$NAME" \
   --use "any low-res depth: bicubic, nearest/decimated (with depth.sampling: decimated), non-antialiased resize, noisy, ToF-like, with holes; x2..x16"
